@@ -1,0 +1,89 @@
+"""The laptop's Docker network and the k3d cluster on it.
+
+k3d has no Pulumi provider, so the cluster is a pulumi-command resource whose
+create prints the kubeconfig (kept as a secret, never logged) and whose delete
+removes the cluster: `pulumi destroy` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_command as command
+import pulumi_docker as docker
+
+from components import versions
+
+# Ref: DESIGN.md §1 step 2 (the walkthrough's k3d flags).
+K3S_DISABLED = "--disable=local-storage,traefik,metrics-server@server:*;agents:*"
+
+
+@dataclass
+class LocalNetworkArgs:
+    name: str
+
+
+class LocalNetwork(pulumi.ComponentResource):
+    """A user-defined Docker network shared by the k3d nodes and the Vault container."""
+
+    name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LocalNetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("linkerd-vault-pki:cluster:LocalNetwork", name, None, opts)
+        network = docker.Network(
+            f"{name}-network",
+            name=args.name,
+            driver="bridge",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.name = network.name
+        self.register_outputs({"name": self.name})
+
+
+@dataclass
+class K3dClusterArgs:
+    cluster_name: str
+    network: pulumi.Input[str]
+    api_port: int
+    k3s_image: str = versions.K3S_IMAGE
+
+
+def k3d_create_command(args: K3dClusterArgs, network: str) -> str:
+    """The shell command that creates the cluster and prints its kubeconfig on stdout."""
+    create = [
+        "k3d", "cluster", "create", args.cluster_name,
+        "--image", args.k3s_image,
+        "--network", network,
+        "--api-port", f"127.0.0.1:{args.api_port}",
+        "-p", "80:80@loadbalancer",
+        "-p", "443:443@loadbalancer",
+        "--k3s-arg", K3S_DISABLED,
+        "--kubeconfig-update-default=false",
+        "--kubeconfig-switch-context=false",
+        "--wait",
+    ]  # fmt: skip
+    # k3d's progress goes to stderr so that stdout carries only the kubeconfig.
+    return f"{shlex.join(create)} 1>&2 && k3d kubeconfig get {shlex.quote(args.cluster_name)}"
+
+
+class K3dCluster(pulumi.ComponentResource):
+    """A k3d cluster on the shared network; exposes its kubeconfig as a secret."""
+
+    kubeconfig: pulumi.Output[str]
+    name: str
+
+    def __init__(self, name: str, args: K3dClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("linkerd-vault-pki:cluster:K3dCluster", name, None, opts)
+        cluster = command.local.Command(
+            f"{name}-k3d",
+            create=pulumi.Output.from_input(args.network).apply(lambda net: k3d_create_command(args, net)),
+            delete=f"k3d cluster delete {shlex.quote(args.cluster_name)}",
+            # The kubeconfig holds the cluster's admin client key: keep it out of logs and state in plain.
+            logging=command.local.Logging.STDERR,
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
+        )
+        self.name = args.cluster_name
+        self.kubeconfig = pulumi.Output.secret(cluster.stdout)
+        self.register_outputs({"kubeconfig": self.kubeconfig})

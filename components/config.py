@@ -1,0 +1,397 @@
+"""Stack configuration: read once, validated at once, frozen.
+
+``parse`` is pure (a mapping of raw strings in, a ``StackConfig`` out) so every
+rule is testable offline; ``load`` feeds it from the Pulumi runtime. Every
+problem found is reported together, each naming its key and what it accepts,
+and nothing is registered before the whole configuration has passed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import pulumi
+
+from components import x509
+
+CLUSTER_MODES = ("k3d", "existing", "none")
+VAULT_MODES = ("docker", "external")
+CREDENTIALS = ("approle", "token")
+ANCHOR_KEY_TYPES = ("ec",)
+BOOLEANS = {"true": True, "false": False}
+
+# Every key this program reads. A key set in the stack but missing here is a
+# typo (``vaultmode``) and is rejected rather than silently ignored.
+PLAIN_KEYS = (
+    "clusterMode",
+    "clusterName",
+    "dockerNetwork",
+    "k3dApiPort",
+    "kubeContext",
+    "vaultMode",
+    "vaultAddress",
+    "vaultClusterAddress",
+    "vaultHostPort",
+    "pkiPath",
+    "pkiMaxLeaseTtl",
+    "anchorCommonName",
+    "anchorTtl",
+    "anchorKeyType",
+    "previousAnchorPem",
+    "issuerDuration",
+    "issuerRenewBefore",
+    "credential",
+    "tokenTtl",
+    "approleMount",
+    "approleTokenTtl",
+    "secretIdVersion",
+    "installGatewayApi",
+)
+SECRET_KEYS = ("vaultToken", "kubeconfig")
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+_MOUNT_PATH = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+_DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+class ConfigError(pulumi.RunError):
+    """Bad stack configuration. A RunError ends the program without a traceback."""
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid stack configuration:\n{lines}")
+
+
+class Secret:
+    """A secret config value. Its repr never shows the value."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    def output(self) -> pulumi.Output[str]:
+        return pulumi.Output.secret(self.value)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A duration as written in config (``48h``) and in whole seconds."""
+
+    text: str
+    seconds: int
+
+    @property
+    def vault(self) -> str:
+        return f"{self.seconds}s"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    mode: str
+    name: str
+    network: str
+    api_port: int
+    kubeconfig: Secret | None
+    context: str | None
+
+
+@dataclass(frozen=True)
+class VaultConfig:
+    mode: str
+    token: Secret
+    address: str | None
+    cluster_address: str | None
+    host_port: int
+    pki_path: str
+    max_lease_ttl: Duration
+
+
+@dataclass(frozen=True)
+class PkiConfig:
+    anchor_common_name: str
+    anchor_ttl: Duration
+    anchor_key_type: str
+    anchor_key_bits: int
+    previous_anchor_pem: str | None
+    issuer_duration: Duration
+    issuer_renew_before: Duration
+
+
+@dataclass(frozen=True)
+class CredentialConfig:
+    kind: str
+    token_ttl: Duration
+    approle_mount: str
+    approle_role: str
+    approle_token_ttl: Duration
+    secret_id_version: int
+
+
+@dataclass(frozen=True)
+class LinkerdConfig:
+    install_gateway_api: bool
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    cluster: ClusterConfig
+    vault: VaultConfig
+    pki: PkiConfig
+    credential: CredentialConfig
+    linkerd: LinkerdConfig
+
+    @property
+    def has_cluster(self) -> bool:
+        return self.cluster.mode != "none"
+
+    @property
+    def needs_docker_network(self) -> bool:
+        return self.cluster.mode == "k3d" or self.vault.mode == "docker"
+
+
+class _Reader:
+    """Reads raw values, recording every problem instead of stopping at the first."""
+
+    def __init__(self, raw: Mapping[str, str | None], secret_keys: set[str]):
+        self.raw = {k: v for k, v in raw.items() if v is not None and v != ""}
+        self.secret_keys = secret_keys
+        self.problems: list[str] = []
+
+    def fail(self, message: str) -> None:
+        self.problems.append(message)
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        return self.raw.get(key, default)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.raw.get(key, default)
+        if value not in choices:
+            self.fail(f"{key}: {value!r} is not one of {', '.join(choices)}")
+            return default
+        return value
+
+    def duration(self, key: str, default: str) -> Duration:
+        text = self.raw.get(key, default)
+        parsed = parse_duration(text)
+        if parsed is None:
+            self.fail(
+                f"{key}: {text!r} is not a duration; write whole hours, minutes and "
+                "seconds such as 48h, 90m, 1h30m or 3600s"
+            )
+            return parse_duration(default)  # type: ignore[return-value]
+        return parsed
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        text = self.raw.get(key, str(default))
+        try:
+            value = int(text)
+        except ValueError:
+            self.fail(f"{key}: {text!r} is not a whole number from {low} to {high}")
+            return default
+        if not low <= value <= high:
+            self.fail(f"{key}: {value} is not a whole number from {low} to {high}")
+            return default
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        text = self.raw.get(key)
+        if text is None:
+            return default
+        if str(text).lower() not in BOOLEANS:
+            self.fail(f"{key}: {text!r} is not one of true, false")
+            return default
+        return BOOLEANS[str(text).lower()]
+
+    def pattern(self, key: str, default: str, regex: re.Pattern[str], what: str) -> str:
+        value = self.raw.get(key, default)
+        if not regex.match(value):
+            self.fail(f"{key}: {value!r} is not {what}")
+            return default
+        return value
+
+    def url(self, key: str) -> str | None:
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path not in ("", "/"):
+            self.fail(
+                f"{key}: {value!r} is not a Vault address; write scheme, host and "
+                "optional port only, such as https://vault.example.com or http://10.0.0.5:8200"
+            )
+            return None
+        return value.rstrip("/")
+
+    def secret(self, key: str) -> Secret | None:
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        if key not in self.secret_keys:
+            self.fail(
+                f"{key}: is stored in plain text; set it with "
+                f"`pulumi config set --secret {key} ...` (it must stay a Pulumi secret)"
+            )
+        return Secret(value)
+
+
+def parse_duration(text: str) -> Duration | None:
+    match = _DURATION.match(text.strip()) if text else None
+    if not match or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    return Duration(text=text.strip(), seconds=total) if total > 0 else None
+
+
+def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> StackConfig:
+    """Validate raw config values (keys without the project prefix)."""
+    r = _Reader(raw, set(secret_keys))
+
+    unknown = sorted(set(r.raw) - set(PLAIN_KEYS) - set(SECRET_KEYS))
+    for key in unknown:
+        r.fail(f"{key}: is not a setting of this program; known keys are {', '.join(sorted(PLAIN_KEYS + SECRET_KEYS))}")
+
+    cluster = ClusterConfig(
+        mode=r.choice("clusterMode", CLUSTER_MODES, "k3d"),
+        name=r.pattern("clusterName", "pki-cluster", _DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
+        network=r.pattern("dockerNetwork", "pki-network", _DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
+        api_port=r.integer("k3dApiPort", 6550, 1024, 65535),
+        kubeconfig=r.secret("kubeconfig"),
+        context=r.text("kubeContext"),
+    )
+    if cluster.mode == "existing" and cluster.kubeconfig is None:
+        r.fail(
+            "kubeconfig: is required when clusterMode is existing; set it with "
+            "`pulumi config set --secret kubeconfig < ~/.kube/config` (and kubeContext to pick a context)"
+        )
+    if cluster.mode != "existing":
+        for key in ("kubeconfig", "kubeContext"):
+            if key in r.raw:
+                r.fail(f"{key}: is only used when clusterMode is existing (it is {cluster.mode})")
+
+    vault_mode = r.choice("vaultMode", VAULT_MODES, "docker")
+    token = r.secret("vaultToken")
+    if token is None:
+        r.fail(
+            "vaultToken: is required: the token Pulumi uses to configure Vault "
+            "(in docker mode also the dev server's root token); set it with "
+            "`pulumi config set --secret vaultToken ...` (scripts/up generates one for the dev stack)"
+        )
+    address = r.url("vaultAddress")
+    cluster_address = r.url("vaultClusterAddress")
+    if vault_mode == "external" and address is None and "vaultAddress" not in r.raw:
+        r.fail("vaultAddress: is required when vaultMode is external, such as https://vault.example.com")
+    if vault_mode == "docker" and "vaultAddress" in r.raw:
+        r.fail(
+            "vaultAddress: is only used when vaultMode is external; in docker mode it is http://127.0.0.1:<vaultHostPort>"
+        )
+    if (
+        vault_mode == "docker"
+        and cluster.mode == "existing"
+        and cluster_address is None
+        and "vaultClusterAddress" not in r.raw
+    ):
+        r.fail(
+            "vaultClusterAddress: is required when clusterMode is existing and vaultMode is docker: "
+            "say how the cluster reaches the Vault container, such as http://192.168.1.20:8200"
+        )
+    vault = VaultConfig(
+        mode=vault_mode,
+        token=token or Secret(""),
+        address=address,
+        cluster_address=cluster_address,
+        host_port=r.integer("vaultHostPort", 8200, 1024, 65535),
+        pki_path=r.pattern("pkiPath", "pki", _MOUNT_PATH, "a Vault mount path such as pki or linkerd/pki"),
+        max_lease_ttl=r.duration("pkiMaxLeaseTtl", "2160h"),
+    )
+
+    previous = r.text("previousAnchorPem")
+    if previous is not None:
+        problem = x509.check_anchor_pem(previous)
+        if problem:
+            r.fail(f"previousAnchorPem: {problem}")
+    key_type = r.choice("anchorKeyType", ANCHOR_KEY_TYPES, "ec")
+    if "anchorKeyType" in r.raw and r.raw["anchorKeyType"] not in ANCHOR_KEY_TYPES:
+        r.problems[-1] += " (Linkerd accepts only ECDSA P-256 issuers and anchors)"
+    pki = PkiConfig(
+        anchor_common_name=r.pattern(
+            "anchorCommonName", "root.linkerd.cluster.local", _DNS_NAME, "a lowercase DNS name"
+        ),
+        anchor_ttl=r.duration("anchorTtl", "2160h"),
+        anchor_key_type=key_type,
+        anchor_key_bits=256,
+        previous_anchor_pem=previous,
+        issuer_duration=r.duration("issuerDuration", "48h"),
+        issuer_renew_before=r.duration("issuerRenewBefore", "25h"),
+    )
+
+    credential = CredentialConfig(
+        kind=r.choice("credential", CREDENTIALS, "approle"),
+        token_ttl=r.duration("tokenTtl", "767h"),
+        approle_mount=r.pattern("approleMount", "linkerd-approle", _MOUNT_PATH, "a Vault mount path such as approle"),
+        approle_role="cert-manager",
+        approle_token_ttl=r.duration("approleTokenTtl", "10m"),
+        secret_id_version=r.integer("secretIdVersion", 1, 1, 1_000_000),
+    )
+    if credential.kind == "approle" and "tokenTtl" in r.raw:
+        r.fail("tokenTtl: is only used when credential is token (it is approle)")
+
+    _check_durations(r, vault, pki, credential)
+
+    linkerd = LinkerdConfig(install_gateway_api=r.boolean("installGatewayApi", True))
+
+    if r.problems:
+        raise ConfigError(r.problems)
+    return StackConfig(cluster=cluster, vault=vault, pki=pki, credential=credential, linkerd=linkerd)
+
+
+def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: CredentialConfig) -> None:
+    """The lifetimes must nest: renewBefore < issuer < anchor <= mount max TTL."""
+    if pki.anchor_ttl.seconds > vault.max_lease_ttl.seconds:
+        r.fail(
+            f"anchorTtl: {pki.anchor_ttl.text} is longer than pkiMaxLeaseTtl "
+            f"{vault.max_lease_ttl.text}; Vault would cut the anchor short"
+        )
+    if pki.issuer_duration.seconds >= pki.anchor_ttl.seconds:
+        r.fail(
+            f"issuerDuration: {pki.issuer_duration.text} must be shorter than anchorTtl "
+            f"{pki.anchor_ttl.text}; an issuer cannot outlive the anchor that signs it"
+        )
+    if pki.issuer_duration.seconds < 3600:
+        r.fail(f"issuerDuration: {pki.issuer_duration.text} is shorter than 1h, cert-manager's minimum")
+    if pki.issuer_renew_before.seconds >= pki.issuer_duration.seconds:
+        r.fail(
+            f"issuerRenewBefore: {pki.issuer_renew_before.text} must be shorter than "
+            f"issuerDuration {pki.issuer_duration.text}"
+        )
+    if cred.kind == "token" and cred.token_ttl.seconds <= pki.issuer_duration.seconds:
+        r.fail(
+            f"tokenTtl: {cred.token_ttl.text} must be longer than issuerDuration "
+            f"{pki.issuer_duration.text}, or the credential dies before the first renewal"
+        )
+    if cred.approle_token_ttl.seconds > 3600:
+        r.fail(
+            f"approleTokenTtl: {cred.approle_token_ttl.text} is longer than 1h; cert-manager "
+            "logs in for each signing, so keep its tokens short-lived"
+        )
+
+
+def load() -> StackConfig:
+    """Read this project's config from the Pulumi runtime and validate it."""
+    from pulumi.runtime import config as runtime_config
+
+    prefix = f"{pulumi.get_project()}:"
+    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    raw = {k[len(prefix) :]: str(v) for k, v in everything.items() if k.startswith(prefix)}
+    env_secrets = set(runtime_config.get_config_secret_keys_env())
+    secret = {k for k in raw if runtime_config.is_config_secret(prefix + k) or prefix + k in env_secrets}
+    return parse(raw, secret)

@@ -1,0 +1,188 @@
+"""Linkerd's identity: issuer from Vault through cert-manager, anchor through trust-manager.
+
+- The credential Secret and the ClusterIssuer live in cert-manager's namespace,
+  the only one a ClusterIssuer reads secrets from.
+- The anchor's public certificate comes from Vault's output into a ConfigMap in
+  the trust namespace; the Bundle built from it is written only to namespaces
+  labelled as Linkerd's control plane. trust-manager never reads the issuer's
+  Secret (so never its private key), and a new anchor reaches the bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cert_manager import CertManager
+from components.config import PkiConfig
+from components.linkerd import CONTROL_PLANE_LABEL, LinkerdNamespace
+
+ISSUER_NAME = "vault-issuer"
+CERTIFICATE_NAME = "linkerd-identity-issuer"
+IDENTITY_NAME = "identity.linkerd.cluster.local"
+BUNDLE_NAME = "linkerd-identity-trust-roots"  # the ConfigMap name Linkerd reads with externalCA
+BUNDLE_KEY = "ca-bundle.crt"
+ANCHOR_CONFIGMAP = "linkerd-trust-anchor"
+ANCHOR_KEY = "anchor.crt"
+PREVIOUS_ANCHOR_KEY = "previous-anchor.crt"
+APPROLE_SECRET = "linkerd-vault-approle"
+APPROLE_SECRET_KEY = "secretId"
+TOKEN_SECRET = "linkerd-vault-token"
+TOKEN_SECRET_KEY = "token"
+
+
+def _wait_for(condition: str) -> dict[str, str]:
+    # Ref: pulumi-kubernetes >= 4.18 awaits custom resources on this annotation.
+    return {"pulumi.com/waitFor": f"condition={condition}"}
+
+
+def vault_auth(kind: str, approle_mount: Any = None, role_id: Any = None) -> dict[str, Any]:
+    """The ClusterIssuer's ``vault.auth`` block for the chosen credential."""
+    if kind == "approle":
+        return {
+            "appRole": {
+                "path": approle_mount,
+                "roleId": role_id,
+                "secretRef": {"name": APPROLE_SECRET, "key": APPROLE_SECRET_KEY},
+            }
+        }
+    return {"tokenSecretRef": {"name": TOKEN_SECRET, "key": TOKEN_SECRET_KEY}}
+
+
+def cluster_issuer_spec(server: Any, sign_path: Any, auth: dict[str, Any]) -> dict[str, Any]:
+    return {"vault": {"server": server, "path": sign_path, "auth": auth}}
+
+
+def certificate_spec(pki: PkiConfig) -> dict[str, Any]:
+    return {
+        "secretName": CERTIFICATE_NAME,
+        "duration": pki.issuer_duration.text,
+        "renewBefore": pki.issuer_renew_before.text,
+        "issuerRef": {"name": ISSUER_NAME, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+        "commonName": IDENTITY_NAME,
+        "dnsNames": [IDENTITY_NAME],
+        "isCA": True,
+        # Linkerd accepts only ECDSA P-256 issuers. cert-manager >= 1.18 defaults to
+        # rotating the key on renewal; say so explicitly (DESIGN.md §2.9).
+        "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        "usages": ["cert sign", "crl sign", "server auth", "client auth"],
+    }
+
+
+def bundle_spec(include_previous: bool) -> dict[str, Any]:
+    keys = [ANCHOR_KEY, PREVIOUS_ANCHOR_KEY] if include_previous else [ANCHOR_KEY]
+    return {
+        "sources": [{"configMap": {"name": ANCHOR_CONFIGMAP, "key": key}} for key in keys],
+        "target": {
+            "configMap": {"key": BUNDLE_KEY},
+            # Without a selector trust-manager writes the bundle into every namespace.
+            "namespaceSelector": {"matchLabels": {CONTROL_PLANE_LABEL: "true"}},
+        },
+    }
+
+
+@dataclass
+class LinkerdIdentityArgs:
+    # Every custom resource here waits for cert-manager's CRDs and webhook, which
+    # no data dependency carries.
+    cert_manager: CertManager
+    linkerd_namespace: LinkerdNamespace
+    vault_server: pulumi.Input[str]  # the address the cluster reaches Vault at
+    sign_path: pulumi.Input[str]
+    anchor_pem: pulumi.Input[str]
+    pki: PkiConfig
+    credential_kind: str
+    approle_mount: pulumi.Input[str] | None = None
+    role_id: pulumi.Input[str] | None = None
+    secret_id: pulumi.Input[str] | None = None
+    token: pulumi.Input[str] | None = None
+
+
+class LinkerdIdentity(pulumi.ComponentResource):
+    """Credential Secret, ClusterIssuer, anchor source, Bundle and identity issuer Certificate."""
+
+    issuer_name: pulumi.Output[str]
+    certificate_name: pulumi.Output[str]
+    bundle_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LinkerdIdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("linkerd-vault-pki:identity:LinkerdIdentity", name, None, opts)
+        after_cert_manager: list[pulumi.Resource] = [args.cert_manager]
+
+        if args.credential_kind == "approle":
+            secret_name, secret_key, secret_value = APPROLE_SECRET, APPROLE_SECRET_KEY, args.secret_id
+        else:
+            secret_name, secret_key, secret_value = TOKEN_SECRET, TOKEN_SECRET_KEY, args.token
+        credential = k8s.core.v1.Secret(
+            f"{name}-vault-credential",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=args.cert_manager.namespace),
+            type="Opaque",
+            string_data={secret_key: pulumi.Output.secret(secret_value)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        issuer = k8s.apiextensions.CustomResource(
+            f"{name}-cluster-issuer",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ISSUER_NAME, annotations=_wait_for("Ready")),
+            spec=cluster_issuer_spec(
+                args.vault_server,
+                args.sign_path,
+                vault_auth(args.credential_kind, args.approle_mount, args.role_id),
+            ),
+            # Ready only once cert-manager has logged in to Vault with the credential.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_cert_manager, credential]),
+        )
+
+        anchors = {ANCHOR_KEY: args.anchor_pem}
+        if args.pki.previous_anchor_pem:
+            anchors[PREVIOUS_ANCHOR_KEY] = args.pki.previous_anchor_pem
+        anchor_source = k8s.core.v1.ConfigMap(
+            f"{name}-trust-anchor",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ANCHOR_CONFIGMAP, namespace=args.cert_manager.trust_namespace),
+            data=anchors,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after_cert_manager),
+        )
+        bundle = k8s.apiextensions.CustomResource(
+            f"{name}-bundle",
+            api_version="trust.cert-manager.io/v1alpha1",
+            kind="Bundle",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=BUNDLE_NAME, annotations=_wait_for("Synced")),
+            spec=bundle_spec(bool(args.pki.previous_anchor_pem)),
+            # The target namespace is chosen by label, not by name: it must exist first.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*after_cert_manager, anchor_source, args.linkerd_namespace],
+            ),
+        )
+
+        certificate = k8s.apiextensions.CustomResource(
+            f"{name}-issuer-certificate",
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=CERTIFICATE_NAME, namespace=args.linkerd_namespace.name, annotations=_wait_for("Ready")
+            ),
+            spec=certificate_spec(args.pki),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_cert_manager, issuer]),
+        )
+
+        self.issuer_name = _once_created(issuer, ISSUER_NAME)
+        self.certificate_name = _once_created(certificate, CERTIFICATE_NAME)
+        self.bundle_name = _once_created(bundle, BUNDLE_NAME)
+        self.register_outputs(
+            {
+                "issuer_name": self.issuer_name,
+                "certificate_name": self.certificate_name,
+                "bundle_name": self.bundle_name,
+            }
+        )
+
+
+def _once_created(resource: pulumi.CustomResource, name: str) -> pulumi.Output[str]:
+    """``name``, resolved only once ``resource`` exists (and is ready, for awaited kinds)."""
+    return resource.id.apply(lambda _: name)

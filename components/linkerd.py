@@ -1,0 +1,102 @@
+"""Linkerd: its namespace, its CRDs and its control plane, from the edge charts.
+
+The namespace is ours, not Helm's: the identity issuer Certificate and the
+trust bundle land in it before the control plane is installed, and its
+``linkerd.io/is-control-plane`` label is what the Bundle targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import versions
+
+NAMESPACE = "linkerd"
+CONTROL_PLANE_LABEL = "linkerd.io/is-control-plane"
+
+# Ref: DESIGN.md §2.5, and the labels `linkerd install` puts on its namespace.
+NAMESPACE_LABELS = {
+    CONTROL_PLANE_LABEL: "true",
+    "config.linkerd.io/admission-webhooks": "disabled",
+    "linkerd.io/control-plane-ns": NAMESPACE,
+    "pod-security.kubernetes.io/enforce": "privileged",
+}
+NAMESPACE_ANNOTATIONS = {"linkerd.io/inject": "disabled"}
+
+
+def crds_values(install_gateway_api: bool) -> dict[str, Any]:
+    return {"installGatewayAPI": install_gateway_api}
+
+
+def control_plane_values() -> dict[str, Any]:
+    # externalCA: the trust roots ConfigMap comes from trust-manager, not the chart.
+    # kubernetes.io/tls: the issuer is the Secret cert-manager writes, not PEM values.
+    return {"identity": {"externalCA": True, "issuer": {"scheme": "kubernetes.io/tls"}}}
+
+
+class LinkerdNamespace(pulumi.ComponentResource):
+    """The ``linkerd`` namespace with the labels that mark it as the control plane's."""
+
+    name: pulumi.Output[str]
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("linkerd-vault-pki:linkerd:LinkerdNamespace", name, None, opts)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAMESPACE, labels=NAMESPACE_LABELS, annotations=NAMESPACE_ANNOTATIONS
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.name = namespace.metadata.name
+        self.register_outputs({"name": self.name})
+
+
+@dataclass
+class LinkerdControlPlaneArgs:
+    namespace: pulumi.Input[str]
+    install_gateway_api: bool
+    # What must be ready first: the identity issuer Secret and the trust roots
+    # ConfigMap. No data carries this, and a component's own depends_on does not
+    # reach its children, so each release waits for it explicitly.
+    identity: pulumi.Resource
+    crds: versions.ChartPin = field(default_factory=lambda: versions.LINKERD_CRDS)
+    control_plane: versions.ChartPin = field(default_factory=lambda: versions.LINKERD_CONTROL_PLANE)
+    timeout_seconds: int = 600
+
+
+class LinkerdControlPlane(pulumi.ComponentResource):
+    """linkerd-crds then linkerd-control-plane, with the identity issuer from cert-manager."""
+
+    release_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LinkerdControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("linkerd-vault-pki:linkerd:LinkerdControlPlane", name, None, opts)
+        crds = k8s.helm.v3.Release(
+            f"{name}-crds",
+            name="linkerd-crds",
+            chart=args.crds.chart,
+            version=args.crds.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.crds.repo),
+            namespace=args.namespace,
+            values=crds_values(args.install_gateway_api),
+            timeout=args.timeout_seconds,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.identity]),
+        )
+        control_plane = k8s.helm.v3.Release(
+            f"{name}-control-plane",
+            name="linkerd-control-plane",
+            chart=args.control_plane.chart,
+            version=args.control_plane.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.control_plane.repo),
+            namespace=args.namespace,
+            values=control_plane_values(),
+            timeout=args.timeout_seconds,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.identity, crds]),
+        )
+        self.release_name = control_plane.name
+        self.register_outputs({"release_name": self.release_name})

@@ -1,0 +1,145 @@
+"""The whole stack as one dependency graph: providers, components, outputs.
+
+``run`` is the program; ``__main__.py`` calls it with the validated config, and
+tests call it under mocks (and inline, under the real engine) the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_vault as vault
+
+from components import versions, x509
+from components.cert_manager import CertManager, CertManagerArgs
+from components.cluster import K3dCluster, K3dClusterArgs, LocalNetwork, LocalNetworkArgs
+from components.config import StackConfig
+from components.identity import LinkerdIdentity, LinkerdIdentityArgs
+from components.linkerd import LinkerdControlPlane, LinkerdControlPlaneArgs, LinkerdNamespace
+from components.vault_pki import VaultPki, VaultPkiArgs
+from components.vault_server import VaultDevServer, VaultDevServerArgs
+
+
+@dataclass
+class VaultEndpoint:
+    address: pulumi.Output[str]  # where Pulumi (the operator's machine) reaches Vault
+    cluster_address: pulumi.Output[str]  # where the cluster's workloads reach it
+
+
+def vault_provider(endpoint: VaultEndpoint, cfg: StackConfig) -> vault.Provider:
+    """A Vault provider that never calls Vault while it is being configured.
+
+    A first preview runs before the dev container exists: the address is still
+    unknown then, and the provider must neither mint a child token nor ask for
+    the server version (DESIGN.md §2.8).
+    """
+    return vault.Provider(
+        "vault",
+        address=endpoint.address,
+        token=cfg.vault.token.output(),
+        skip_child_token=True,
+        skip_get_vault_version=True,
+        vault_version_override=versions.VAULT_VERSION,
+    )
+
+
+def run(cfg: StackConfig) -> None:
+    network = LocalNetwork("local", LocalNetworkArgs(name=cfg.cluster.network)) if cfg.needs_docker_network else None
+
+    if cfg.vault.mode == "docker":
+        server = VaultDevServer(
+            "vault-dev",
+            VaultDevServerArgs(
+                network=network.name, root_token=cfg.vault.token.output(), host_port=cfg.vault.host_port
+            ),
+        )
+        address = server.address
+        cluster_address = server.cluster_address
+    else:
+        address = pulumi.Output.from_input(cfg.vault.address)
+        cluster_address = pulumi.Output.from_input(cfg.vault.address)
+    if cfg.vault.cluster_address:
+        cluster_address = pulumi.Output.from_input(cfg.vault.cluster_address)
+    endpoint = VaultEndpoint(address=address, cluster_address=cluster_address)
+
+    pki = VaultPki(
+        "linkerd-pki",
+        VaultPkiArgs(
+            pki_path=cfg.vault.pki_path,
+            max_lease_ttl_seconds=cfg.vault.max_lease_ttl.seconds,
+            cluster_address=endpoint.cluster_address,
+            pki=cfg.pki,
+            credential=cfg.credential,
+        ),
+        opts=pulumi.ResourceOptions(providers={"vault": vault_provider(endpoint, cfg)}),
+    )
+    export_vault_side(endpoint, pki)
+
+    if not cfg.has_cluster:
+        return
+
+    if cfg.cluster.mode == "k3d":
+        cluster = K3dCluster(
+            "k3d",
+            K3dClusterArgs(cluster_name=cfg.cluster.name, network=network.name, api_port=cfg.cluster.api_port),
+        )
+        kubeconfig = cluster.kubeconfig
+    else:
+        kubeconfig = cfg.cluster.kubeconfig.output()
+    kubernetes = k8s.Provider("kubernetes", kubeconfig=kubeconfig, context=cfg.cluster.context)
+    on_cluster = pulumi.ResourceOptions(providers={"kubernetes": kubernetes})
+
+    cert_manager = CertManager("cert-manager", CertManagerArgs(), opts=on_cluster)
+    linkerd_namespace = LinkerdNamespace("linkerd", opts=on_cluster)
+    identity = LinkerdIdentity(
+        "linkerd-identity",
+        LinkerdIdentityArgs(
+            cert_manager=cert_manager,
+            linkerd_namespace=linkerd_namespace,
+            vault_server=endpoint.cluster_address,
+            sign_path=pki.sign_path,
+            anchor_pem=pki.anchor_pem,
+            pki=cfg.pki,
+            credential_kind=pki.credential_kind,
+            approle_mount=pki.approle_mount,
+            role_id=pki.role_id,
+            secret_id=pki.secret_id,
+            token=pki.token,
+        ),
+        opts=on_cluster,
+    )
+    LinkerdControlPlane(
+        "linkerd",
+        LinkerdControlPlaneArgs(
+            namespace=linkerd_namespace.name,
+            install_gateway_api=cfg.linkerd.install_gateway_api,
+            identity=identity,
+        ),
+        opts=on_cluster,
+    )
+
+    pulumi.export("clusterIssuer", identity.issuer_name)
+    pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig))
+
+
+def export_vault_side(endpoint: VaultEndpoint, pki: VaultPki) -> None:
+    """What the cluster side (or another stack) consumes from Vault's side."""
+    facts = pki.anchor_pem.apply(x509.anchor_facts)
+    pulumi.export("vaultAddress", endpoint.address)
+    pulumi.export("vaultClusterAddress", endpoint.cluster_address)
+    pulumi.export("pkiMountPath", pki.mount_path)
+    pulumi.export("signPath", pki.sign_path)
+    pulumi.export("signerPolicy", pki.policy_name)
+    pulumi.export("trustAnchorPem", pki.anchor_pem)
+    pulumi.export("trustAnchorSha256", facts.apply(lambda f: f.sha256_fingerprint))
+    pulumi.export("trustAnchorNotAfter", facts.apply(lambda f: f.not_after))
+    pulumi.export("credentialKind", pki.credential_kind)
+    if pki.credential_kind == "approle":
+        pulumi.export("approleMount", pki.approle_mount)
+        pulumi.export("approleRoleId", pki.role_id)
+        pulumi.export("approleSecretId", pki.secret_id)
+    else:
+        pulumi.export("vaultToken", pki.token)
+        pulumi.export("vaultTokenExpiresAt", pki.token_expires_at)

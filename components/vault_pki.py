@@ -1,0 +1,172 @@
+"""Vault's side of the PKI: mount, URLs, trust anchor, signing policy, credential.
+
+The trust anchor is generated inside Vault (``type=internal``): its private key
+never leaves Vault and never enters Pulumi state. cert-manager gets the least
+privilege that signs Linkerd's identity issuer: ``update`` on the
+sign-intermediate path, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pulumi
+import pulumi_vault as vault
+
+from components.config import CredentialConfig, PkiConfig
+
+
+def signing_policy(sign_path: str) -> str:
+    """The whole of what cert-manager may do in Vault: sign intermediates at one path."""
+    # Ref: DESIGN.md §2.3 (checked against OpenBao: update alone signs; sudo is not needed).
+    return f'path "{sign_path}" {{\n  capabilities = ["update"]\n}}\n'
+
+
+def policy_name(pki_path: str) -> str:
+    return f"{pki_path.replace('/', '-')}-linkerd-issuer"
+
+
+@dataclass
+class VaultPkiArgs:
+    pki_path: str
+    max_lease_ttl_seconds: int
+    # The address cluster workloads use to fetch the CA and CRL (AIA / CRL DP URLs).
+    cluster_address: pulumi.Input[str]
+    pki: PkiConfig
+    credential: CredentialConfig
+
+
+class VaultPki(pulumi.ComponentResource):
+    """PKI mount with an internally generated ECDSA P-256 anchor and cert-manager's credential."""
+
+    mount_path: pulumi.Output[str]
+    sign_path: pulumi.Output[str]
+    anchor_pem: pulumi.Output[str]
+    policy_name: pulumi.Output[str]
+    credential_kind: str
+    approle_mount: pulumi.Output[str] | None
+    role_id: pulumi.Output[str] | None
+    secret_id: pulumi.Output[str] | None
+    token: pulumi.Output[str] | None
+    token_expires_at: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: VaultPkiArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("linkerd-vault-pki:vault_pki:VaultPki", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        mount = vault.Mount(
+            f"{name}-mount",
+            path=args.pki_path,
+            type="pki",
+            description="Linkerd trust anchor (managed by linkerd-vault-pki)",
+            max_lease_ttl_seconds=args.max_lease_ttl_seconds,
+            opts=child,
+        )
+        vault.pkisecret.SecretBackendConfigUrls(
+            f"{name}-urls",
+            backend=mount.path,
+            issuing_certificates=[pulumi.Output.concat(args.cluster_address, "/v1/", mount.path, "/ca")],
+            crl_distribution_points=[pulumi.Output.concat(args.cluster_address, "/v1/", mount.path, "/crl")],
+            opts=child,
+        )
+        anchor = vault.pkisecret.SecretBackendRootCert(
+            f"{name}-anchor",
+            backend=mount.path,
+            type="internal",  # the key is generated in Vault and never returned
+            common_name=args.pki.anchor_common_name,
+            ttl=args.pki.anchor_ttl.vault,
+            key_type=args.pki.anchor_key_type,
+            key_bits=args.pki.anchor_key_bits,
+            issuer_name="linkerd-trust-anchor",
+            opts=child,
+        )
+        sign_path = pulumi.Output.concat(mount.path, "/root/sign-intermediate")
+        policy = vault.Policy(
+            f"{name}-policy",
+            name=policy_name(args.pki_path),
+            policy=sign_path.apply(signing_policy),
+            opts=child,
+        )
+
+        self.mount_path = mount.path
+        self.sign_path = sign_path
+        self.anchor_pem = anchor.certificate
+        self.policy_name = policy.name
+        self.credential_kind = args.credential.kind
+        self.approle_mount = self.role_id = self.secret_id = None
+        self.token = self.token_expires_at = None
+        if args.credential.kind == "approle":
+            self._approle(name, args.credential, policy)
+        else:
+            self._token(name, args.credential, policy)
+
+        self.register_outputs(
+            {
+                "mount_path": self.mount_path,
+                "sign_path": self.sign_path,
+                "anchor_pem": self.anchor_pem,
+                "policy_name": self.policy_name,
+            }
+        )
+
+    def _approle(self, name: str, cred: CredentialConfig, policy: vault.Policy) -> None:
+        """AppRole: cert-manager logs in for every signing, so nothing expires."""
+        child = pulumi.ResourceOptions(parent=self)
+        backend = vault.AuthBackend(
+            f"{name}-approle",
+            type="approle",
+            path=cred.approle_mount,
+            description="cert-manager's login for Linkerd's identity issuer (managed by linkerd-vault-pki)",
+            opts=child,
+        )
+        role = vault.approle.AuthBackendRole(
+            f"{name}-role",
+            backend=backend.path,
+            role_name=cred.approle_role,
+            token_policies=[policy.name],
+            token_no_default_policy=True,
+            token_ttl=cred.approle_token_ttl.seconds,
+            token_max_ttl=cred.approle_token_ttl.seconds,
+            secret_id_ttl=0,  # the secret_id does not expire; rotate it with secretIdVersion
+            secret_id_num_uses=0,
+            opts=child,
+        )
+        secret_id = vault.approle.AuthBackendRoleSecretId(
+            f"{name}-secret-id",
+            backend=backend.path,
+            role_name=role.role_name,
+            # Bumping secretIdVersion replaces the secret_id: the new one is created and
+            # written to the cluster before the old one is destroyed.
+            metadata=json.dumps({"managed-by": "linkerd-vault-pki", "version": str(cred.secret_id_version)}),
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["metadata"]),
+        )
+        self.approle_mount = backend.path
+        self.role_id = role.role_id
+        self.secret_id = pulumi.Output.secret(secret_id.secret_id)
+
+    def _token(self, name: str, cred: CredentialConfig, policy: vault.Policy) -> None:
+        """A periodic-free token, as the walkthrough does. It expires: see the README."""
+        token = vault.Token(
+            f"{name}-token",
+            policies=[policy.name],
+            no_parent=True,
+            no_default_policy=True,
+            renewable=True,
+            ttl=cred.token_ttl.vault,
+            num_uses=0,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.token = pulumi.Output.secret(token.client_token)
+        self.token_expires_at = pulumi.Output.all(token.lease_started, token.lease_duration).apply(
+            lambda v: expiry(v[0], v[1])
+        )
+
+
+def expiry(lease_started: str | None, lease_duration: int | None) -> str:
+    """RFC 3339 time at which a token issued at ``lease_started`` for ``lease_duration`` seconds dies."""
+    if not lease_started or lease_duration is None:
+        return ""
+    started = datetime.fromisoformat(lease_started.replace("Z", "+00:00"))
+    return (started + timedelta(seconds=int(lease_duration))).strftime("%Y-%m-%dT%H:%M:%SZ")

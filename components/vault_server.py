@@ -1,0 +1,83 @@
+"""A Vault dev server in Docker, on the same network as the k3d cluster.
+
+One server, two addresses: the operator's machine reaches it through the
+published port on 127.0.0.1, the cluster's workloads through the container's
+address on the Docker network. The container is healthchecked and Pulumi waits
+for it to be healthy, so nothing talks to Vault before it answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from components import versions
+
+VAULT_PORT = 8200
+
+
+@dataclass
+class VaultDevServerArgs:
+    network: pulumi.Input[str]
+    root_token: pulumi.Input[str]
+    host_port: int
+    container_name: str = "vault"
+    image: str = versions.VAULT_IMAGE
+
+
+class VaultDevServer(pulumi.ComponentResource):
+    """Vault in dev mode (in-memory, unsealed): for laptops and demos, never production."""
+
+    address: pulumi.Output[str]
+    cluster_address: pulumi.Output[str]
+
+    def __init__(self, name: str, args: VaultDevServerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("linkerd-vault-pki:vault_server:VaultDevServer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        image = docker.RemoteImage(f"{name}-image", name=args.image, keep_locally=True, opts=child)
+        container = docker.Container(
+            f"{name}-container",
+            name=args.container_name,
+            image=image.image_id,
+            command=["server", "-dev", "-dev-listen-address", f"0.0.0.0:{VAULT_PORT}"],
+            # The root token goes in the environment, not argv, so `ps` on the host does not show it.
+            envs=[pulumi.Output.concat("VAULT_DEV_ROOT_TOKEN_ID=", args.root_token)],
+            capabilities=docker.ContainerCapabilitiesArgs(adds=["IPC_LOCK"]),
+            ports=[docker.ContainerPortArgs(internal=VAULT_PORT, external=args.host_port, ip="127.0.0.1")],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network)],
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=["CMD", "vault", "status", f"-address=http://127.0.0.1:{VAULT_PORT}"],
+                interval="2s",
+                timeout="2s",
+                retries=30,
+                start_period="2s",
+            ),
+            wait=True,
+            wait_timeout=120,
+            restart="unless-stopped",
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["envs"]),
+        )
+        # Both addresses come from the container's outputs, so whatever uses them (the
+        # Vault provider first) waits for a healthy container, and stays unknown in a
+        # first preview instead of calling a server that does not exist yet.
+        self.address = container.ports.apply(_host_address)
+        self.cluster_address = container.network_datas.apply(_network_address)
+        self.register_outputs({"address": self.address, "cluster_address": self.cluster_address})
+
+
+def _field(obj: object, key: str) -> object:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key)
+
+
+def _host_address(ports: list | None) -> str:
+    if not ports:
+        raise ValueError("the Vault container reported no published port")
+    return f"http://127.0.0.1:{_field(ports[0], 'external')}"
+
+
+def _network_address(network_datas: list | None) -> str:
+    if not network_datas:
+        raise ValueError("the Vault container reported no network address")
+    return f"http://{_field(network_datas[0], 'ip_address')}:{VAULT_PORT}"

@@ -1,0 +1,59 @@
+"""Facts about trust anchor certificates, from their public PEM only.
+
+Pure functions: used to derive stack outputs (fingerprint, notAfter) from what
+Vault returns, and to check an operator-supplied previous anchor before it is
+put in the trust bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+
+@dataclass(frozen=True)
+class AnchorFacts:
+    sha256_fingerprint: str  # colon-separated upper-case hex, as `openssl x509 -fingerprint -sha256` prints
+    not_after: str  # RFC 3339, UTC
+    subject_common_name: str
+
+
+def _load_one(pem: str) -> x509.Certificate:
+    certs = x509.load_pem_x509_certificates(pem.encode())
+    if len(certs) != 1:
+        raise ValueError(f"expected one certificate, found {len(certs)}")
+    return certs[0]
+
+
+def anchor_facts(pem: str) -> AnchorFacts:
+    cert = _load_one(pem)
+    digest = cert.fingerprint(hashes.SHA256()).hex().upper()
+    cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return AnchorFacts(
+        sha256_fingerprint=":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),
+        not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        subject_common_name=str(cn[0].value) if cn else "",
+    )
+
+
+def check_anchor_pem(pem: str) -> str | None:
+    """Why ``pem`` cannot serve as a Linkerd trust anchor, or None if it can."""
+    if "PRIVATE KEY" in pem:
+        return "holds a private key; give the anchor's public certificate only"
+    try:
+        cert = _load_one(pem)
+    except ValueError as exc:
+        return f"is not one PEM certificate ({exc})"
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        return "is not a CA certificate (basicConstraints CA:TRUE is missing)"
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        return "is not an ECDSA P-256 certificate, the only kind Linkerd accepts"
+    return None

@@ -1,0 +1,271 @@
+"""Run the whole program under Pulumi mocks and record what it registers.
+
+``render(cfg)`` returns every resource with its resolved inputs, the URNs each
+one waits for (what the engine would order on), which provider it uses, and the
+stack outputs with their secretness.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings
+from pulumi.runtime.sync_await import _sync_await
+
+from components import config as config_module
+
+PROJECT = "linkerd-vault-pki"
+CONTAINER_IP = "172.28.0.3"
+FAKE_KUBECONFIG = (
+    "apiVersion: v1\nkind: Config\nclusters: []\nusers: [{name: admin, user: {client-key-data: c2VjcmV0}}]\n"
+)
+ROLE_ID = "6f1f7a0c-role-id"
+SECRET_ID = "c0ffee00-secret-id"
+CLIENT_TOKEN = "hvs.client-token-value"
+TOKEN_STARTED = "2026-11-28T00:00:00Z"
+
+os.environ.setdefault("PULUMI_ERROR_OUTPUT_STRING", "true")
+
+
+def make_ca(
+    common_name: str = "root.linkerd.cluster.local",
+    days: int = 90,
+    key: Any = None,
+    ca: bool = True,
+) -> tuple[str, Any]:
+    """A self-signed certificate made for the test at run time (nothing committed)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key
+
+
+ANCHOR_PEM, _ = make_ca()
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    urn: str
+    inputs: dict
+    provider: str | None
+    dependencies: list[str]
+    parent: str
+    secret_paths: set[str] = field(default_factory=set)  # dotted input paths sent as secrets
+
+    def is_secret(self, path: str) -> bool:
+        """True when the input at ``path`` (or a value enclosing it) was sent as a secret."""
+        return any(path == p or path.startswith(p + ".") for p in self.secret_paths)
+
+
+@dataclass
+class Rendered:
+    resources: list[Registration] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, token: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == token]
+
+    def one(self, token: str, name_suffix: str = "") -> Registration:
+        found = [r for r in self.of_type(token) if r.name.endswith(name_suffix)]
+        assert len(found) == 1, f"expected one {token} named *{name_suffix}, found {[r.name for r in found]}"
+        return found[0]
+
+    def named(self, name: str) -> Registration:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def custom_resource(self, kind: str) -> Registration:
+        found = [r for r in self.resources if r.type.startswith("kubernetes:") and r.type.endswith(f":{kind}")]
+        assert len(found) == 1, f"expected one {kind}, found {[r.name for r in found]}"
+        return found[0]
+
+    def waits_for(self, resource: Registration, other: Registration) -> bool:
+        """True when ``resource`` is ordered after ``other`` (directly or through others)."""
+        by_urn = {r.urn: r for r in self.resources}
+        seen: set[str] = set()
+        stack = _upstream(resource)
+        while stack:
+            urn = stack.pop()
+            if urn == other.urn:
+                return True
+            if urn in seen or urn not in by_urn:
+                continue
+            seen.add(urn)
+            stack.extend(_upstream(by_urn[urn]))
+        return False
+
+    @property
+    def type_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.resources:
+            counts[r.type] = counts.get(r.type, 0) + 1
+        return counts
+
+
+def _upstream(resource: Registration) -> list[str]:
+    """URNs the engine orders ``resource`` after: its dependencies and its provider."""
+    provider = [resource.provider.rsplit("::", 1)[0]] if resource.provider else []
+    return list(resource.dependencies) + provider
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Computed outputs shaped like the real providers' for the fields the program reads."""
+
+    def __init__(self, anchor_pem: str):
+        self.anchor_pem = anchor_pem
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        state = dict(args.inputs)
+        computed: dict[str, Callable[[dict], Any]] = {
+            "vault:pkiSecret/secretBackendRootCert:SecretBackendRootCert": lambda s: {
+                "certificate": self.anchor_pem,
+                "issuingCa": self.anchor_pem,
+                "serialNumber": "1a:2b",
+            },
+            "docker:index/container:Container": lambda s: {
+                "networkDatas": [{"ipAddress": CONTAINER_IP, "networkName": "pki-network"}],
+            },
+            "command:local:Command": lambda s: {"stdout": FAKE_KUBECONFIG, "stderr": ""},
+            "vault:appRole/authBackendRole:AuthBackendRole": lambda s: {"roleId": ROLE_ID},
+            "vault:appRole/authBackendRoleSecretId:AuthBackendRoleSecretId": lambda s: {
+                "secretId": SECRET_ID,
+                "accessor": "acc",
+            },
+            "vault:index/token:Token": lambda s: {
+                "clientToken": CLIENT_TOKEN,
+                "leaseStarted": TOKEN_STARTED,
+                "leaseDuration": 767 * 3600,
+            },
+            "vault:index/mount:Mount": lambda s: {"accessor": "pki_accessor"},
+            "vault:index/authBackend:AuthBackend": lambda s: {"accessor": "approle_accessor"},
+        }
+        if args.typ in computed:
+            state.update(computed[args.typ](state))
+        if args.typ.startswith("kubernetes:") and "metadata" in state:
+            state.setdefault("metadata", {}).setdefault("name", args.name)
+        return f"{args.name}_id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def _unwrap(value: Any, path: str, secret_paths: set[str]) -> Any:
+    """Strip the wire format's secret envelopes, noting where they were."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            secret_paths.add(path)
+            return _unwrap(value.get("value"), path, secret_paths)
+        return {k: _unwrap(v, f"{path}.{k}" if path else k, secret_paths) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v, f"{path}.{i}" if path else str(i), secret_paths) for i, v in enumerate(value)]
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: RecordingMocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            registered = self.resources[response.urn]
+            secret_paths: set[str] = set()
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    inputs=_unwrap(registered.state, "", secret_paths),
+                    secret_paths=secret_paths,
+                    provider=request.provider or None,
+                    dependencies=list(request.dependencies),
+                    parent=request.parent,
+                )
+            )
+        return response
+
+
+def render(cfg: config_module.StackConfig, preview: bool = False, anchor_pem: str = ANCHOR_PEM) -> Rendered:
+    from components import program
+
+    mocks = RecordingMocks(anchor_pem)
+    monitor = RecordingMonitor(mocks)
+    settings.set_root_resource(None)  # type: ignore[arg-type]
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=preview, monitor=monitor)
+
+    exported: dict[str, Any] = {}
+    original_export = pulumi.export
+    pulumi.export = lambda name, value: exported.__setitem__(name, pulumi.Output.from_input(value))
+    try:
+        pulumi.runtime.test(lambda: program.run(cfg))()
+    finally:
+        pulumi.export = original_export
+
+    rendered = Rendered(resources=monitor.registrations)
+    for key, output in exported.items():
+        rendered.outputs[key] = _sync_await(output.future())
+        if _sync_await(output.is_secret()):
+            rendered.secret_outputs.add(key)
+    return rendered
+
+
+def cfg(**overrides: str) -> config_module.StackConfig:
+    """A valid config for the laptop stack, with overrides (secrets marked as such)."""
+    raw: dict[str, str] = {"vaultToken": "root-token-for-tests"}
+    raw.update(overrides)
+    return config_module.parse(raw, secret_keys={"vaultToken", "kubeconfig"})
+
+
+EXISTING_KUBECONFIG = (
+    "apiVersion: v1\nkind: Config\nclusters: [{name: prod, cluster: {server: https://k8s.example.com}}]\n"
+)
+
+MODES = {
+    "k3d+docker": {},
+    "k3d+external": {"vaultMode": "external", "vaultAddress": "https://vault.example.com"},
+    "existing+external": {
+        "clusterMode": "existing",
+        "kubeconfig": EXISTING_KUBECONFIG,
+        "vaultMode": "external",
+        "vaultAddress": "https://vault.example.com",
+    },
+    "existing+docker": {
+        "clusterMode": "existing",
+        "kubeconfig": EXISTING_KUBECONFIG,
+        "vaultClusterAddress": "http://192.168.1.20:8200",
+    },
+    "vault-only+external": {
+        "clusterMode": "none",
+        "vaultMode": "external",
+        "vaultAddress": "https://vault.example.com",
+    },
+}

@@ -1,0 +1,399 @@
+"""The whole graph under Pulumi mocks, in each mode: values, ordering, secrets, outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import shlex
+
+import pytest
+from cryptography import x509 as cx509
+from cryptography.hazmat.primitives import serialization
+
+from components import versions
+from tests import harness
+from tests.harness import MODES, cfg, render
+
+DOCKER = ("docker:index/network:Network", "docker:index/container:Container", "docker:index/remoteImage:RemoteImage")
+K3D = "command:local:Command"
+ROOT_CERT = "vault:pkiSecret/secretBackendRootCert:SecretBackendRootCert"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+@pytest.fixture(scope="module", params=list(MODES))
+def mode(request):
+    return request.param, render(cfg(**MODES[request.param]))
+
+
+@pytest.fixture(scope="module")
+def laptop():
+    return render(cfg())
+
+
+@pytest.fixture(scope="module")
+def laptop_token():
+    return render(cfg(credential="token"))
+
+
+def cluster_side(rendered):
+    return [r for r in rendered.resources if r.type.startswith("kubernetes:")]
+
+
+# --- what exists in each mode -------------------------------------------------
+
+
+def test_each_mode_creates_only_what_it_owns(mode):
+    name, rendered = mode
+    counts = rendered.type_counts
+    docker_vault = "docker" in name and "external" not in name
+    assert bool(rendered.of_type(K3D)) == name.startswith("k3d")
+    assert bool(rendered.of_type("docker:index/container:Container")) == docker_vault
+    assert bool(rendered.of_type("docker:index/network:Network")) == (name.startswith("k3d") or docker_vault)
+    assert bool(cluster_side(rendered)) == (not name.startswith("vault-only"))
+    # The Vault side is the same everywhere: one mount, one anchor, one policy.
+    assert counts["vault:index/mount:Mount"] == 1
+    assert counts[ROOT_CERT] == 1
+    assert counts["vault:index/policy:Policy"] == 1
+
+
+def test_existing_cluster_and_external_vault_touch_no_docker_or_k3d():
+    rendered = render(cfg(**MODES["existing+external"]))
+    assert not [r for r in rendered.resources if r.type.startswith(("docker:", "command:"))]
+    provider = rendered.one("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == harness.EXISTING_KUBECONFIG
+    assert provider.is_secret("kubeconfig")
+
+
+def test_every_resource_is_named_after_its_component_and_parented():
+    rendered = render(cfg())
+    components = {r.name: r for r in rendered.resources if r.type.startswith("linkerd-vault-pki:")}
+    for r in rendered.resources:
+        if r.type.startswith("pulumi:providers:") or r.type.startswith("linkerd-vault-pki:"):
+            continue
+        parent_name = r.parent.split("::")[-1]
+        assert parent_name in components, f"{r.name} has no component parent"
+        assert r.name.startswith(f"{parent_name}-"), f"{r.name} is not named after {parent_name}"
+
+
+# --- the laptop: Docker network, k3d, Vault dev container ---------------------
+
+
+def test_k3d_cluster_uses_the_walkthrough_flags_and_is_deleted_on_destroy(laptop):
+    k3d = laptop.one(K3D)
+    argv = shlex.split(k3d.inputs["create"].split(" 1>&2")[0])
+    assert argv[:4] == ["k3d", "cluster", "create", "pki-cluster"]
+    flags = list(itertools.pairwise(argv))
+    assert ("--network", "pki-network") in flags
+    assert ("-p", "80:80@loadbalancer") in flags and ("-p", "443:443@loadbalancer") in flags
+    assert ("--k3s-arg", "--disable=local-storage,traefik,metrics-server@server:*;agents:*") in flags
+    assert ("--image", versions.K3S_IMAGE) in flags
+    assert "--kubeconfig-update-default=false" in argv
+    assert k3d.inputs["create"].endswith("k3d kubeconfig get pki-cluster")
+    assert k3d.inputs["delete"] == "k3d cluster delete pki-cluster"
+    # The kubeconfig is printed on stdout: it must not be logged.
+    assert k3d.inputs["logging"] == "stderr"
+
+
+def test_k3s_satisfies_linkerd_minimum_kubernetes():
+    major, minor = (int(x) for x in versions.K3S_VERSION.lstrip("v").split(".")[:2])
+    assert (major, minor) >= versions.LINKERD_MIN_KUBERNETES
+
+
+def test_cluster_and_vault_share_the_docker_network(laptop):
+    network = laptop.one("docker:index/network:Network")
+    container = laptop.one("docker:index/container:Container")
+    assert laptop.waits_for(laptop.one(K3D), network)
+    assert laptop.waits_for(container, network)
+    assert container.inputs["networksAdvanced"] == [{"name": "pki-network"}]
+
+
+def test_vault_dev_container(laptop):
+    container = laptop.one("docker:index/container:Container")
+    image = laptop.one("docker:index/remoteImage:RemoteImage")
+    assert image.inputs["name"] == versions.VAULT_IMAGE and ":" in versions.VAULT_IMAGE
+    assert container.inputs["capabilities"] == {"adds": ["IPC_LOCK"]}
+    assert container.inputs["command"] == ["server", "-dev", "-dev-listen-address", "0.0.0.0:8200"]
+    (port,) = container.inputs["ports"]
+    assert (port["internal"], port["external"], port["ip"]) == (8200, 8200, "127.0.0.1")
+    assert container.inputs["wait"] is True and container.inputs["healthcheck"]["tests"][0] == "CMD"
+    # The root token is not on the command line.
+    assert not any("root-token" in arg for arg in container.inputs["command"])
+    assert container.inputs["envs"] == ["VAULT_DEV_ROOT_TOKEN_ID=root-token-for-tests"]
+    assert container.is_secret("envs")
+
+
+def test_vault_provider_waits_for_the_container_and_never_calls_vault_while_configuring(laptop):
+    provider = laptop.one("pulumi:providers:vault")
+    container = laptop.one("docker:index/container:Container")
+    assert laptop.waits_for(provider, container)
+    assert provider.inputs["address"] == "http://127.0.0.1:8200"
+    assert provider.inputs["skipChildToken"] in (True, "true")
+    assert provider.inputs["skipGetVaultVersion"] in (True, "true")
+    assert provider.inputs["vaultVersionOverride"] == versions.VAULT_VERSION
+    assert provider.is_secret("token")
+    for r in laptop.resources:
+        if r.type.startswith("vault:"):
+            assert r.provider and "pulumi:providers:vault" in r.provider, r.name
+            assert laptop.waits_for(r, container), r.name
+
+
+def test_the_cluster_reaches_vault_at_its_network_address(laptop):
+    issuer = laptop.custom_resource("ClusterIssuer")
+    urls = laptop.one("vault:pkiSecret/secretBackendConfigUrls:SecretBackendConfigUrls")
+    in_network = f"http://{harness.CONTAINER_IP}:8200"
+    assert issuer.inputs["spec"]["vault"]["server"] == in_network
+    assert urls.inputs["issuingCertificates"] == [f"{in_network}/v1/pki/ca"]
+    assert urls.inputs["crlDistributionPoints"] == [f"{in_network}/v1/pki/crl"]
+    assert laptop.outputs["vaultAddress"] == "http://127.0.0.1:8200"
+    assert laptop.outputs["vaultClusterAddress"] == in_network
+
+
+def test_external_vault_addresses():
+    rendered = render(cfg(**MODES["k3d+external"], vaultClusterAddress="http://10.0.0.5:8200"))
+    assert rendered.one("pulumi:providers:vault").inputs["address"] == "https://vault.example.com"
+    assert rendered.custom_resource("ClusterIssuer").inputs["spec"]["vault"]["server"] == "http://10.0.0.5:8200"
+    urls = rendered.one("vault:pkiSecret/secretBackendConfigUrls:SecretBackendConfigUrls")
+    assert urls.inputs["issuingCertificates"] == ["http://10.0.0.5:8200/v1/pki/ca"]
+
+
+# --- Vault: PKI mount, anchor, least privilege, credential -------------------
+
+
+def test_pki_mount_and_anchor(laptop):
+    mount = laptop.one("vault:index/mount:Mount")
+    assert (mount.inputs["type"], mount.inputs["path"]) == ("pki", "pki")
+    assert mount.inputs["maxLeaseTtlSeconds"] == 2160 * 3600
+    anchor = laptop.one(ROOT_CERT)
+    assert anchor.inputs["type"] == "internal"  # the key is generated in Vault and never leaves it
+    assert anchor.inputs["commonName"] == "root.linkerd.cluster.local"
+    assert (anchor.inputs["keyType"], anchor.inputs["keyBits"]) == ("ec", 256)
+    assert anchor.inputs["ttl"] == f"{2160 * 3600}s"
+    assert anchor.inputs["backend"] == "pki"
+
+
+def test_signing_policy_grants_update_on_sign_intermediate_only(laptop):
+    policy = laptop.one("vault:index/policy:Policy")
+    text = policy.inputs["policy"]
+    assert text.count("path ") == 1
+    assert 'path "pki/root/sign-intermediate"' in text
+    assert 'capabilities = ["update"]' in text
+    assert "sudo" not in text and "*" not in text
+
+
+def test_approle_credential_does_not_expire_and_holds_only_the_signing_policy(laptop):
+    backend = laptop.one("vault:index/authBackend:AuthBackend")
+    role = laptop.one("vault:appRole/authBackendRole:AuthBackendRole")
+    secret_id = laptop.one("vault:appRole/authBackendRoleSecretId:AuthBackendRoleSecretId")
+    policy = laptop.one("vault:index/policy:Policy")
+    assert (backend.inputs["type"], backend.inputs["path"]) == ("approle", "linkerd-approle")
+    assert role.inputs["tokenPolicies"] == [policy.inputs["name"]]
+    assert role.inputs["tokenNoDefaultPolicy"] is True
+    assert role.inputs["secretIdTtl"] == 0
+    assert 0 < role.inputs["tokenTtl"] <= 3600
+    assert json.loads(secret_id.inputs["metadata"])["version"] == "1"
+    assert not laptop.of_type("vault:index/token:Token")
+
+
+def test_bumping_secret_id_version_changes_the_secret_id_inputs():
+    before = render(cfg()).one("vault:appRole/authBackendRoleSecretId:AuthBackendRoleSecretId")
+    after = render(cfg(secretIdVersion="2")).one("vault:appRole/authBackendRoleSecretId:AuthBackendRoleSecretId")
+    assert before.inputs["metadata"] != after.inputs["metadata"]
+    assert json.loads(after.inputs["metadata"])["version"] == "2"
+
+
+def test_token_credential_is_the_walkthroughs_token_with_least_privilege(laptop_token):
+    token = laptop_token.one("vault:index/token:Token")
+    policy = laptop_token.one("vault:index/policy:Policy")
+    assert token.inputs["policies"] == [policy.inputs["name"]]
+    assert token.inputs["noParent"] is True and token.inputs["noDefaultPolicy"] is True
+    assert token.inputs["renewable"] is True and token.inputs["numUses"] == 0
+    assert token.inputs["ttl"] == f"{767 * 3600}s"
+    assert not laptop_token.of_type("vault:index/authBackend:AuthBackend")
+    # Its death is an output: 767h after it was issued.
+    assert laptop_token.outputs["vaultTokenExpiresAt"] == "2026-12-29T23:00:00Z"
+
+
+# --- cert-manager, trust-manager, identity, Linkerd ---------------------------
+
+
+def test_helm_releases_are_pinned(laptop):
+    releases = {r.inputs["name"]: r.inputs for r in laptop.of_type(RELEASE)}
+    assert releases["cert-manager"]["chart"] == versions.CERT_MANAGER.chart
+    assert releases["cert-manager"]["version"] == versions.CERT_MANAGER.version
+    assert releases["trust-manager"]["chart"] == versions.TRUST_MANAGER.chart
+    assert releases["trust-manager"]["version"] == versions.TRUST_MANAGER.version
+    for chart in ("linkerd-crds", "linkerd-control-plane"):
+        assert releases[chart]["version"] == "2026.8.3"
+        assert releases[chart]["repositoryOpts"]["repo"] == "https://helm.linkerd.io/edge"
+    assert releases["cert-manager"]["values"]["crds"] == {"enabled": True, "keep": True}
+    assert "installCRDs" not in releases["cert-manager"]["values"]
+    assert releases["trust-manager"]["values"]["app"]["trust"]["namespace"] == "cert-manager"
+    assert releases["linkerd-crds"]["values"] == {"installGatewayAPI": True}
+    assert releases["linkerd-control-plane"]["values"]["identity"] == {
+        "externalCA": True,
+        "issuer": {"scheme": "kubernetes.io/tls"},
+    }
+    assert releases["linkerd-control-plane"]["namespace"] == "linkerd"
+
+
+def test_gateway_api_crds_can_be_left_to_an_existing_cluster():
+    rendered = render(cfg(installGatewayApi="false"))
+    crds = next(r for r in rendered.of_type(RELEASE) if r.inputs["name"] == "linkerd-crds")
+    assert crds.inputs["values"] == {"installGatewayAPI": False}
+
+
+def test_linkerd_namespace_is_created_with_its_labels(laptop):
+    namespace = laptop.one("kubernetes:core/v1:Namespace")
+    meta = namespace.inputs["metadata"]
+    assert meta["name"] == "linkerd"
+    assert meta["labels"] == {
+        "linkerd.io/is-control-plane": "true",
+        "config.linkerd.io/admission-webhooks": "disabled",
+        "linkerd.io/control-plane-ns": "linkerd",
+        "pod-security.kubernetes.io/enforce": "privileged",
+    }
+    assert meta["annotations"] == {"linkerd.io/inject": "disabled"}
+
+
+def test_cluster_issuer_signs_at_sign_intermediate_with_approle(laptop):
+    issuer = laptop.custom_resource("ClusterIssuer")
+    secret = laptop.one("kubernetes:core/v1:Secret")
+    vault_spec = issuer.inputs["spec"]["vault"]
+    assert issuer.inputs["metadata"]["name"] == "vault-issuer"
+    assert vault_spec["path"] == "pki/root/sign-intermediate"
+    approle = vault_spec["auth"]["appRole"]
+    assert approle["path"] == "linkerd-approle" and approle["roleId"] == harness.ROLE_ID
+    assert secret.inputs["metadata"]["namespace"] == "cert-manager"
+    assert secret.inputs["metadata"]["name"] == approle["secretRef"]["name"]
+    assert secret.inputs["stringData"] == {approle["secretRef"]["key"]: harness.SECRET_ID}
+    assert secret.is_secret("stringData")
+    assert laptop.outputs["clusterIssuer"] == "vault-issuer"
+
+
+def test_cluster_issuer_with_a_token(laptop_token):
+    issuer = laptop_token.custom_resource("ClusterIssuer")
+    secret = laptop_token.one("kubernetes:core/v1:Secret")
+    ref = issuer.inputs["spec"]["vault"]["auth"]["tokenSecretRef"]
+    assert secret.inputs["stringData"] == {ref["key"]: harness.CLIENT_TOKEN}
+    assert secret.is_secret("stringData")
+    assert secret.inputs["metadata"] == {"name": ref["name"], "namespace": "cert-manager"}
+
+
+def test_identity_issuer_certificate(laptop):
+    cert = laptop.custom_resource("Certificate")
+    spec = cert.inputs["spec"]
+    assert cert.inputs["metadata"]["namespace"] == "linkerd"
+    assert cert.inputs["metadata"]["name"] == spec["secretName"] == "linkerd-identity-issuer"
+    assert (spec["duration"], spec["renewBefore"]) == ("48h", "25h")
+    assert spec["isCA"] is True
+    assert spec["commonName"] == "identity.linkerd.cluster.local"
+    assert spec["dnsNames"] == ["identity.linkerd.cluster.local"]
+    assert spec["privateKey"] == {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
+    assert sorted(spec["usages"]) == ["cert sign", "client auth", "crl sign", "server auth"]
+    assert spec["issuerRef"]["name"] == laptop.custom_resource("ClusterIssuer").inputs["metadata"]["name"]
+    assert spec["issuerRef"]["kind"] == "ClusterIssuer"
+
+
+def test_trust_bundle_comes_from_vaults_anchor_and_reaches_only_the_control_plane(laptop):
+    bundle = laptop.custom_resource("Bundle")
+    anchor_source = laptop.one("kubernetes:core/v1:ConfigMap")
+    spec = bundle.inputs["spec"]
+    assert bundle.inputs["metadata"]["name"] == "linkerd-identity-trust-roots"
+    assert spec["target"]["configMap"] == {"key": "ca-bundle.crt"}
+    assert spec["target"]["namespaceSelector"] == {"matchLabels": {"linkerd.io/is-control-plane": "true"}}
+    # Sourced from the anchor's public certificate in the trust namespace, never
+    # from the issuer's Secret (which holds the issuer's private key).
+    assert anchor_source.inputs["metadata"]["namespace"] == "cert-manager"
+    assert [s["configMap"]["name"] for s in spec["sources"]] == [anchor_source.inputs["metadata"]["name"]]
+    assert "secret" not in json.dumps(spec["sources"])
+    assert anchor_source.inputs["data"] == {spec["sources"][0]["configMap"]["key"]: harness.ANCHOR_PEM}
+    assert "PRIVATE KEY" not in json.dumps(anchor_source.inputs)
+
+
+def test_previous_anchor_joins_the_bundle_for_rotation():
+    previous, _ = harness.make_ca(common_name="old-root.linkerd.cluster.local")
+    rendered = render(cfg(previousAnchorPem=previous))
+    bundle = rendered.custom_resource("Bundle")
+    anchor_source = rendered.one("kubernetes:core/v1:ConfigMap")
+    keys = [s["configMap"]["key"] for s in bundle.inputs["spec"]["sources"]]
+    assert len(keys) == 2
+    assert sorted(anchor_source.inputs["data"][k] for k in keys) == sorted([harness.ANCHOR_PEM, previous])
+
+
+def test_custom_resources_wait_for_readiness(laptop):
+    def wait_for(kind):
+        return laptop.custom_resource(kind).inputs["metadata"]["annotations"]["pulumi.com/waitFor"]
+
+    assert wait_for("ClusterIssuer") == "condition=Ready"
+    assert wait_for("Certificate") == "condition=Ready"
+    assert wait_for("Bundle") == "condition=Synced"
+
+
+# --- ordering the data does not carry -----------------------------------------
+
+
+def test_ordering(mode):
+    name, r = mode
+    if name.startswith("vault-only"):
+        return
+    releases = {x.inputs["name"]: x for x in r.of_type(RELEASE)}
+    cert_manager, trust_manager = releases["cert-manager"], releases["trust-manager"]
+    issuer, cert, bundle = (r.custom_resource(k) for k in ("ClusterIssuer", "Certificate", "Bundle"))
+    namespace = r.one("kubernetes:core/v1:Namespace")
+    assert r.waits_for(trust_manager, cert_manager)
+    for cr in (issuer, cert, bundle):
+        assert r.waits_for(cr, cert_manager), f"{cr.name} does not wait for cert-manager"
+        assert r.waits_for(cr, trust_manager), f"{cr.name} does not wait for trust-manager"
+    assert r.waits_for(issuer, r.one("kubernetes:core/v1:Secret"))
+    assert r.waits_for(cert, issuer) and r.waits_for(cert, namespace)
+    assert r.waits_for(bundle, namespace) and r.waits_for(bundle, r.one("kubernetes:core/v1:ConfigMap"))
+    assert r.waits_for(issuer, r.one(ROOT_CERT)) or r.waits_for(bundle, r.one(ROOT_CERT))
+    for chart in ("linkerd-crds", "linkerd-control-plane"):
+        assert r.waits_for(releases[chart], cert), f"{chart} does not wait for the issuer Certificate"
+        assert r.waits_for(releases[chart], bundle), f"{chart} does not wait for the trust Bundle"
+    assert r.waits_for(releases["linkerd-control-plane"], releases["linkerd-crds"])
+    assert not r.waits_for(cert_manager, cert)  # and no cycle the other way
+
+
+# --- secrets and outputs -------------------------------------------------------
+
+
+def test_secrets_stay_secret(mode):
+    _name, r = mode
+    expected_secret = {"approleSecretId"} | ({"kubeconfig"} if r.of_type("pulumi:providers:kubernetes") else set())
+    assert expected_secret <= r.secret_outputs
+    for key, value in r.outputs.items():
+        if key in r.secret_outputs:
+            continue
+        text = json.dumps(value)
+        for secret in ("root-token-for-tests", harness.SECRET_ID, harness.CLIENT_TOKEN, "client-key-data"):
+            assert secret not in text, f"output {key} holds a secret in plain"
+        assert "PRIVATE KEY" not in text
+
+
+def test_token_output_is_secret(laptop_token):
+    assert "vaultToken" in laptop_token.secret_outputs
+    assert "vaultTokenExpiresAt" not in laptop_token.secret_outputs
+
+
+def test_anchor_outputs_are_derived_from_vaults_certificate(laptop):
+    cert = cx509.load_pem_x509_certificate(harness.ANCHOR_PEM.encode())
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert laptop.outputs["trustAnchorSha256"].replace(":", "").lower() == hashlib.sha256(der).hexdigest()
+    assert laptop.outputs["trustAnchorNotAfter"] == "2027-02-26T00:00:00Z"
+    assert laptop.outputs["trustAnchorPem"] == harness.ANCHOR_PEM
+    assert laptop.outputs["signPath"] == "pki/root/sign-intermediate"
+
+
+def test_vault_only_mode_exports_what_the_cluster_side_consumes():
+    r = render(cfg(**MODES["vault-only+external"]))
+    assert {"trustAnchorPem", "signPath", "approleRoleId", "approleSecretId", "vaultClusterAddress"} <= set(r.outputs)
+    assert "kubeconfig" not in r.outputs and "clusterIssuer" not in r.outputs
+
+
+def test_first_preview_of_an_empty_stack_registers_everything():
+    """During a first preview nothing exists yet: every address is unknown, nothing fails."""
+    previewed = render(cfg(), preview=True)
+    created = render(cfg())
+    assert sorted((r.type, r.name) for r in previewed.resources) == sorted((r.type, r.name) for r in created.resources)
