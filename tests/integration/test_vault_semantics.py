@@ -72,7 +72,7 @@ def workload_certificate(issuer: x509.Certificate, issuer_key: ec.EllipticCurveP
     """What Linkerd's identity controller issues to a proxy with the issuer."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = "default.default.serviceaccount.identity.linkerd.cluster.local"
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
@@ -134,7 +134,7 @@ def test_pki_mount_and_anchor_are_what_linkerd_needs(openbao):
     assert usage.key_cert_sign and usage.crl_sign
     key = anchor.public_key()
     assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
-    lifetime = anchor.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)
+    lifetime = anchor.not_valid_after_utc - dt.datetime.now(dt.UTC)
     assert dt.timedelta(days=89, hours=23) < lifetime <= dt.timedelta(days=90)
     # The key was generated inside Vault: the anchor is the CA Vault serves, and no key came back.
     served = root.read(f"{pki_path}/cert/ca")["data"]["certificate"]
@@ -155,7 +155,7 @@ def test_approle_signs_the_identity_issuer_and_nothing_else(openbao):
     assert issuer.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
     assert issuer.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
     assert issuer.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == IDENTITY
-    lifetime = issuer.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)
+    lifetime = issuer.not_valid_after_utc - dt.datetime.now(dt.UTC)
     assert dt.timedelta(hours=47, minutes=58) < lifetime <= dt.timedelta(hours=48)
 
     # A proxy certificate from that issuer verifies against the anchor alone, as Linkerd's proxies check it.
