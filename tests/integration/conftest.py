@@ -27,3 +27,18 @@ def openbao():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from tests.integration.engine import EngineUnavailable, find_or_build
+
+    try:
+        found = find_or_build(log=lambda line: print(f"\n[engine] {line}", flush=True))
+    except EngineUnavailable as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"the Pulumi engine cannot be had: {exc}")
+        pytest.skip(f"the Pulumi engine cannot be had: {exc}")
+    built = f", built in {found.built_seconds:.0f}s" if found.built_seconds is not None else ""
+    print(f"\n[engine] pulumi {found.version} at {found.pulumi}{built}", flush=True)
+    return found

@@ -1,0 +1,97 @@
+"""The real Pulumi engine runs the program: bad config stops `preview` before anything exists.
+
+The program runs inline (Automation API) against a temporary file:// backend,
+configured for the Vault side only against a real OpenBao server, with one bad
+setting each time. The engine must fail the preview with our message naming
+the key, and OpenBao must be untouched afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from components import config, program
+from tests.integration.openbao import Client
+
+pytestmark = pytest.mark.integration
+
+PROJECT = "linkerd-vault-pki"
+_stacks = itertools.count()
+
+
+def inline_program() -> None:
+    program.run(config.load())
+
+
+def vault_inventory(client: Client) -> tuple[set[str], set[str], set[str]]:
+    mounts = set(client.read("sys/mounts")["data"])
+    auths = set(client.read("sys/auth")["data"])
+    policies = set(client.request("LIST", "sys/policies/acl")["data"]["keys"])
+    return mounts, auths, policies
+
+
+@pytest.fixture
+def stack(engine, tmp_path):
+    from pulumi import automation as auto
+
+    backend = tmp_path / "state"
+    backend.mkdir()
+    env = engine.env(backend)
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(tmp_path),
+        pulumi_command=engine.command(),
+        project_settings=auto.ProjectSettings(
+            name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=env["PULUMI_BACKEND_URL"])
+        ),
+        env_vars=env,
+    )
+    created = auto.create_stack(
+        stack_name=f"config-{next(_stacks)}", project_name=PROJECT, program=inline_program, opts=opts
+    )
+    try:
+        yield created
+    finally:
+        created.workspace.remove_stack(created.name)
+
+
+CASES = {
+    "unknown mode": ({"clusterMode": "kind"}, "clusterMode: 'kind' is not one of k3d, existing, none"),
+    "malformed duration": ({"issuerDuration": "2 days"}, "issuerDuration: '2 days' is not a duration"),
+    "wrong key type": ({"anchorKeyType": "rsa"}, "anchorKeyType: 'rsa' is not one of ec"),
+    "inconsistent durations": ({"issuerRenewBefore": "72h"}, "issuerRenewBefore: 72h must be shorter than"),
+    "anchor beyond the mount": ({"anchorTtl": "4000h"}, "anchorTtl: 4000h is longer than pkiMaxLeaseTtl"),
+    "misspelt key": ({"vaultmode": "external"}, "vaultmode: is not a setting of this program"),
+    "missing kubeconfig": ({"clusterMode": "existing"}, "kubeconfig: is required when clusterMode is existing"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_config_fails_preview_naming_the_key_and_creates_nothing(stack, openbao, case):
+    from pulumi import automation as auto
+
+    overrides, message = CASES[case]
+    settings = {"clusterMode": "none", "vaultMode": "external", "vaultAddress": openbao.address, **overrides}
+    for key, value in settings.items():
+        stack.set_config(key, auto.ConfigValue(value))
+    stack.set_config("vaultToken", auto.ConfigValue(openbao.root_token, secret=True))
+    before = vault_inventory(openbao.root())
+
+    with pytest.raises(auto.CommandError) as err:
+        stack.preview()
+    assert message in str(err.value), str(err.value)[-2000:]
+    assert "Traceback" not in str(err.value)
+    assert openbao.root_token not in str(err.value)
+    assert vault_inventory(openbao.root()) == before
+
+
+def test_a_token_in_plain_config_is_refused(stack, openbao):
+    from pulumi import automation as auto
+
+    for key, value in {"clusterMode": "none", "vaultMode": "external", "vaultAddress": openbao.address}.items():
+        stack.set_config(key, auto.ConfigValue(value))
+    stack.set_config("vaultToken", auto.ConfigValue("not-a-real-token"))
+    with pytest.raises(auto.CommandError) as err:
+        stack.preview()
+    assert "vaultToken: is stored in plain text" in str(err.value)
