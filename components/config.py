@@ -284,7 +284,7 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
         r.fail(
             "vaultToken: is required: the token Pulumi uses to configure Vault "
             "(in docker mode also the dev server's root token); set it with "
-            "`pulumi config set --secret vaultToken ...` (scripts/up generates one for the dev stack)"
+            "`pulumi config set --secret vaultToken ...` (scripts/stack generates one for the dev stack)"
         )
     address = r.url("vaultAddress")
     cluster_address = r.url("vaultClusterAddress")

@@ -56,7 +56,6 @@ class VaultDevServer(pulumi.ComponentResource):
             ),
             wait=True,
             wait_timeout=120,
-            restart="unless-stopped",
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["envs"]),
         )
         # Both addresses come from the container's outputs, so whatever uses them (the
