@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components import versions
+from components.helm import pinned_release
 
 NAMESPACE = "cert-manager"
 # trust-manager reads bundle sources from this namespace only. It is the
@@ -45,27 +45,23 @@ class CertManager(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("linkerd-vault-pki:cert_manager:CertManager", name, None, opts)
-        cert_manager = k8s.helm.v3.Release(
+        cert_manager = pinned_release(
             f"{name}-cert-manager",
-            name="cert-manager",
-            chart=args.cert_manager.chart,
-            version=args.cert_manager.version,
+            args.cert_manager,
+            release_name="cert-manager",
             namespace=NAMESPACE,
             create_namespace=True,
             values=cert_manager_values(),
-            wait_for_jobs=True,
-            timeout=args.timeout_seconds,
+            timeout_seconds=args.timeout_seconds,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        trust_manager = k8s.helm.v3.Release(
+        trust_manager = pinned_release(
             f"{name}-trust-manager",
-            name="trust-manager",
-            chart=args.trust_manager.chart,
-            version=args.trust_manager.version,
+            args.trust_manager,
+            release_name="trust-manager",
             namespace=cert_manager.namespace,
             values=trust_manager_values(),
-            wait_for_jobs=True,
-            timeout=args.timeout_seconds,
+            timeout_seconds=args.timeout_seconds,
             # trust-manager's webhook certificate is issued by cert-manager.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cert_manager]),
         )

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
+from components.helm import pinned_release
 
 NAMESPACE = "linkerd"
 CONTROL_PLANE_LABEL = "linkerd.io/is-control-plane"
@@ -76,26 +77,22 @@ class LinkerdControlPlane(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LinkerdControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("linkerd-vault-pki:linkerd:LinkerdControlPlane", name, None, opts)
-        crds = k8s.helm.v3.Release(
+        crds = pinned_release(
             f"{name}-crds",
-            name="linkerd-crds",
-            chart=args.crds.chart,
-            version=args.crds.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.crds.repo),
+            args.crds,
+            release_name="linkerd-crds",
             namespace=args.namespace,
             values=crds_values(args.install_gateway_api),
-            timeout=args.timeout_seconds,
+            timeout_seconds=args.timeout_seconds,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.identity]),
         )
-        control_plane = k8s.helm.v3.Release(
+        control_plane = pinned_release(
             f"{name}-control-plane",
-            name="linkerd-control-plane",
-            chart=args.control_plane.chart,
-            version=args.control_plane.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.control_plane.repo),
+            args.control_plane,
+            release_name="linkerd-control-plane",
             namespace=args.namespace,
             values=control_plane_values(),
-            timeout=args.timeout_seconds,
+            timeout_seconds=args.timeout_seconds,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.identity, crds]),
         )
         self.release_name = control_plane.name
