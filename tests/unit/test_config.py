@@ -134,7 +134,13 @@ def test_previous_anchor_must_be_a_p256_ca_without_key():
 
     p384, _ = make_ca(key=ec.generate_private_key(ec.SECP384R1()))
     assert any("ECDSA P-256" in p for p in problems(previousAnchorPem=p384))
-    assert any("private key" in p for p in problems(previousAnchorPem=ANCHOR_PEM + "-----BEGIN PRIVATE KEY-----"))
+    from cryptography.hazmat.primitives import serialization
+
+    _, key = make_ca()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    assert any("private key" in p for p in problems(previousAnchorPem=ANCHOR_PEM + key_pem))
     assert parse(previousAnchorPem=ANCHOR_PEM).pki.previous_anchor_pem == ANCHOR_PEM
 
 
