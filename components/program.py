@@ -59,7 +59,7 @@ def run(cfg: StackConfig) -> None:
         cluster_address = server.cluster_address
     else:
         address = pulumi.Output.from_input(cfg.vault.address)
-        cluster_address = pulumi.Output.from_input(cfg.vault.address)
+        cluster_address = address
     if cfg.vault.cluster_address:
         cluster_address = pulumi.Output.from_input(cfg.vault.cluster_address)
     endpoint = VaultEndpoint(address=address, cluster_address=cluster_address)

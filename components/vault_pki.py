@@ -147,7 +147,7 @@ class VaultPki(pulumi.ComponentResource):
         self.secret_id = pulumi.Output.secret(secret_id.secret_id)
 
     def _token(self, name: str, cred: CredentialConfig, policy: vault.Policy) -> None:
-        """A periodic-free token, as the walkthrough does. It expires: see the README."""
+        """A non-periodic orphan token, as the walkthrough makes. It expires: see the README."""
         token = vault.Token(
             f"{name}-token",
             policies=[policy.name],
