@@ -82,7 +82,8 @@ class K3dCluster(pulumi.ComponentResource):
             delete=f"k3d cluster delete {shlex.quote(args.cluster_name)}",
             # The kubeconfig holds the cluster's admin client key: keep it out of logs and state in plain.
             logging=command.local.Logging.STDERR,
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
+            # A cluster of the same name cannot exist twice: delete the old one first on replacement.
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"], delete_before_replace=True),
         )
         self.name = args.cluster_name
         self.kubeconfig = pulumi.Output.secret(cluster.stdout)

@@ -56,7 +56,8 @@ class VaultDevServer(pulumi.ComponentResource):
             ),
             wait=True,
             wait_timeout=120,
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["envs"]),
+            # The container's name and host port are fixed: free them before a replacement starts.
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["envs"], delete_before_replace=True),
         )
         # Both addresses come from the container's outputs, so whatever uses them (the
         # Vault provider first) waits for a healthy container, and stays unknown in a

@@ -74,6 +74,7 @@ class Registration:
     dependencies: list[str]
     parent: str
     secret_paths: set[str] = field(default_factory=set)  # dotted input paths sent as secrets
+    delete_before_replace: bool = False
 
     def is_secret(self, path: str) -> bool:
         """True when the input at ``path`` (or a value enclosing it) was sent as a secret."""
@@ -206,6 +207,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     urn=response.urn,
                     inputs=_unwrap(registered.state, "", secret_paths),
                     secret_paths=secret_paths,
+                    delete_before_replace=request.deleteBeforeReplace,
                     provider=request.provider or None,
                     dependencies=list(request.dependencies),
                     parent=request.parent,

@@ -95,6 +95,14 @@ def test_k3d_cluster_uses_the_walkthrough_flags_and_is_deleted_on_destroy(laptop
     assert k3d.inputs["logging"] == "stderr"
 
 
+def test_fixed_name_resources_are_deleted_before_they_are_replaced(laptop):
+    # A second k3d cluster or container of the same name (and port) cannot start beside the first.
+    assert laptop.one(K3D).delete_before_replace
+    assert laptop.one("docker:index/container:Container").delete_before_replace
+    # The secret_id is the opposite: the new one must exist before the old one goes.
+    assert not laptop.one("vault:appRole/authBackendRoleSecretId:AuthBackendRoleSecretId").delete_before_replace
+
+
 def test_k3s_satisfies_linkerd_minimum_kubernetes():
     major, minor = (int(x) for x in versions.K3S_VERSION.lstrip("v").split(".")[:2])
     assert (major, minor) >= versions.LINKERD_MIN_KUBERNETES
