@@ -60,11 +60,24 @@ def issuer_csr() -> tuple[str, ec.EllipticCurvePrivateKey]:
 
 def sign_as_cert_manager(client: Client, sign_path: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     csr, key = issuer_csr()
-    # The parameters cert-manager's Vault issuer sends for a 48h Certificate.
+    # Exactly what cert-manager's Vault client sends for a 48h Certificate: every value a
+    # string, the TTL in Go's duration format (Ref: cert-manager internal/vault/vault.go Sign).
     data = client.write(
         sign_path,
-        {"csr": csr, "common_name": IDENTITY, "alt_names": IDENTITY, "ttl": "48h", "exclude_cn_from_sans": True},
+        {
+            "common_name": IDENTITY,
+            "alt_names": IDENTITY,
+            "ip_sans": "",
+            "uri_sans": "",
+            "ttl": "48h0m0s",
+            "csr": csr,
+            "exclude_cn_from_sans": "true",
+        },
     )["data"]
+    # cert-manager builds the chain from certificate, issuing_ca and ca_chain.
+    assert x509.load_pem_x509_certificate(data["issuing_ca"].encode()).subject.rfc4514_string() == (
+        "CN=root.linkerd.cluster.local"
+    )
     return x509.load_pem_x509_certificate(data["certificate"].encode()), key
 
 
