@@ -217,22 +217,31 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def render(cfg: config_module.StackConfig, preview: bool = False, anchor_pem: str = ANCHOR_PEM) -> Rendered:
+    """Run ``program.run(cfg)`` under mocks."""
     from components import program
 
+    return render_program(lambda: program.run(cfg), preview=preview, anchor_pem=anchor_pem)
+
+
+def render_program(
+    run: Callable[[], None], preview: bool = False, anchor_pem: str = ANCHOR_PEM, partial: Rendered | None = None
+) -> Rendered:
+    """Run any program callable under mocks; ``partial`` receives what was registered even if it raises."""
     mocks = RecordingMocks(anchor_pem)
     monitor = RecordingMonitor(mocks)
     settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=preview, monitor=monitor)
 
+    rendered = partial if partial is not None else Rendered()
+    rendered.resources = monitor.registrations
     exported: dict[str, Any] = {}
     original_export = pulumi.export
     pulumi.export = lambda name, value: exported.__setitem__(name, pulumi.Output.from_input(value))
     try:
-        pulumi.runtime.test(lambda: program.run(cfg))()
+        pulumi.runtime.test(run)()
     finally:
         pulumi.export = original_export
 
-    rendered = Rendered(resources=monitor.registrations)
     for key, output in exported.items():
         rendered.outputs[key] = _sync_await(output.future())
         if _sync_await(output.is_secret()):
