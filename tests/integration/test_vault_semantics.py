@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
+from components import x509 as anchor_x509
 from tests.harness import cfg, render
 from tests.integration.openbao import Applied, Client, VaultError, apply, login_approle
 
@@ -153,6 +154,11 @@ def test_pki_mount_and_anchor_are_what_linkerd_needs(openbao):
     served = root.read(f"{pki_path}/cert/ca")["data"]["certificate"]
     assert x509.load_pem_x509_certificate(served.encode()) == anchor
     assert "PRIVATE KEY" not in applied.anchor_pem
+    # The stack outputs derived from it, and its fitness as a `previousAnchorPem` in a rotation.
+    facts = anchor_x509.anchor_facts(applied.anchor_pem)
+    assert facts.subject_common_name == "root.linkerd.cluster.local"
+    assert facts.not_after == anchor.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert anchor_x509.check_anchor_pem(applied.anchor_pem) is None
 
 
 def test_approle_signs_the_identity_issuer_and_nothing_else(openbao):
