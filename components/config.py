@@ -35,6 +35,8 @@ PLAIN_KEYS = (
     "vaultAddress",
     "vaultClusterAddress",
     "vaultHostPort",
+    "vaultCaBundlePem",
+    "vaultNamespace",
     "pkiPath",
     "pkiMaxLeaseTtl",
     "anchorCommonName",
@@ -113,6 +115,8 @@ class VaultConfig:
     host_port: int
     pki_path: str
     max_lease_ttl: Duration
+    ca_bundle_pem: str | None = None  # verifies an external Vault's TLS certificate
+    namespace: str | None = None  # Vault Enterprise / OpenBao namespace
 
 
 @dataclass(frozen=True)
@@ -304,6 +308,18 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
             "vaultClusterAddress: is required when clusterMode is existing and vaultMode is docker: "
             "say how the cluster reaches the Vault container, such as http://192.168.1.20:8200"
         )
+    ca_bundle = r.text("vaultCaBundlePem")
+    if ca_bundle is not None and (problem := x509.check_ca_bundle_pem(ca_bundle)):
+        r.fail(f"vaultCaBundlePem: {problem}")
+    namespace = r.text("vaultNamespace")
+    if namespace is not None and not _MOUNT_PATH.match(namespace):
+        r.fail(f"vaultNamespace: {namespace!r} is not a Vault namespace path such as team-a or team-a/prod")
+    if vault_mode == "docker":
+        for key in ("vaultCaBundlePem", "vaultNamespace"):
+            if key in r.raw:
+                r.fail(
+                    f"{key}: is only used when vaultMode is external (the dev server speaks plain HTTP, no namespaces)"
+                )
     vault = VaultConfig(
         mode=vault_mode,
         token=token or Secret(""),
@@ -312,6 +328,8 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
         host_port=r.integer("vaultHostPort", 8200, 1024, 65535),
         pki_path=r.pattern("pkiPath", "pki", _MOUNT_PATH, "a Vault mount path such as pki or linkerd/pki"),
         max_lease_ttl=r.duration("pkiMaxLeaseTtl", "2160h"),
+        ca_bundle_pem=ca_bundle,
+        namespace=namespace,
     )
 
     previous = r.text("previousAnchorPem")

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +53,19 @@ def vault_auth(kind: str, approle_mount: Any = None, role_id: Any = None) -> dic
     return {"tokenSecretRef": {"name": TOKEN_SECRET, "key": TOKEN_SECRET_KEY}}
 
 
-def cluster_issuer_spec(server: Any, sign_path: Any, auth: dict[str, Any]) -> dict[str, Any]:
-    return {"vault": {"server": server, "path": sign_path, "auth": auth}}
+def cluster_issuer_spec(
+    server: Any,
+    sign_path: Any,
+    auth: dict[str, Any],
+    ca_bundle_pem: str | None = None,
+    namespace: str | None = None,
+) -> dict[str, Any]:
+    vault: dict[str, Any] = {"server": server, "path": sign_path, "auth": auth}
+    if ca_bundle_pem:
+        vault["caBundle"] = base64.b64encode(ca_bundle_pem.encode()).decode()
+    if namespace:
+        vault["namespace"] = namespace
+    return {"vault": vault}
 
 
 def certificate_spec(pki: PkiConfig) -> dict[str, Any]:
@@ -99,6 +111,8 @@ class LinkerdIdentityArgs:
     role_id: pulumi.Input[str] | None = None
     secret_id: pulumi.Input[str] | None = None
     token: pulumi.Input[str] | None = None
+    vault_ca_bundle_pem: str | None = None
+    vault_namespace: str | None = None
 
 
 class LinkerdIdentity(pulumi.ComponentResource):
@@ -133,6 +147,8 @@ class LinkerdIdentity(pulumi.ComponentResource):
                 args.vault_server,
                 args.sign_path,
                 vault_auth(args.credential_kind, args.approle_mount, args.role_id),
+                args.vault_ca_bundle_pem,
+                args.vault_namespace,
             ),
             # Ready only once cert-manager has logged in to Vault with the credential.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_cert_manager, credential]),

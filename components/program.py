@@ -42,6 +42,7 @@ def vault_provider(endpoint: VaultEndpoint, cfg: StackConfig) -> vault.Provider:
         skip_child_token=True,
         skip_get_vault_version=True,
         vault_version_override=versions.VAULT_VERSION,
+        namespace=cfg.vault.namespace,
     )
 
 
@@ -107,6 +108,8 @@ def run(cfg: StackConfig) -> None:
             role_id=pki.role_id,
             secret_id=pki.secret_id,
             token=pki.token,
+            vault_ca_bundle_pem=cfg.vault.ca_bundle_pem,
+            vault_namespace=cfg.vault.namespace,
         ),
         opts=on_cluster,
     )

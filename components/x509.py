@@ -39,6 +39,17 @@ def anchor_facts(pem: str) -> AnchorFacts:
     )
 
 
+def check_ca_bundle_pem(pem: str) -> str | None:
+    """Why ``pem`` cannot serve as the CA bundle that verifies Vault's TLS certificate, or None."""
+    if "PRIVATE KEY" in pem:
+        return "holds a private key; give CA certificates only"
+    try:
+        certs = x509.load_pem_x509_certificates(pem.encode())
+    except ValueError as exc:
+        return f"is not PEM certificates ({exc})"
+    return None if certs else "holds no certificate"
+
+
 def check_anchor_pem(pem: str) -> str | None:
     """Why ``pem`` cannot serve as a Linkerd trust anchor, or None if it can."""
     if "PRIVATE KEY" in pem:

@@ -73,6 +73,18 @@ def test_malformed_durations_are_not_durations(text):
         ({"tokenTtl": "100h"}, "tokenTtl", "only used when credential is token"),
         ({"previousAnchorPem": "not a pem"}, "previousAnchorPem", "not one PEM certificate"),
         ({"secretIdVersion": "0"}, "secretIdVersion", "1 to 1000000"),
+        ({"vaultCaBundlePem": ANCHOR_PEM}, "vaultCaBundlePem", "only used when vaultMode is external"),
+        ({"vaultNamespace": "team-a"}, "vaultNamespace", "only used when vaultMode is external"),
+        (
+            {"vaultMode": "external", "vaultAddress": "https://v.example.com", "vaultCaBundlePem": "junk"},
+            "vaultCaBundlePem",
+            "not PEM certificates",
+        ),
+        (
+            {"vaultMode": "external", "vaultAddress": "https://v.example.com", "vaultNamespace": "/team a"},
+            "vaultNamespace",
+            "namespace path",
+        ),
     ],
 )
 def test_bad_config_names_the_key_and_what_it_accepts(raw, key, accepted):

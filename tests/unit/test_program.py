@@ -157,6 +157,23 @@ def test_the_cluster_reaches_vault_at_its_network_address(laptop):
     assert laptop.outputs["vaultClusterAddress"] == in_network
 
 
+def test_external_vault_with_a_private_ca_and_a_namespace():
+    import base64
+
+    ca_pem, _ = harness.make_ca(common_name="Example Corp Internal CA")
+    rendered = render(cfg(**MODES["k3d+external"], vaultCaBundlePem=ca_pem, vaultNamespace="platform/linkerd"))
+    vault_spec = rendered.custom_resource("ClusterIssuer").inputs["spec"]["vault"]
+    assert base64.b64decode(vault_spec["caBundle"]).decode() == ca_pem
+    assert vault_spec["namespace"] == "platform/linkerd"
+    assert rendered.one("pulumi:providers:vault").inputs["namespace"] == "platform/linkerd"
+
+
+def test_no_ca_bundle_or_namespace_unless_asked(laptop):
+    vault_spec = laptop.custom_resource("ClusterIssuer").inputs["spec"]["vault"]
+    assert "caBundle" not in vault_spec and "namespace" not in vault_spec
+    assert "namespace" not in laptop.one("pulumi:providers:vault").inputs
+
+
 def test_external_vault_addresses():
     rendered = render(cfg(**MODES["k3d+external"], vaultClusterAddress="http://10.0.0.5:8200"))
     assert rendered.one("pulumi:providers:vault").inputs["address"] == "https://vault.example.com"

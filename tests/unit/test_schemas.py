@@ -20,13 +20,18 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 CUSTOM_KINDS = ("ClusterIssuer", "Certificate", "Bundle")
 
 
-@pytest.fixture(scope="module", params=["k3d+docker", "existing+external", "token", "rotation"])
+@pytest.fixture(scope="module", params=["k3d+docker", "existing+external", "token", "rotation", "private-ca"])
 def rendered(request):
     from tests.harness import make_ca
 
     overrides = {
         "token": {"credential": "token"},
         "rotation": {"previousAnchorPem": make_ca(common_name="old.linkerd.cluster.local")[0]},
+        "private-ca": {
+            **MODES["existing+external"],
+            "vaultCaBundlePem": make_ca(common_name="internal-ca")[0],
+            "vaultNamespace": "team-a",
+        },
     }.get(request.param, MODES.get(request.param, {}))
     return render(cfg(**overrides))
 
