@@ -176,10 +176,10 @@ class _Reader:
     def text(self, key: str, default: str | None = None) -> str | None:
         return self.raw.get(key, default)
 
-    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+    def choice(self, key: str, choices: tuple[str, ...], default: str, why: str = "") -> str:
         value = self.raw.get(key, default)
         if value not in choices:
-            self.fail(f"{key}: {value!r} is not one of {', '.join(choices)}")
+            self.fail(f"{key}: {value!r} is not one of {', '.join(choices)}" + (f" ({why})" if why else ""))
             return default
         return value
 
@@ -337,9 +337,9 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
         problem = x509.check_anchor_pem(previous)
         if problem:
             r.fail(f"previousAnchorPem: {problem}")
-    key_type = r.choice("anchorKeyType", ANCHOR_KEY_TYPES, "ec")
-    if "anchorKeyType" in r.raw and r.raw["anchorKeyType"] not in ANCHOR_KEY_TYPES:
-        r.problems[-1] += " (Linkerd accepts only ECDSA P-256 issuers and anchors)"
+    key_type = r.choice(
+        "anchorKeyType", ANCHOR_KEY_TYPES, "ec", why="Linkerd accepts only ECDSA P-256 issuers and anchors"
+    )
     pki = PkiConfig(
         anchor_common_name=r.pattern(
             "anchorCommonName", "root.linkerd.cluster.local", _DNS_NAME, "a lowercase DNS name"
