@@ -28,12 +28,17 @@ def _load_one(pem: str) -> x509.Certificate:
     return certs[0]
 
 
+def sha256_fingerprint(cert: x509.Certificate) -> str:
+    """Colon-separated upper-case hex, as `openssl x509 -fingerprint -sha256` prints it."""
+    digest = cert.fingerprint(hashes.SHA256()).hex().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
 def anchor_facts(pem: str) -> AnchorFacts:
     cert = _load_one(pem)
-    digest = cert.fingerprint(hashes.SHA256()).hex().upper()
     cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     return AnchorFacts(
-        sha256_fingerprint=":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),
+        sha256_fingerprint=sha256_fingerprint(cert),
         not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         subject_common_name=str(cn[0].value) if cn else "",
     )

@@ -29,8 +29,10 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from components.x509 import sha256_fingerprint
 
 CONTROL_PLANE_LABEL = "linkerd.io/is-control-plane"
 
@@ -56,11 +58,6 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> str:
     return out.stdout
 
 
-def fingerprint(cert: x509.Certificate) -> str:
-    digest = cert.fingerprint(hashes.SHA256()).hex().upper()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
-
-
 def ready(obj: dict) -> tuple[bool, str]:
     for cond in obj.get("status", {}).get("conditions", []):
         if cond.get("type") == "Ready":
@@ -74,7 +71,7 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
     results.append(
         Check(
             "the anchor output matches its fingerprint output",
-            fingerprint(anchor) == outputs["trustAnchorSha256"],
+            sha256_fingerprint(anchor) == outputs["trustAnchorSha256"],
             outputs["trustAnchorSha256"],
         )
     )
@@ -122,11 +119,11 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
         "data", {}
     )
     roots = x509.load_pem_x509_certificates(bundle.get("ca-bundle.crt", "").encode() or b"")
-    prints = sorted(fingerprint(c) for c in roots)
+    prints = sorted(sha256_fingerprint(c) for c in roots)
     results.append(
         Check(
             "the trust roots hold the Vault anchor",
-            fingerprint(anchor) in prints,
+            sha256_fingerprint(anchor) in prints,
             f"{len(prints)} root(s) in linkerd/linkerd-identity-trust-roots",
         )
     )

@@ -95,11 +95,6 @@ class Rendered:
         assert len(found) == 1, f"expected one {token} named *{name_suffix}, found {[r.name for r in found]}"
         return found[0]
 
-    def named(self, name: str) -> Registration:
-        found = [r for r in self.resources if r.name == name]
-        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
-        return found[0]
-
     def custom_resource(self, kind: str) -> Registration:
         found = [r for r in self.resources if r.type.startswith("kubernetes:") and r.type.endswith(f":{kind}")]
         assert len(found) == 1, f"expected one {kind}, found {[r.name for r in found]}"

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -128,18 +129,11 @@ def test_no_pulumi_means_it_cannot_look(monkeypatch, capsys):
 
 
 def test_stack_verify_needs_kubectl(tmp_path):
-    import subprocess
+    from tests.unit.test_scripts import fake_bin
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python3").symlink_to(sys.executable)
-    for tool in ("dirname", "sed"):
-        (bin_dir / tool).symlink_to(__import__("shutil").which(tool))
-    (bin_dir / "pulumi").write_text("#!/bin/sh\nexit 0\n")
-    (bin_dir / "pulumi").chmod(0o755)
     result = subprocess.run(
         ["/bin/bash", str(ROOT / "scripts" / "stack"), "verify"],
-        env={"PATH": str(bin_dir), "HOME": "/tmp", "LVP_STACK": "prod"},
+        env={"PATH": fake_bin(tmp_path, pulumi="exit 0"), "HOME": "/tmp", "LVP_STACK": "prod"},
         capture_output=True,
         text=True,
         timeout=60,
