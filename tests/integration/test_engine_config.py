@@ -1,6 +1,7 @@
 """The real Pulumi engine runs the program: bad config stops `preview` before anything exists.
 
 The program runs inline (Automation API) against a temporary file:// backend,
+with the real pulumi-vault provider,
 configured for the Vault side only against a real OpenBao server, with one bad
 setting each time. The engine must fail the preview with our message naming
 the key, and OpenBao must be untouched afterwards.
@@ -8,21 +9,12 @@ the key, and OpenBao must be untouched afterwards.
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
-from components import config, program
 from tests.integration.openbao import Client
+from tests.integration.stacks import new_stack
 
 pytestmark = pytest.mark.integration
-
-PROJECT = "linkerd-vault-pki"
-_stacks = itertools.count()
-
-
-def inline_program() -> None:
-    program.run(config.load())
 
 
 def vault_inventory(client: Client) -> tuple[set[str], set[str], set[str]]:
@@ -34,26 +26,8 @@ def vault_inventory(client: Client) -> tuple[set[str], set[str], set[str]]:
 
 @pytest.fixture
 def stack(engine, tmp_path):
-    from pulumi import automation as auto
-
-    backend = tmp_path / "state"
-    backend.mkdir()
-    env = engine.env(backend)
-    opts = auto.LocalWorkspaceOptions(
-        work_dir=str(tmp_path),
-        pulumi_command=engine.command(),
-        project_settings=auto.ProjectSettings(
-            name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=env["PULUMI_BACKEND_URL"])
-        ),
-        env_vars=env,
-    )
-    created = auto.create_stack(
-        stack_name=f"config-{next(_stacks)}", project_name=PROJECT, program=inline_program, opts=opts
-    )
-    try:
-        yield created
-    finally:
-        created.workspace.remove_stack(created.name)
+    with new_stack(engine, tmp_path, prefix="config") as created:
+        yield created.stack
 
 
 CASES = {

@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# A Pulumi CLI on PATH that says its version, as the real one does.
+PULUMI = 'echo "v3.274.1"'
 
 
 def fake_bin(tmp_path: Path, **tools: str) -> str:
-    """A PATH holding python3, dirname and sed, plus fake tools given as shell bodies."""
+    """A PATH holding python3, dirname, sed and cat, plus fake tools given as shell bodies."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").symlink_to(sys.executable)
-    for tool in ("dirname", "sed"):
+    for tool in ("dirname", "sed", "cat"):
         (bin_dir / tool).symlink_to(shutil.which(tool))
     for name, body in tools.items():
         tool = bin_dir / name
@@ -28,7 +30,13 @@ def fake_bin(tmp_path: Path, **tools: str) -> str:
 
 
 def run_stack(path: str, *args: str) -> subprocess.CompletedProcess:
-    env = {"PATH": path, "HOME": os.environ.get("HOME", "/tmp"), "LVP_STACK": "dev"}
+    env = {
+        "PATH": path,
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LVP_STACK": "dev",
+        # An empty engine cache: what this machine built earlier must not count.
+        "LVP_ENGINE_CACHE": str(Path(path).parent / "engine-cache"),
+    }
     return subprocess.run(
         ["/bin/bash", str(ROOT / "scripts" / "stack"), *args],
         env=env,
@@ -48,7 +56,7 @@ def test_missing_tools_are_all_named(tmp_path):
 
 
 def test_a_docker_engine_that_does_not_answer_is_named(tmp_path):
-    path = fake_bin(tmp_path, pulumi="exit 0", docker="exit 1", k3d="echo 'k3d version v5.8.3'")
+    path = fake_bin(tmp_path, pulumi=PULUMI, docker="exit 1", k3d="echo 'k3d version v5.8.3'")
     result = run_stack(path, "preview")
     assert result.returncode == 2
     assert "engine does not answer" in result.stderr
@@ -56,20 +64,62 @@ def test_a_docker_engine_that_does_not_answer_is_named(tmp_path):
 
 @pytest.mark.parametrize(("version", "ok"), [("v5.4.9", False), ("v5.6.0", True), ("v6.0.1", True)])
 def test_k3d_version_is_checked(tmp_path, version, ok):
-    path = fake_bin(tmp_path, pulumi="exit 0", docker="exit 0", k3d=f"echo 'k3d version {version}'")
+    path = fake_bin(tmp_path, pulumi=PULUMI, docker="exit 0", k3d=f"echo 'k3d version {version}'")
     result = run_stack(path, "check")
     assert (result.returncode == 0) == ok, result.stderr
     if not ok:
         assert "k3d >= 5.6 is needed" in result.stderr
 
 
-def test_an_external_stack_needs_neither_docker_nor_k3d(tmp_path):
+@pytest.mark.parametrize(
+    ("settings", "needs"),
+    [
+        ({"clusterMode": "existing", "vaultMode": "external"}, set()),
+        ({"clusterMode": "none", "vaultMode": "external"}, set()),
+        ({"clusterMode": "existing"}, {"docker"}),  # the Vault dev container
+        ({"vaultMode": "external"}, {"docker", "k3d"}),  # the k3d cluster
+        ({}, {"docker", "k3d"}),  # the defaults are the laptop
+    ],
+)
+def test_docker_and_k3d_are_asked_for_only_where_the_stack_uses_them(tmp_path, settings, needs):
+    project = tmp_path / "project"
+    for folder in ("scripts", "toolchain"):
+        shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    lines = "".join(f"  linkerd-vault-pki:{key}: {value}\n" for key, value in settings.items())
+    (project / "Pulumi.prod.yaml").write_text("config:\n" + lines)
     result = subprocess.run(
-        ["/bin/bash", str(ROOT / "scripts" / "stack"), "check"],
-        env={"PATH": fake_bin(tmp_path, pulumi="exit 0"), "HOME": "/tmp", "LVP_STACK": "prod"},
+        ["/bin/bash", str(project / "scripts" / "stack"), "check"],
+        env={
+            "PATH": fake_bin(tmp_path, pulumi=PULUMI),
+            "HOME": "/tmp",
+            "LVP_STACK": "prod",
+            "LVP_ENGINE_CACHE": str(tmp_path / "engine-cache"),
+        },
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
+    named = {tool for tool in ("docker", "k3d") if f"  - {tool}: " in result.stderr}
+    assert named == needs, result.stderr
+    assert (result.returncode == 0) == (not needs), result.stderr
+
+
+def test_bare_stack_prints_its_usage(tmp_path):
+    result = run_stack(fake_bin(tmp_path))
+    assert result.returncode == 2
+    assert "usage: scripts/stack COMMAND" in result.stdout
+    assert "missing prerequisites" not in result.stderr
+
+
+def test_no_pulumi_and_no_go_is_named_with_both_ways_out(tmp_path):
+    result = run_stack(fake_bin(tmp_path, docker="exit 0", k3d="echo 'k3d version v5.8.3'"), "check")
+    assert result.returncode == 2
+    assert "  - pulumi: " in result.stderr and "Go >= 1.26" in result.stderr, result.stderr
+
+
+def test_a_too_old_pulumi_is_named_with_its_version(tmp_path):
+    path = fake_bin(tmp_path, pulumi='echo "v3.100.0"', docker="exit 0", k3d="echo 'k3d version v5.8.3'")
+    result = run_stack(path, "check")
+    assert result.returncode == 2
+    assert "is v3.100.0, older than 3.170" in result.stderr, result.stderr

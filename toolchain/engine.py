@@ -1,0 +1,486 @@
+"""The Pulumi engine this project runs on: found on PATH, or built from pinned sources.
+
+A machine with a ``pulumi`` CLI on PATH uses it as it is: that CLI fetches the
+provider plugins the Python SDKs pin (pulumi-vault 7.11.0, ...), as on any
+machine with internet. A machine without one (the development machines reach
+the Go module proxy and PyPI, but no Pulumi download site) gets the engine
+built here, once, into a cache outside the repository:
+
+- ``pulumi``: the CLI, from the Go module proxy;
+- ``pulumi-language-python`` (+ its ``-exec`` script): the language host that
+  runs a project directory (``Pulumi.yaml`` + ``__main__.py``);
+- ``pulumi-resource-vault``: the pulumi-vault provider plugin at the version the
+  Python SDK pins, from upstream sources the proxy does not serve.
+
+Every module of every build is pinned by the go.mod + go.sum files beside this
+file (``toolchain/<piece>/``); upstream sources that the proxy does not serve
+come from ``$LVP_SOURCES_DIR`` or ``../shared/sources`` beside the checkout,
+named by upstream tag. A piece is rebuilt only when its pins change. Builds
+show progress, and a second run waits for a build in progress instead of
+building twice (a lock file in the cache).
+
+Nothing here downloads a Pulumi plugin or talks to a Pulumi service:
+``engine_env`` turns plugin acquisition and the update check off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PINS = Path(__file__).resolve().parent
+
+PULUMI_VERSION = "v3.274.1"
+MIN_PULUMI = (3, 170, 0)
+VAULT_PROVIDER_VERSION = "7.11.0"
+
+Log = Callable[[str], None]
+
+
+class EngineUnavailable(Exception):
+    """The engine can neither be found nor built here; the message says what is missing."""
+
+
+def _stderr_log(line: str) -> None:
+    print(f"[engine] {line}", file=sys.stderr, flush=True)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("LVP_ENGINE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "linkerd-vault-pki", "engine"
+    )
+    return Path(base)
+
+
+def sources_dir() -> Path:
+    """Upstream sources that the Go module proxy does not serve (build inputs, never copied into the repo)."""
+    candidates = []
+    if os.environ.get("LVP_SOURCES_DIR"):
+        candidates.append(Path(os.environ["LVP_SOURCES_DIR"]))
+    candidates.append(ROOT.parent / "shared" / "sources")
+    for candidate in candidates:
+        if (candidate / "pulumi-language-python" / "main.go").is_file():
+            return candidate
+    raise EngineUnavailable(
+        "the upstream sources for the engine build are not here; looked in "
+        + ", ".join(str(c) for c in candidates)
+        + ". Point LVP_SOURCES_DIR at a folder holding pulumi-language-python/main.go, "
+        "pulumi-vault-v7.11.0/ and terraform-provider-vault-v5.10.1.tar.xz, or install the Pulumi CLI"
+    )
+
+
+# -- running go, with progress ------------------------------------------------------------------
+
+
+def _go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise EngineUnavailable(
+            "no `pulumi` on PATH and no Go toolchain to build it: install the Pulumi CLI >= 3.170, "
+            "or Go >= 1.26 (the engine is then built from the Go module proxy)"
+        )
+    return go
+
+
+@dataclass
+class Step:
+    """One command of a build, with a heartbeat while it runs."""
+
+    piece: str
+    log: Log
+    started: float = field(default_factory=time.monotonic)
+
+    def run(self, what: str, argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.log(f"{self.piece}: {what}")
+        packages = 0
+        done = threading.Event()
+
+        def heartbeat() -> None:
+            while not done.wait(30):
+                self.log(
+                    f"{self.piece}: {what}: {self._elapsed()} so far"
+                    + (f", {packages} packages compiled" if packages else "")
+                )
+
+        beat = threading.Thread(target=heartbeat, daemon=True)
+        beat.start()
+        tail: list[str] = []
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env={**os.environ, **(env or {})},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                # `go build -v` names each package as it compiles: a count is the progress we show.
+                if re.match(r"^[\w.\-]+(/[\w.\-~]+)*$", line.strip()):
+                    packages += 1
+                else:
+                    tail = [*tail[-59:], line.rstrip()]
+            rc = proc.wait()
+        finally:
+            done.set()
+        if rc != 0:
+            raise EngineUnavailable(f"{self.piece}: {what} failed (exit {rc}):\n" + "\n".join(tail))
+
+    def _elapsed(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _go_env() -> dict[str, str]:
+    return {"CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"}
+
+
+def _ldflag(symbol: str, version: str) -> list[str]:
+    return ["-trimpath", "-ldflags", f"-s -w -X {symbol}={version}"]
+
+
+def _copy_module(name: str, into: Path) -> None:
+    for f in ("go.mod", "go.sum"):
+        shutil.copyfile(PINS / name / f, into / f)
+
+
+def _module_dir(module: str, cwd: Path) -> Path:
+    out = subprocess.run(
+        [_go(), "list", "-m", "-f", "{{.Dir}}", module],
+        cwd=cwd,
+        env={**os.environ, **_go_env()},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0 or not out.stdout.strip():
+        raise EngineUnavailable(f"cannot locate module {module}: {out.stderr.strip()}")
+    return Path(out.stdout.strip())
+
+
+# -- the pieces ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Piece:
+    name: str  # the binary's name on PATH
+    version: str
+    pins: str  # folder under toolchain/ with the go.mod + go.sum of its build
+    sources: tuple[str, ...]  # entries of the sources folder it is built from
+    build: Callable[[Path, Path, Step], None]  # (work dir, bin dir, step)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(f"{self.name} {self.version}\n".encode())
+        for f in ("go.mod", "go.sum"):
+            digest.update((PINS / self.pins / f).read_bytes())
+        digest.update(" ".join(self.sources).encode())
+        return digest.hexdigest()[:16]
+
+
+def _build_cli(work: Path, bin_dir: Path, step: Step) -> None:
+    _copy_module("pulumi", work)
+    (work / "tools.go").write_text((PINS / "pulumi" / "tools.go").read_text())
+    step.run(
+        f"compiling the Pulumi CLI {PULUMI_VERSION}",
+        [_go(), "build", "-v", *_ldflag("github.com/pulumi/pulumi/sdk/v3/go/common/version.Version", PULUMI_VERSION),
+         "-o", str(bin_dir / "pulumi"), "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"],
+        work,
+        _go_env(),
+    )  # fmt: skip
+
+
+def _build_language_host(work: Path, bin_dir: Path, step: Step) -> None:
+    _copy_module("pulumi", work)
+    host = work / "cmd" / "pulumi-language-python"
+    host.mkdir(parents=True)
+    shutil.copyfile(sources_dir() / "pulumi-language-python" / "main.go", host / "main.go")
+    step.run(
+        f"compiling the Python language host {PULUMI_VERSION}",
+        [_go(), "build", "-v", *_ldflag("github.com/pulumi/pulumi/sdk/v3/go/common/version.Version", PULUMI_VERSION),
+         "-o", str(bin_dir / "pulumi-language-python"), "./cmd/pulumi-language-python"],
+        work,
+        _go_env(),
+    )  # fmt: skip
+    # The host runs the program through this script, which it expects beside its own binary.
+    sdk = _module_dir("github.com/pulumi/pulumi/sdk/v3", work)
+    exec_script = bin_dir / "pulumi-language-python-exec"
+    shutil.copyfile(sdk / "python" / "cmd" / "pulumi-language-python-exec", exec_script)
+    exec_script.chmod(0o755)
+
+
+def _build_vault_provider(work: Path, bin_dir: Path, step: Step) -> None:
+    src = sources_dir()
+    version = VAULT_PROVIDER_VERSION
+    shutil.copytree(src / f"pulumi-vault-v{version}", work, dirs_exist_ok=True)
+    for path in work.rglob("*"):
+        path.chmod(path.stat().st_mode | 0o200)
+    # pulumi-vault's go.mod replaces the Terraform provider with ../upstream.
+    upstream = work / "upstream"
+    with tarfile.open(src / "terraform-provider-vault-v5.10.1.tar.xz") as tar:
+        tar.extractall(upstream, filter=_strip_first_component)
+    for patch in sorted((work / "patches").glob("*.patch")):
+        step.run(f"applying {patch.name}", ["patch", "-p1", "-i", str(patch)], upstream)
+    provider = work / "provider"
+    _copy_module("pulumi-vault", provider)
+    ldflags = _ldflag("github.com/pulumi/pulumi-vault/provider/v7/pkg/version.Version", version)
+    # The provider embeds its schema, which tfgen writes from the Terraform provider.
+    step.run(
+        "compiling the schema generator (the Terraform Vault provider and its SDKs: the long part)",
+        [_go(), "build", "-v", *ldflags, "-o", str(work / "pulumi-tfgen-vault"), "./cmd/pulumi-tfgen-vault"],
+        provider,
+        _go_env(),
+    )
+    step.run(
+        "generating the schema",
+        [str(work / "pulumi-tfgen-vault"), "schema", "--out", "cmd/pulumi-resource-vault"],
+        provider,
+        {"PULUMI_SKIP_UPDATE_CHECK": "true"},
+    )
+    step.run(
+        "embedding the schema",
+        [_go(), "run", "./generate.go"],
+        provider / "cmd" / "pulumi-resource-vault",
+        {**_go_env(), "VERSION": version},
+    )
+    step.run(
+        f"compiling pulumi-resource-vault {version}",
+        [_go(), "build", "-v", *ldflags, "-o", str(bin_dir / "pulumi-resource-vault"), "./cmd/pulumi-resource-vault"],
+        provider,
+        _go_env(),
+    )
+
+
+def _strip_first_component(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    parts = member.name.split("/", 1)
+    if len(parts) < 2 or not parts[1]:
+        return None
+    member = tarfile.data_filter(member, dest)
+    return member.replace(name=parts[1])
+
+
+PIECES = (
+    Piece("pulumi", PULUMI_VERSION, "pulumi", (), _build_cli),
+    Piece("pulumi-language-python", PULUMI_VERSION, "pulumi", ("pulumi-language-python",), _build_language_host),
+    Piece(
+        "pulumi-resource-vault",
+        VAULT_PROVIDER_VERSION,
+        "pulumi-vault",
+        (f"pulumi-vault-v{VAULT_PROVIDER_VERSION}", "terraform-provider-vault-v5.10.1.tar.xz"),
+        _build_vault_provider,
+    ),
+)
+
+
+# -- the engine ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Engine:
+    bin_dir: Path  # prepended to PATH: the CLI, and the plugins it finds there
+    pulumi: Path
+    version: str
+    report: tuple[str, ...]  # per piece: found, cached, or built in N s
+    built: bool  # True when the CLI is ours (built here), False when it was on PATH
+
+    def env(self, backend_dir: Path | None = None) -> dict[str, str]:
+        env = {
+            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+        }
+        if self.built:
+            # Plugins come from PATH only: a missing one is an error, never a download.
+            env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
+        if backend_dir is not None:
+            env["PULUMI_HOME"] = str(backend_dir / "home")
+            env["PULUMI_BACKEND_URL"] = f"file://{backend_dir}"
+            env["PULUMI_CONFIG_PASSPHRASE"] = "integration-tests-only"
+        return env
+
+    def command(self):
+        """The Automation API's handle on this CLI (it expects <root>/bin/pulumi)."""
+        from pulumi import automation as auto
+
+        if self.pulumi.parent.name == "bin":
+            return auto.PulumiCommand(root=str(self.pulumi.parent.parent))
+        return auto.PulumiCommand()
+
+
+def _version_of(binary: Path) -> str | None:
+    try:
+        out = subprocess.run([str(binary), "version"], capture_output=True, text=True, timeout=60, check=False)
+    except OSError:
+        return None
+    text = out.stdout.strip()
+    return text if re.match(r"^v\d+\.\d+\.\d+", text) else None
+
+
+def usable_version(version: str | None) -> bool:
+    if not version:
+        return False
+    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+    return parts >= MIN_PULUMI
+
+
+def _on_path() -> Engine | None:
+    found = shutil.which("pulumi")
+    if os.environ.get("LVP_ENGINE", "auto") == "build" or not found:
+        return None
+    path = Path(found)
+    version = _version_of(path)
+    if not usable_version(version):
+        return None
+    return Engine(path.parent, path, version or "", (f"pulumi {version}: found at {path}",), built=False)
+
+
+@contextlib.contextmanager
+def _build_lock(cache: Path, log: Log) -> Iterator[None]:
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            log(f"another run is building the engine ({holder}); waiting for it instead of building twice")
+            started = time.monotonic()
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            log(f"the other build finished after {time.monotonic() - started:.0f}s")
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _stamp(cache: Path, piece: Piece) -> Path:
+    return cache / "stamps" / piece.name
+
+
+def _is_current(cache: Path, piece: Piece) -> bool:
+    stamp = _stamp(cache, piece)
+    return (cache / "bin" / piece.name).is_file() and stamp.is_file() and stamp.read_text() == piece.fingerprint()
+
+
+def probe() -> str:
+    """Where the engine would come from, without building anything; EngineUnavailable if from nowhere."""
+    found = _on_path()
+    if found is not None:
+        return found.report[0]
+    cache = cache_dir()
+    if all(_is_current(cache, p) for p in PIECES):
+        return f"the engine built earlier, in {cache / 'bin'}"
+    on_path = shutil.which("pulumi")
+    too_old = ""
+    if on_path and os.environ.get("LVP_ENGINE", "auto") != "build":
+        seen = _version_of(Path(on_path)) or "of unknown version"
+        too_old = f"the Pulumi CLI at {on_path} is {seen}, older than 3.170; "
+    go = shutil.which("go")
+    if go is None:
+        raise EngineUnavailable(
+            too_old + "no Pulumi CLI >= 3.170 on PATH and no Go toolchain to build one: install the Pulumi CLI, "
+            "or Go >= 1.26 (the engine is then built from the Go module proxy)"
+        )
+    version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
+    if tuple(int(n) for n in re.findall(r"\d+", version)[:2]) < (1, 26):
+        raise EngineUnavailable(too_old + f"Go {version or '(unknown)'} cannot build the engine; Go >= 1.26 is needed")
+    sources_dir()
+    return too_old + f"to be built with {version} into {cache / 'bin'} (once; the first build takes 10-20 minutes)"
+
+
+def find_or_build(log: Log = _stderr_log) -> Engine:
+    """The engine on PATH if there is one, else the cached build, else a build now."""
+    found = _on_path()
+    if found is not None:
+        return found
+    cache = cache_dir()
+    bin_dir = cache / "bin"
+    report = []
+    if all(_is_current(cache, p) for p in PIECES):
+        report = [f"{p.name} {p.version}: cached in {bin_dir}" for p in PIECES]
+    else:
+        _go()
+        with _build_lock(cache, log):
+            for piece in PIECES:
+                if _is_current(cache, piece):
+                    report.append(f"{piece.name} {piece.version}: cached in {bin_dir}")
+                    continue
+                seconds = _build(cache, piece, log)
+                report.append(f"{piece.name} {piece.version}: built in {seconds:.0f}s")
+    pulumi = bin_dir / "pulumi"
+    version = _version_of(pulumi)
+    if version != PULUMI_VERSION:
+        raise EngineUnavailable(f"the CLI at {pulumi} reports {version!r}, not {PULUMI_VERSION}")
+    return Engine(bin_dir, pulumi, version, tuple(report), built=True)
+
+
+def _build(cache: Path, piece: Piece, log: Log) -> float:
+    bin_dir = cache / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (cache / "stamps").mkdir(exist_ok=True)
+    log(f"building {piece.name} {piece.version} into {bin_dir} (once; later runs reuse it)")
+    step = Step(piece.name, log)
+    staging = Path(tempfile.mkdtemp(prefix=f".{piece.name}-", dir=cache))
+    work = staging / "src"
+    out = staging / "bin"
+    work.mkdir()
+    out.mkdir()
+    try:
+        piece.build(work, out, step)
+        for binary in out.iterdir():
+            binary.replace(bin_dir / binary.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _stamp(cache, piece).write_text(piece.fingerprint())
+    seconds = time.monotonic() - step.started
+    log(f"{piece.name} {piece.version}: built in {step._elapsed()}")
+    return seconds
+
+
+def main(argv: list[str]) -> int:
+    """``python -m toolchain.engine [--probe | --shell]``: find or build the engine.
+
+    Without flags, say per piece what was found, reused or built. With ``--probe``,
+    say where it would come from, building nothing. With ``--shell``, print the
+    ``export`` lines that put it first on PATH (what ``scripts/stack`` evals).
+    Progress and errors go to stderr.
+    """
+    try:
+        if argv[:1] == ["--probe"]:
+            print(probe())
+            return 0
+        engine = find_or_build()
+    except EngineUnavailable as exc:
+        print(f"engine: {exc}", file=sys.stderr)
+        return 2
+    if argv[:1] == ["--shell"]:
+        own = {k: v for k, v in engine.env().items() if k != "PATH"}
+        print(f'export PATH={shlex.quote(str(engine.bin_dir))}:"$PATH"')
+        for key, value in own.items():
+            print(f"export {key}={shlex.quote(value)}")
+        return 0
+    for line in engine.report:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
