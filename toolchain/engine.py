@@ -50,6 +50,7 @@ MIN_PULUMI = (3, 170, 0)
 VAULT_PROVIDER_VERSION = "7.11.0"
 
 Log = Callable[[str], None]
+HEARTBEAT_SECONDS = 30.0
 
 
 class EngineUnavailable(Exception):
@@ -111,7 +112,7 @@ class Step:
         done = threading.Event()
 
         def heartbeat() -> None:
-            while not done.wait(30):
+            while not done.wait(HEARTBEAT_SECONDS):
                 self.log(
                     f"{self.piece}: {what}: {self._elapsed()} so far"
                     + (f", {packages} packages compiled" if packages else "")
@@ -181,14 +182,14 @@ def _module_dir(module: str, cwd: Path) -> Path:
 class Piece:
     name: str  # the binary's name on PATH
     version: str
-    pins: str  # folder under toolchain/ with the go.mod + go.sum of its build
+    pins: Path  # the folder with the go.mod + go.sum of its build
     sources: tuple[str, ...]  # entries of the sources folder it is built from
     build: Callable[[Path, Path, Step], None]  # (work dir, bin dir, step)
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256(f"{self.name} {self.version}\n".encode())
         for f in ("go.mod", "go.sum"):
-            digest.update((PINS / self.pins / f).read_bytes())
+            digest.update((self.pins / f).read_bytes())
         digest.update(" ".join(self.sources).encode())
         return digest.hexdigest()[:16]
 
@@ -275,12 +276,12 @@ def _strip_first_component(member: tarfile.TarInfo, dest: str) -> tarfile.TarInf
 
 
 PIECES = (
-    Piece("pulumi", PULUMI_VERSION, "pulumi", (), _build_cli),
-    Piece("pulumi-language-python", PULUMI_VERSION, "pulumi", ("pulumi-language-python",), _build_language_host),
+    Piece("pulumi", PULUMI_VERSION, PINS / "pulumi", (), _build_cli),
+    Piece("pulumi-language-python", PULUMI_VERSION, PINS / "pulumi", ("pulumi-language-python",), _build_language_host),
     Piece(
         "pulumi-resource-vault",
         VAULT_PROVIDER_VERSION,
-        "pulumi-vault",
+        PINS / "pulumi-vault",
         (f"pulumi-vault-v{VAULT_PROVIDER_VERSION}", "terraform-provider-vault-v5.10.1.tar.xz"),
         _build_vault_provider,
     ),
@@ -412,24 +413,29 @@ def find_or_build(log: Log = _stderr_log) -> Engine:
     if found is not None:
         return found
     cache = cache_dir()
-    bin_dir = cache / "bin"
-    report = []
-    if all(_is_current(cache, p) for p in PIECES):
-        report = [f"{p.name} {p.version}: cached in {bin_dir}" for p in PIECES]
-    else:
-        _go()
-        with _build_lock(cache, log):
-            for piece in PIECES:
-                if _is_current(cache, piece):
-                    report.append(f"{piece.name} {piece.version}: cached in {bin_dir}")
-                    continue
-                seconds = _build(cache, piece, log)
-                report.append(f"{piece.name} {piece.version}: built in {seconds:.0f}s")
-    pulumi = bin_dir / "pulumi"
+    report = ensure_built(cache, PIECES, log)
+    pulumi = cache / "bin" / "pulumi"
     version = _version_of(pulumi)
     if version != PULUMI_VERSION:
         raise EngineUnavailable(f"the CLI at {pulumi} reports {version!r}, not {PULUMI_VERSION}")
-    return Engine(bin_dir, pulumi, version, tuple(report), built=True)
+    return Engine(cache / "bin", pulumi, version, tuple(report), built=True)
+
+
+def ensure_built(cache: Path, pieces: tuple[Piece, ...], log: Log) -> list[str]:
+    """Build, under the cache's lock, each piece whose pins changed since it was built; say what was done."""
+    bin_dir = cache / "bin"
+    if all(_is_current(cache, p) for p in pieces):
+        return [f"{p.name} {p.version}: cached in {bin_dir}" for p in pieces]
+    report = []
+    with _build_lock(cache, log):
+        for piece in pieces:
+            # Checked again under the lock: a run we waited for may have built it.
+            if _is_current(cache, piece):
+                report.append(f"{piece.name} {piece.version}: cached in {bin_dir}")
+            else:
+                seconds = _build(cache, piece, log)
+                report.append(f"{piece.name} {piece.version}: built in {seconds:.0f}s")
+    return report
 
 
 def _build(cache: Path, piece: Piece, log: Log) -> float:
