@@ -16,8 +16,11 @@ import pulumi_docker as docker
 
 from components import versions
 
-# Ref: DESIGN.md §1 step 2 (the walkthrough's k3d flags).
-K3S_DISABLED = "--disable=local-storage,traefik,metrics-server@server:*;agents:*"
+# The walkthrough's k3s components that Linkerd does not need. `--disable` is a k3s
+# server flag: it goes to the servers only (an agent given it would refuse to start).
+K3S_DISABLED = "--disable=local-storage,traefik,metrics-server@server:*"
+# How long `k3d cluster create --wait` may wait for the servers (k3d's default, 0, is forever).
+K3D_WAIT_TIMEOUT = "300s"
 
 
 @dataclass
@@ -57,12 +60,13 @@ def k3d_create_command(args: K3dClusterArgs, network: str) -> str:
         "--image", args.k3s_image,
         "--network", network,
         "--api-port", f"127.0.0.1:{args.api_port}",
-        "-p", "80:80@loadbalancer",
-        "-p", "443:443@loadbalancer",
+        # No `-p 80/443@loadbalancer` (the walkthrough's): traefik is off, nothing serves them,
+        # and binding them fails when they are taken or on rootless Docker/Podman.
         "--k3s-arg", K3S_DISABLED,
         "--kubeconfig-update-default=false",
         "--kubeconfig-switch-context=false",
         "--wait",
+        "--timeout", K3D_WAIT_TIMEOUT,
     ]  # fmt: skip
     # k3d's progress goes to stderr so that stdout carries only the kubeconfig.
     return f"{shlex.join(create)} 1>&2 && k3d kubeconfig get {shlex.quote(args.cluster_name)}"
@@ -82,8 +86,18 @@ class K3dCluster(pulumi.ComponentResource):
             delete=f"k3d cluster delete {shlex.quote(args.cluster_name)}",
             # The kubeconfig holds the cluster's admin client key: keep it out of logs and state in plain.
             logging=command.local.Logging.STDERR,
-            # A cluster of the same name cannot exist twice: delete the old one first on replacement.
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"], delete_before_replace=True),
+            # pulumi-command would hand the previous stdout (the kubeconfig) to `delete` in its environment.
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                additional_secret_outputs=["stdout"],
+                # Without an `update` command, pulumi-command re-runs `create` on any change, which k3d
+                # refuses for an existing name (and a renamed cluster would leave the old one running).
+                # Every setting that defines the cluster is in `create`: a change replaces the cluster,
+                # deleting the old one first (a cluster of the same name or port cannot exist twice).
+                replace_on_changes=["create", "delete"],
+                delete_before_replace=True,
+            ),
         )
         self.name = args.cluster_name
         self.kubeconfig = pulumi.Output.secret(cluster.stdout)

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pulumi
 
-from components import x509
+from components import versions, x509
 
 CLUSTER_MODES = ("k3d", "existing", "none")
 VAULT_MODES = ("docker", "external")
@@ -30,6 +30,7 @@ PLAIN_KEYS = (
     "clusterName",
     "dockerNetwork",
     "k3dApiPort",
+    "k3sImage",
     "kubeContext",
     "vaultMode",
     "vaultAddress",
@@ -57,6 +58,7 @@ SECRET_KEYS = ("vaultToken", "kubeconfig")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 _MOUNT_PATH = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+_IMAGE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -104,6 +106,7 @@ class ClusterConfig:
     api_port: int
     kubeconfig: Secret | None
     context: str | None
+    k3s_image: str = versions.K3S_IMAGE
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,9 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
         api_port=r.integer("k3dApiPort", 6550, 1024, 65535),
         kubeconfig=r.secret("kubeconfig"),
         context=r.text("kubeContext"),
+        k3s_image=r.pattern(
+            "k3sImage", versions.K3S_IMAGE, _IMAGE, f"a container image reference such as {versions.K3S_IMAGE}"
+        ),
     )
     if cluster.mode == "existing" and cluster.kubeconfig is None:
         r.fail(
@@ -281,6 +287,10 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
         for key in ("kubeconfig", "kubeContext"):
             if key in r.raw:
                 r.fail(f"{key}: is only used when clusterMode is existing (it is {cluster.mode})")
+    if cluster.mode != "k3d":
+        for key in ("clusterName", "k3dApiPort", "k3sImage"):
+            if key in r.raw:
+                r.fail(f"{key}: is only used when clusterMode is k3d (it is {cluster.mode})")
 
     vault_mode = r.choice("vaultMode", VAULT_MODES, "docker")
     token = r.secret("vaultToken")

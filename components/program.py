@@ -84,7 +84,12 @@ def run(cfg: StackConfig) -> None:
     if cfg.cluster.mode == "k3d":
         cluster = K3dCluster(
             "k3d",
-            K3dClusterArgs(cluster_name=cfg.cluster.name, network=network.name, api_port=cfg.cluster.api_port),
+            K3dClusterArgs(
+                cluster_name=cfg.cluster.name,
+                network=network.name,
+                api_port=cfg.cluster.api_port,
+                k3s_image=cfg.cluster.k3s_image,
+            ),
         )
         kubeconfig = cluster.kubeconfig
     else:

@@ -41,9 +41,15 @@ class VaultDevServer(pulumi.ComponentResource):
             f"{name}-container",
             name=args.container_name,
             image=image.image_id,
-            command=["server", "-dev", "-dev-listen-address", f"0.0.0.0:{VAULT_PORT}"],
-            # The root token goes in the environment, not argv, so `ps` on the host does not show it.
+            # `vault server`, not the image's `server` shorthand: its entrypoint would turn that into
+            # `vault server -dev-root-token-id="$VAULT_DEV_ROOT_TOKEN_ID" ...`, putting the token in
+            # the process's argv (visible to `ps` on a Linux host). Vault reads it from the environment.
+            command=["vault", "server", "-dev", f"-dev-listen-address=0.0.0.0:{VAULT_PORT}"],
             envs=[pulumi.Output.concat("VAULT_DEV_ROOT_TOKEN_ID=", args.root_token)],
+            # After a Docker or host restart the container comes back (empty: dev mode keeps
+            # everything in memory) so that `pulumi refresh` sees the Vault side gone, and
+            # `pulumi up` rebuilds it, instead of both failing on a closed port.
+            restart="unless-stopped",
             capabilities=docker.ContainerCapabilitiesArgs(adds=["IPC_LOCK"]),
             ports=[docker.ContainerPortArgs(internal=VAULT_PORT, external=args.host_port, ip="127.0.0.1")],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network)],

@@ -65,28 +65,16 @@ def ready(obj: dict) -> tuple[bool, str]:
     return False, "no Ready condition yet"
 
 
-def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[], str] | None) -> list[Check]:
-    results: list[Check] = []
-    anchor = x509.load_pem_x509_certificate(outputs["trustAnchorPem"].encode())
-    results.append(
-        Check(
-            "the anchor output matches its fingerprint output",
-            sha256_fingerprint(anchor) == outputs["trustAnchorSha256"],
-            outputs["trustAnchorSha256"],
-        )
-    )
+def pem_certificates(data: bytes) -> list[x509.Certificate]:
+    """The certificates in a PEM blob; none when it is empty or not PEM (a FAIL to report, not a crash)."""
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        return []
 
-    issuer_name = outputs.get("clusterIssuer", "vault-issuer")
-    ok, message = ready(json.loads(kubectl("get", "clusterissuer", issuer_name, "-o", "json")))
-    results.append(Check(f"ClusterIssuer {issuer_name} is Ready", ok, message))
-    ok, message = ready(
-        json.loads(kubectl("-n", "linkerd", "get", "certificate", "linkerd-identity-issuer", "-o", "json"))
-    )
-    results.append(Check("Certificate linkerd/linkerd-identity-issuer is Ready", ok, message))
 
-    # Only the certificate: never fetch tls.key.
-    crt_b64 = kubectl("-n", "linkerd", "get", "secret", "linkerd-identity-issuer", "-o", r"jsonpath={.data.tls\.crt}")
-    issuer = x509.load_pem_x509_certificates(base64.b64decode(crt_b64))[0]
+def issuer_checks(issuer: x509.Certificate, anchor: x509.Certificate) -> list[Check]:
+    results = []
     key = issuer.public_key()
     results.append(
         Check(
@@ -108,17 +96,50 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
             f"until {issuer.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
         )
     )
+    try:
+        is_ca = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    results.append(Check("the issuer is a CA", is_ca))
+    return results
+
+
+def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[], str] | None) -> list[Check]:
+    results: list[Check] = []
+    anchor = x509.load_pem_x509_certificate(outputs["trustAnchorPem"].encode())
     results.append(
         Check(
-            "the issuer is a CA",
-            issuer.extensions.get_extension_for_class(x509.BasicConstraints).value.ca,
+            "the anchor output matches its fingerprint output",
+            sha256_fingerprint(anchor) == outputs["trustAnchorSha256"],
+            outputs["trustAnchorSha256"],
         )
     )
+
+    issuer_name = outputs.get("clusterIssuer", "vault-issuer")
+    ok, message = ready(json.loads(kubectl("get", "clusterissuer", issuer_name, "-o", "json")))
+    results.append(Check(f"ClusterIssuer {issuer_name} is Ready", ok, message))
+    ok, message = ready(
+        json.loads(kubectl("-n", "linkerd", "get", "certificate", "linkerd-identity-issuer", "-o", "json"))
+    )
+    results.append(Check("Certificate linkerd/linkerd-identity-issuer is Ready", ok, message))
+
+    # Only the certificate: never fetch tls.key.
+    crt_b64 = kubectl("-n", "linkerd", "get", "secret", "linkerd-identity-issuer", "-o", r"jsonpath={.data.tls\.crt}")
+    issuers = pem_certificates(base64.b64decode(crt_b64 or ""))
+    results.append(
+        Check(
+            "the issuer Secret holds a certificate",
+            bool(issuers),
+            "tls.crt of linkerd/linkerd-identity-issuer" + ("" if issuers else " is empty or not PEM"),
+        )
+    )
+    if issuers:
+        results.extend(issuer_checks(issuers[0], anchor))
 
     bundle = json.loads(kubectl("-n", "linkerd", "get", "configmap", "linkerd-identity-trust-roots", "-o", "json")).get(
         "data", {}
     )
-    roots = x509.load_pem_x509_certificates(bundle.get("ca-bundle.crt", "").encode() or b"")
+    roots = pem_certificates(bundle.get("ca-bundle.crt", "").encode())
     prints = sorted(sha256_fingerprint(c) for c in roots)
     results.append(
         Check(

@@ -75,6 +75,7 @@ class Registration:
     parent: str
     secret_paths: set[str] = field(default_factory=set)  # dotted input paths sent as secrets
     delete_before_replace: bool = False
+    replace_on_changes: list[str] = field(default_factory=list)
 
     def is_secret(self, path: str) -> bool:
         """True when the input at ``path`` (or a value enclosing it) was sent as a secret."""
@@ -203,6 +204,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     inputs=_unwrap(registered.state, "", secret_paths),
                     secret_paths=secret_paths,
                     delete_before_replace=request.deleteBeforeReplace,
+                    replace_on_changes=list(request.replaceOnChanges),
                     provider=request.provider or None,
                     dependencies=list(request.dependencies),
                     parent=request.parent,

@@ -187,3 +187,23 @@ def test_load_reads_the_project_namespace_and_knows_which_values_are_secret(monk
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", "[]")
     with pytest.raises(config.ConfigError, match="vaultToken: is stored in plain text"):
         config.load()
+
+
+def test_the_k3s_image_is_a_setting_of_the_k3d_cluster():
+    assert parse(k3sImage="rancher/k3s:v1.33.5-k3s1").cluster.k3s_image == "rancher/k3s:v1.33.5-k3s1"
+    assert parse().cluster.k3s_image == config.versions.K3S_IMAGE
+    (problem,) = problems(k3sImage="rancher/k3s:v1.33 5")
+    assert problem.startswith("k3sImage: 'rancher/k3s:v1.33 5' is not a container image reference such as rancher/k3s:")
+
+
+@pytest.mark.parametrize("key", ["clusterName", "k3dApiPort", "k3sImage"])
+def test_k3d_settings_are_refused_for_a_cluster_that_is_not_k3d(key):
+    value = {"clusterName": "c", "k3dApiPort": "6551", "k3sImage": "rancher/k3s:v1.33.5-k3s1"}[key]
+    found = problems(
+        clusterMode="existing",
+        kubeconfig=EXISTING_KUBECONFIG,
+        vaultMode="external",
+        vaultAddress="https://vault.example.com",
+        **{key: value},
+    )
+    assert found == [f"{key}: is only used when clusterMode is k3d (it is existing)"]

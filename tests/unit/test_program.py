@@ -6,12 +6,13 @@ import hashlib
 import itertools
 import json
 import shlex
+import subprocess
 
 import pytest
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
 
-from components import versions
+from components import config, versions
 from tests import harness
 from tests.harness import MODES, cfg, render
 
@@ -79,20 +80,99 @@ def test_every_resource_is_named_after_its_component_and_parented():
 # --- the laptop: Docker network, k3d, Vault dev container ---------------------
 
 
+def k3d_create_argv(rendered) -> list[str]:
+    return shlex.split(rendered.one(K3D).inputs["create"].split(" 1>&2")[0])
+
+
 def test_k3d_cluster_uses_the_walkthrough_flags_and_is_deleted_on_destroy(laptop):
     k3d = laptop.one(K3D)
-    argv = shlex.split(k3d.inputs["create"].split(" 1>&2")[0])
+    argv = k3d_create_argv(laptop)
     assert argv[:4] == ["k3d", "cluster", "create", "pki-cluster"]
     flags = list(itertools.pairwise(argv))
     assert ("--network", "pki-network") in flags
-    assert ("-p", "80:80@loadbalancer") in flags and ("-p", "443:443@loadbalancer") in flags
-    assert ("--k3s-arg", "--disable=local-storage,traefik,metrics-server@server:*;agents:*") in flags
     assert ("--image", versions.K3S_IMAGE) in flags
+    assert ("--api-port", "127.0.0.1:6550") in flags
     assert "--kubeconfig-update-default=false" in argv
     assert k3d.inputs["create"].endswith("k3d kubeconfig get pki-cluster")
     assert k3d.inputs["delete"] == "k3d cluster delete pki-cluster"
-    # The kubeconfig is printed on stdout: it must not be logged.
+    # The kubeconfig is printed on stdout: it must not be logged, nor handed to `delete` in its environment.
     assert k3d.inputs["logging"] == "stderr"
+    assert k3d.inputs["addPreviousOutputInEnv"] is False
+
+
+def test_k3d_publishes_no_port_that_nothing_serves(laptop):
+    argv = k3d_create_argv(laptop)
+    # Traefik is disabled: nothing would serve 80/443 on the load balancer.
+    assert "-p" not in argv and "--port" not in argv
+    assert ("--k3s-arg", "--disable=local-storage,traefik,metrics-server@server:*") in itertools.pairwise(argv)
+
+
+def test_k3d_waits_for_the_cluster_for_a_bounded_time(laptop):
+    argv = k3d_create_argv(laptop)
+    assert "--wait" in argv
+    timeout = argv[argv.index("--timeout") + 1]
+    seconds = config.parse_duration(timeout)
+    assert seconds is not None and 0 < seconds.seconds <= 600, timeout
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("clusterName", "other-cluster"),
+        ("k3dApiPort", "6551"),
+        ("k3sImage", "rancher/k3s:v1.33.5-k3s1"),
+        ("dockerNetwork", "other-network"),
+    ],
+)
+def test_changing_a_cluster_setting_replaces_the_cluster_deleting_the_old_one_first(laptop, key, value):
+    changed = render(cfg(**{key: value}))
+    before, after = laptop.one(K3D), changed.one(K3D)
+    # The setting reaches `create`, and a change of `create` replaces (never re-runs create in place).
+    assert before.inputs["create"] != after.inputs["create"]
+    assert "create" in after.replace_on_changes
+    assert after.delete_before_replace
+    if key == "clusterName":
+        # The old cluster is deleted by its own (stored) delete command, under its old name.
+        assert before.inputs["delete"] != after.inputs["delete"]
+
+
+def run_k3d_create(laptop, tmp_path, create_exit: int = 0) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """The rendered create command under `sh`, as pulumi-command runs it, with a fake k3d recording its calls."""
+    from tests.unit.test_scripts import fake_bin
+
+    record = tmp_path / "k3d-calls"
+    fake_k3d = f"""echo "$*" >> {record}
+case "$1 $2" in
+  "cluster create") echo "INFO[0000] Creating cluster [$3]"; exit {create_exit} ;;
+  "kubeconfig get") echo "apiVersion: v1"; echo "kind: Config" ;;
+esac"""
+    result = subprocess.run(
+        ["/bin/sh", "-c", laptop.one(K3D).inputs["create"]],
+        env={"PATH": fake_bin(tmp_path, k3d=fake_k3d)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return result, record.read_text().splitlines()
+
+
+def test_k3d_is_called_as_rendered_and_stdout_carries_only_the_kubeconfig(laptop, tmp_path):
+    result, calls = run_k3d_create(laptop, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "apiVersion: v1\nkind: Config\n"  # what Pulumi keeps, as a secret
+    assert "Creating cluster [pki-cluster]" in result.stderr  # k3d's progress goes to the log
+    create, get = calls
+    assert create.startswith("cluster create pki-cluster --image ")
+    assert " -p " not in f" {create} " and "--timeout 300s" in create
+    assert get == "kubeconfig get pki-cluster"
+
+
+def test_a_failed_k3d_create_fails_the_command_without_asking_for_a_kubeconfig(laptop, tmp_path):
+    result, calls = run_k3d_create(laptop, tmp_path, create_exit=1)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert len(calls) == 1
 
 
 def test_fixed_name_resources_are_deleted_before_they_are_replaced(laptop):
@@ -121,14 +201,20 @@ def test_vault_dev_container(laptop):
     image = laptop.one("docker:index/remoteImage:RemoteImage")
     assert image.inputs["name"] == versions.VAULT_IMAGE and ":" in versions.VAULT_IMAGE
     assert container.inputs["capabilities"] == {"adds": ["IPC_LOCK"]}
-    assert container.inputs["command"] == ["server", "-dev", "-dev-listen-address", "0.0.0.0:8200"]
+    # `vault server ...`, not the image's `server` shorthand, which its entrypoint expands with
+    # -dev-root-token-id="$VAULT_DEV_ROOT_TOKEN_ID": the token would be in Vault's argv.
+    command = container.inputs["command"]
+    assert command[:3] == ["vault", "server", "-dev"]
+    assert "-dev-listen-address=0.0.0.0:8200" in command
+    assert not any("root-token" in arg or "root-token-for-tests" in arg for arg in command)
     (port,) = container.inputs["ports"]
     assert (port["internal"], port["external"], port["ip"]) == (8200, 8200, "127.0.0.1")
     assert container.inputs["wait"] is True and container.inputs["healthcheck"]["tests"][0] == "CMD"
-    # The root token is not on the command line.
-    assert not any("root-token" in arg for arg in container.inputs["command"])
+    # Vault reads the token from its environment, which is a secret in state.
     assert container.inputs["envs"] == ["VAULT_DEV_ROOT_TOKEN_ID=root-token-for-tests"]
     assert container.is_secret("envs")
+    # After a Docker restart it comes back (empty), so that refresh + up can rebuild the Vault side.
+    assert container.inputs["restart"] == "unless-stopped"
 
 
 def test_vault_provider_waits_for_the_container_and_never_calls_vault_while_configuring(laptop):

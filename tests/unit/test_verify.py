@@ -86,7 +86,7 @@ def test_a_healthy_stack_passes_every_check():
     cluster = FakeCluster()
     results = verify.checks(cluster.outputs(), cluster.kubectl, lambda: "ok")
     assert [c.name for c in results if not c.ok] == []
-    assert len(results) == 10
+    assert len(results) == 11
 
 
 def test_a_bundle_without_the_vault_anchor_fails():
@@ -122,6 +122,18 @@ def test_a_certificate_not_ready_fails():
     assert cluster.failures() == ["Certificate linkerd/linkerd-identity-issuer is Ready"]
 
 
+def test_an_empty_issuer_secret_is_a_fail_not_a_crash():
+    cluster = FakeCluster()
+    cluster.issuer_pem = ""
+    assert cluster.failures() == ["the issuer Secret holds a certificate"]
+
+
+def test_an_empty_trust_bundle_is_a_fail_not_a_crash():
+    cluster = FakeCluster()
+    cluster.bundle_pem = ""
+    assert cluster.failures() == ["the trust roots hold the Vault anchor"]
+
+
 def test_no_pulumi_means_it_cannot_look(monkeypatch, capsys):
     monkeypatch.setenv("PATH", "/nonexistent")
     assert verify.main(["--stack", "dev", "--skip-linkerd-check"]) == 2
@@ -133,7 +145,12 @@ def test_stack_verify_needs_kubectl(tmp_path):
 
     result = subprocess.run(
         ["/bin/bash", str(ROOT / "scripts" / "stack"), "verify"],
-        env={"PATH": fake_bin(tmp_path, pulumi="exit 0"), "HOME": "/tmp", "LVP_STACK": "prod"},
+        env={
+            "PATH": fake_bin(tmp_path, pulumi='echo "v3.274.1"'),
+            "HOME": "/tmp",
+            "LVP_STACK": "prod",
+            "LVP_ENGINE_CACHE": str(tmp_path / "engine-cache"),
+        },
         capture_output=True,
         text=True,
         timeout=60,
