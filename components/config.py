@@ -20,6 +20,8 @@ from components import versions, x509
 CLUSTER_MODES = ("k3d", "existing", "none")
 VAULT_MODES = ("docker", "external")
 CREDENTIALS = ("approle", "token")
+CERT_MANAGER_MODES = ("install", "existing")
+LINKERD_MODES = ("install", "skip")
 ANCHOR_KEY_TYPES = ("ec",)
 BOOLEANS = {"true": True, "false": False}
 
@@ -52,6 +54,9 @@ PLAIN_KEYS = (
     "approleTokenTtl",
     "secretIdVersion",
     "installGatewayApi",
+    "certManager",
+    "trustNamespace",
+    "linkerd",
 )
 SECRET_KEYS = ("vaultToken", "kubeconfig")
 
@@ -144,8 +149,17 @@ class CredentialConfig:
 
 
 @dataclass(frozen=True)
+class CertManagerConfig:
+    install: bool  # False: the cluster runs cert-manager and trust-manager already
+    # cert-manager's cluster resource namespace (where a ClusterIssuer reads its Secret) and
+    # trust-manager's trust namespace (where a Bundle reads its sources): one namespace.
+    namespace: str = "cert-manager"
+
+
+@dataclass(frozen=True)
 class LinkerdConfig:
     install_gateway_api: bool
+    install: bool = True  # False: another tool (Argo CD, Flux, the linkerd CLI) installs Linkerd
 
 
 @dataclass(frozen=True)
@@ -155,6 +169,7 @@ class StackConfig:
     pki: PkiConfig
     credential: CredentialConfig
     linkerd: LinkerdConfig
+    cert_manager: CertManagerConfig = CertManagerConfig(install=True)
 
     @property
     def has_cluster(self) -> bool:
@@ -375,11 +390,26 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
 
     _check_durations(r, vault, pki, credential)
 
-    linkerd = LinkerdConfig(install_gateway_api=r.boolean("installGatewayApi", True))
+    linkerd = LinkerdConfig(
+        install_gateway_api=r.boolean("installGatewayApi", True),
+        install=r.choice("linkerd", LINKERD_MODES, "install") == "install",
+    )
+    if not linkerd.install and "installGatewayApi" in r.raw:
+        r.fail("installGatewayApi: is only used when linkerd is install (it is skip: linkerd-crds is not installed)")
+    cert_manager = CertManagerConfig(
+        install=r.choice("certManager", CERT_MANAGER_MODES, "install") == "install",
+        namespace=r.pattern("trustNamespace", "cert-manager", _DNS_LABEL, "a namespace name (a lowercase DNS label)"),
+    )
+    if cluster.mode == "none":
+        for key in ("certManager", "trustNamespace", "linkerd", "installGatewayApi"):
+            if key in r.raw:
+                r.fail(f"{key}: is only used with a cluster (clusterMode is none)")
 
     if r.problems:
         raise ConfigError(r.problems)
-    return StackConfig(cluster=cluster, vault=vault, pki=pki, credential=credential, linkerd=linkerd)
+    return StackConfig(
+        cluster=cluster, vault=vault, pki=pki, credential=credential, linkerd=linkerd, cert_manager=cert_manager
+    )
 
 
 def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: CredentialConfig) -> None:

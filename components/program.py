@@ -13,11 +13,11 @@ import pulumi_kubernetes as k8s
 import pulumi_vault as vault
 
 from components import versions, x509
-from components.cert_manager import CertManager, CertManagerArgs
+from components.cert_manager import CertManager, CertManagerArgs, ExistingCertManager, ExistingCertManagerArgs
 from components.cluster import K3dCluster, K3dClusterArgs, LocalNetwork, LocalNetworkArgs
 from components.config import StackConfig
 from components.identity import LinkerdIdentity, LinkerdIdentityArgs
-from components.linkerd import LinkerdControlPlane, LinkerdControlPlaneArgs, LinkerdNamespace
+from components.linkerd import LinkerdControlPlane, LinkerdControlPlaneArgs, LinkerdNamespace, control_plane_values
 from components.vault_pki import VaultPki, VaultPkiArgs
 from components.vault_server import VaultDevServer, VaultDevServerArgs
 
@@ -97,7 +97,14 @@ def run(cfg: StackConfig) -> None:
     kubernetes = k8s.Provider("kubernetes", kubeconfig=kubeconfig, context=cfg.cluster.context)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": kubernetes})
 
-    cert_manager = CertManager("cert-manager", CertManagerArgs(), opts=on_cluster)
+    if cfg.cert_manager.install:
+        cert_manager = CertManager(
+            "cert-manager", CertManagerArgs(namespace=cfg.cert_manager.namespace), opts=on_cluster
+        )
+    else:
+        cert_manager = ExistingCertManager(
+            "cert-manager", ExistingCertManagerArgs(namespace=cfg.cert_manager.namespace), opts=on_cluster
+        )
     linkerd_namespace = LinkerdNamespace("linkerd", opts=on_cluster)
     identity = LinkerdIdentity(
         "linkerd-identity",
@@ -118,17 +125,23 @@ def run(cfg: StackConfig) -> None:
         ),
         opts=on_cluster,
     )
-    LinkerdControlPlane(
-        "linkerd",
-        LinkerdControlPlaneArgs(
-            namespace=linkerd_namespace.name,
-            install_gateway_api=cfg.linkerd.install_gateway_api,
-            identity=identity,
-        ),
-        opts=on_cluster,
-    )
+    if cfg.linkerd.install:
+        LinkerdControlPlane(
+            "linkerd",
+            LinkerdControlPlaneArgs(
+                namespace=linkerd_namespace.name,
+                install_gateway_api=cfg.linkerd.install_gateway_api,
+                identity=identity,
+            ),
+            opts=on_cluster,
+        )
 
     pulumi.export("clusterIssuer", identity.issuer_name)
+    # What a Linkerd installed by another tool (Argo CD, Flux, the linkerd CLI) must be given.
+    pulumi.export("linkerdNamespace", linkerd_namespace.name)
+    pulumi.export("linkerdIdentityValues", control_plane_values())
+    pulumi.export("trustRootsConfigMap", identity.bundle_name)
+    pulumi.export("issuerSecret", identity.certificate_name)
     pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig))
 
 

@@ -76,6 +76,7 @@ class Registration:
     secret_paths: set[str] = field(default_factory=set)  # dotted input paths sent as secrets
     delete_before_replace: bool = False
     replace_on_changes: list[str] = field(default_factory=list)
+    read_id: str | None = None  # set for a resource read (``.get``), not managed
 
     def is_secret(self, path: str) -> bool:
         """True when the input at ``path`` (or a value enclosing it) was sent as a secret."""
@@ -212,6 +213,22 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
+    def ReadResource(self, request):
+        response = super().ReadResource(request)
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                inputs={},
+                provider=request.provider or None,
+                dependencies=list(request.dependencies),
+                parent=request.parent,
+                read_id=request.id,
+            )
+        )
+        return response
+
 
 def render(cfg: config_module.StackConfig, preview: bool = False, anchor_pem: str = ANCHOR_PEM) -> Rendered:
     """Run ``program.run(cfg)`` under mocks."""
@@ -270,6 +287,15 @@ MODES = {
         "clusterMode": "existing",
         "kubeconfig": EXISTING_KUBECONFIG,
         "vaultClusterAddress": "http://192.168.1.20:8200",
+    },
+    "platform": {  # a platform cluster: cert-manager and trust-manager there, Linkerd installed by another tool
+        "clusterMode": "existing",
+        "kubeconfig": EXISTING_KUBECONFIG,
+        "vaultMode": "external",
+        "vaultAddress": "https://vault.example.com",
+        "certManager": "existing",
+        "trustNamespace": "platform-certs",
+        "linkerd": "skip",
     },
     "vault-only+external": {
         "clusterMode": "none",

@@ -48,6 +48,11 @@ PINS = Path(__file__).resolve().parent
 PULUMI_VERSION = "v3.274.1"
 MIN_PULUMI = (3, 170, 0)
 VAULT_PROVIDER_VERSION = "7.11.0"
+KUBERNETES_PROVIDER_VERSION = "4.25.0"
+KUBERNETES_VERSION = "v1.36.3"
+ETCD_VERSION = "v3.6.16"
+CERT_MANAGER_VERSION = "v1.21.1"
+TRUST_MANAGER_VERSION = "v0.24.0"
 
 Log = Callable[[str], None]
 HEARTBEAT_SECONDS = 30.0
@@ -188,8 +193,9 @@ class Piece:
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256(f"{self.name} {self.version}\n".encode())
-        for f in ("go.mod", "go.sum"):
-            digest.update((self.pins / f).read_bytes())
+        # Every file of the pins folder: go.mod, go.sum, and the few lines of main we own.
+        for f in sorted(p for p in self.pins.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            digest.update(f.relative_to(self.pins).as_posix().encode() + b"\0" + f.read_bytes())
         digest.update(" ".join(self.sources).encode())
         return digest.hexdigest()[:16]
 
@@ -267,6 +273,75 @@ def _build_vault_provider(work: Path, bin_dir: Path, step: Step) -> None:
     )
 
 
+def _build_kubernetes_provider(work: Path, bin_dir: Path, step: Step) -> None:
+    """pulumi-resource-kubernetes: the provider module's command, built against sdk/v4 from the proxy."""
+    version = KUBERNETES_PROVIDER_VERSION
+    _copy_module("pulumi-kubernetes", work)
+    shutil.copyfile(PINS / "pulumi-kubernetes" / "tools.go", work / "tools.go")
+    provider = _module_dir("github.com/pulumi/pulumi-kubernetes/provider/v4", work)
+    command = work / "cmd" / "pulumi-resource-kubernetes"
+    command.mkdir(parents=True)
+    for name in ("main.go", "generate.go", "schema.json", "terraform-mapping.json"):
+        shutil.copyfile(provider / "cmd" / "pulumi-resource-kubernetes" / name, command / name)
+        (command / name).chmod(0o644)
+    step.run("embedding the schema", [_go(), "run", "./generate.go"], command, {**_go_env(), "VERSION": version})
+    step.run(
+        f"compiling pulumi-resource-kubernetes {version}",
+        [_go(), "build", "-v", *_ldflag("github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version", version),
+         "-o", str(bin_dir / "pulumi-resource-kubernetes"), "./cmd/pulumi-resource-kubernetes"],
+        work,
+        _go_env(),
+    )  # fmt: skip
+
+
+def _kube_command(name: str) -> Callable[[Path, Path, Step], None]:
+    """etcd, kube-apiserver or kube-controller-manager: a few-line main over the upstream package."""
+
+    def build(work: Path, bin_dir: Path, step: Step) -> None:
+        _copy_module("kube", work)
+        shutil.copytree(PINS / "kube" / "cmd" / name, work / "cmd" / name)
+        step.run(
+            f"compiling {name}",
+            [_go(), "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(bin_dir / name), f"./cmd/{name}"],
+            work,
+            _go_env(),
+        )
+
+    return build
+
+
+def _build_cert_manager(work: Path, bin_dir: Path, step: Step) -> None:
+    """cert-manager's controller: its own module (not served), against the served root module."""
+    src = sources_dir()
+    controller = work / "controller"
+    shutil.copytree(src / f"cert-manager-controller-{CERT_MANAGER_VERSION}" / "cmd" / "controller", controller)
+    for path in [controller, *controller.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+    # Its go.mod replaces the root module with ../../ (a monorepo path); the pinned one requires
+    # the served root module instead, and takes the Venafi client (not served) from the sources.
+    _copy_module("cert-manager", controller)
+    with tarfile.open(src / "vcert-v5.13.7.tar.xz") as tar:
+        tar.extractall(work / "vcert", filter=_strip_first_component)
+    step.run(
+        f"compiling the cert-manager controller {CERT_MANAGER_VERSION}",
+        [_go(), "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(bin_dir / "cert-manager-controller"), "."],
+        controller,
+        _go_env(),
+    )
+
+
+def _build_trust_manager(work: Path, bin_dir: Path, step: Step) -> None:
+    _copy_module("trust-manager", work)
+    shutil.copyfile(PINS / "trust-manager" / "tools.go", work / "tools.go")
+    step.run(
+        f"compiling trust-manager {TRUST_MANAGER_VERSION}",
+        [_go(), "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(bin_dir / "trust-manager"),
+         "github.com/cert-manager/trust-manager/cmd/trust-manager"],
+        work,
+        _go_env(),
+    )  # fmt: skip
+
+
 def _strip_first_component(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
     parts = member.name.split("/", 1)
     if len(parts) < 2 or not parts[1]:
@@ -285,6 +360,30 @@ PIECES = (
         (f"pulumi-vault-v{VAULT_PROVIDER_VERSION}", "terraform-provider-vault-v5.10.1.tar.xz"),
         _build_vault_provider,
     ),
+    Piece(
+        "pulumi-resource-kubernetes",
+        KUBERNETES_PROVIDER_VERSION,
+        PINS / "pulumi-kubernetes",
+        (),
+        _build_kubernetes_provider,
+    ),
+)
+
+# The local cluster of the L2.5 tests: a real API server and the controllers that act on what
+# the program applies. No kubelet, so no pods: cert-manager and trust-manager run as processes.
+CLUSTER_PIECES = (
+    Piece("etcd", ETCD_VERSION, PINS / "kube", (), _kube_command("etcd")),
+    Piece("kube-apiserver", KUBERNETES_VERSION, PINS / "kube", (), _kube_command("kube-apiserver")),
+    Piece("kube-controller-manager", KUBERNETES_VERSION, PINS / "kube", (), _kube_command("kube-controller-manager")),
+    Piece("kubectl", KUBERNETES_VERSION, PINS / "kube", (), _kube_command("kubectl")),
+    Piece(
+        "cert-manager-controller",
+        CERT_MANAGER_VERSION,
+        PINS / "cert-manager",
+        (f"cert-manager-controller-{CERT_MANAGER_VERSION}", "vcert-v5.13.7.tar.xz"),
+        _build_cert_manager,
+    ),
+    Piece("trust-manager", TRUST_MANAGER_VERSION, PINS / "trust-manager", (), _build_trust_manager),
 )
 
 
@@ -421,6 +520,14 @@ def find_or_build(log: Log = _stderr_log) -> Engine:
     return Engine(cache / "bin", pulumi, version, tuple(report), built=True)
 
 
+def cluster_binaries(log: Log = _stderr_log) -> dict[str, Path]:
+    """The L2.5 cluster's programs, built once into the engine cache: name -> path."""
+    cache = cache_dir()
+    for line in ensure_built(cache, CLUSTER_PIECES, log):
+        log(line)
+    return {piece.name: cache / "bin" / piece.name for piece in CLUSTER_PIECES}
+
+
 def ensure_built(cache: Path, pieces: tuple[Piece, ...], log: Log) -> list[str]:
     """Build, under the cache's lock, each piece whose pins changed since it was built; say what was done."""
     bin_dir = cache / "bin"
@@ -462,16 +569,21 @@ def _build(cache: Path, piece: Piece, log: Log) -> float:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m toolchain.engine [--probe | --shell]``: find or build the engine.
+    """``python -m toolchain.engine [--probe | --shell | --cluster]``: find or build the engine.
 
     Without flags, say per piece what was found, reused or built. With ``--probe``,
     say where it would come from, building nothing. With ``--shell``, print the
-    ``export`` lines that put it first on PATH (what ``scripts/stack`` evals).
+    ``export`` lines that put it first on PATH (what ``scripts/stack`` evals). With
+    ``--cluster``, build the L2.5 tests' local cluster programs.
     Progress and errors go to stderr.
     """
     try:
         if argv[:1] == ["--probe"]:
             print(probe())
+            return 0
+        if argv[:1] == ["--cluster"]:
+            for name, path in cluster_binaries().items():
+                print(f"{name}: {path}")
             return 0
         engine = find_or_build()
     except EngineUnavailable as exc:
