@@ -56,6 +56,7 @@ PLAIN_KEYS = (
     "installGatewayApi",
     "certManager",
     "trustNamespace",
+    "readyTimeout",
     "linkerd",
 )
 SECRET_KEYS = ("vaultToken", "kubeconfig")
@@ -151,6 +152,8 @@ class CredentialConfig:
 @dataclass(frozen=True)
 class CertManagerConfig:
     install: bool  # False: the cluster runs cert-manager and trust-manager already
+    # How long `up` waits for the ClusterIssuer and the Certificate to be Ready, the Bundle Synced.
+    ready_timeout: Duration = Duration("10m", 600)
     # cert-manager's cluster resource namespace (where a ClusterIssuer reads its Secret) and
     # trust-manager's trust namespace (where a Bundle reads its sources): one namespace.
     namespace: str = "cert-manager"
@@ -399,9 +402,12 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
     cert_manager = CertManagerConfig(
         install=r.choice("certManager", CERT_MANAGER_MODES, "install") == "install",
         namespace=r.pattern("trustNamespace", "cert-manager", _DNS_LABEL, "a namespace name (a lowercase DNS label)"),
+        ready_timeout=r.duration("readyTimeout", "10m"),
     )
+    if not 10 <= cert_manager.ready_timeout.seconds <= 7200:
+        r.fail(f"readyTimeout: {cert_manager.ready_timeout.text} is not from 10s to 2h")
     if cluster.mode == "none":
-        for key in ("certManager", "trustNamespace", "linkerd", "installGatewayApi"):
+        for key in ("certManager", "trustNamespace", "readyTimeout", "linkerd", "installGatewayApi"):
             if key in r.raw:
                 r.fail(f"{key}: is only used with a cluster (clusterMode is none)")
 

@@ -35,9 +35,9 @@ TOKEN_SECRET = "linkerd-vault-token"
 TOKEN_SECRET_KEY = "token"
 
 
-def _wait_for(condition: str) -> dict[str, str]:
-    # Ref: pulumi-kubernetes >= 4.18 awaits custom resources on this annotation.
-    return {"pulumi.com/waitFor": f"condition={condition}"}
+def _wait_for(condition: str, timeout_seconds: int) -> dict[str, str]:
+    # Ref: pulumi-kubernetes >= 4.18 awaits custom resources on waitFor; timeoutSeconds bounds the wait.
+    return {"pulumi.com/waitFor": f"condition={condition}", "pulumi.com/timeoutSeconds": str(timeout_seconds)}
 
 
 def vault_auth(kind: str, approle_mount: Any = None, role_id: Any = None) -> dict[str, Any]:
@@ -113,6 +113,7 @@ class LinkerdIdentityArgs:
     token: pulumi.Input[str] | None = None
     vault_ca_bundle_pem: str | None = None
     vault_namespace: str | None = None
+    ready_timeout_seconds: int = 600
 
 
 class LinkerdIdentity(pulumi.ComponentResource):
@@ -142,7 +143,9 @@ class LinkerdIdentity(pulumi.ComponentResource):
             f"{name}-cluster-issuer",
             api_version="cert-manager.io/v1",
             kind="ClusterIssuer",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=ISSUER_NAME, annotations=_wait_for("Ready")),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=ISSUER_NAME, annotations=_wait_for("Ready", args.ready_timeout_seconds)
+            ),
             spec=cluster_issuer_spec(
                 args.vault_server,
                 args.sign_path,
@@ -167,7 +170,9 @@ class LinkerdIdentity(pulumi.ComponentResource):
             f"{name}-bundle",
             api_version="trust.cert-manager.io/v1alpha1",
             kind="Bundle",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=BUNDLE_NAME, annotations=_wait_for("Synced")),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=BUNDLE_NAME, annotations=_wait_for("Synced", args.ready_timeout_seconds)
+            ),
             spec=bundle_spec(bool(args.pki.previous_anchor_pem)),
             # The target namespace is chosen by label, not by name: it must exist first.
             opts=pulumi.ResourceOptions(
@@ -181,7 +186,9 @@ class LinkerdIdentity(pulumi.ComponentResource):
             api_version="cert-manager.io/v1",
             kind="Certificate",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=CERTIFICATE_NAME, namespace=args.linkerd_namespace.name, annotations=_wait_for("Ready")
+                name=CERTIFICATE_NAME,
+                namespace=args.linkerd_namespace.name,
+                annotations=_wait_for("Ready", args.ready_timeout_seconds),
             ),
             spec=certificate_spec(args.pki),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_cert_manager, issuer]),

@@ -122,6 +122,7 @@ def run(cfg: StackConfig) -> None:
             token=pki.token,
             vault_ca_bundle_pem=cfg.vault.ca_bundle_pem,
             vault_namespace=cfg.vault.namespace,
+            ready_timeout_seconds=cfg.cert_manager.ready_timeout.seconds,
         ),
         opts=on_cluster,
     )

@@ -1,0 +1,373 @@
+"""A real Kubernetes control plane on loopback for L2.5, with cert-manager and trust-manager as processes.
+
+etcd, kube-apiserver and kube-controller-manager (namespace and garbage
+collector controllers: what lets a Namespace delete finish) are upstream's,
+built by ``toolchain/engine.py`` like the engine. The fixture makes the
+serving certificates, the service-account key pair and an admin token, applies
+cert-manager's and trust-manager's CRDs from the upstream reference files, and
+runs both controllers against the API server the way their charts run them in
+a cluster. There is no kubelet: no pod ever runs. Everything listens on
+127.0.0.1 and is stopped by ``stop``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import json
+import secrets
+import shutil
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests import reference
+from tests.integration.openbao import free_port
+
+CERT_MANAGER_NAMESPACE = "cert-manager"
+# cert-manager's controllers that need no ACME server, ingress or gateway: the chart's
+# default set, less those (their CRDs are still installed: the controller watches them).
+CERT_MANAGER_CONTROLLERS = "*,-challenges,-orders,-certificaterequests-issuer-acme,-ingress-shim,-gateway-shim"
+
+
+class KubeError(Exception):
+    def __init__(self, status: int, method: str, path: str, body: str):
+        super().__init__(f"{status} on {method} {path}: {body[:500]}")
+        self.status = status
+
+
+@dataclass
+class Api:
+    """A minimal client for the API server: JSON over HTTPS with a bearer token."""
+
+    server: str
+    token: str
+    ca_file: Path
+
+    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.server}{path}", data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.token}")
+        req.add_header("Content-Type", content_type)
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        try:
+            with urllib.request.urlopen(req, timeout=30, context=context) as resp:
+                text = resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            raise KubeError(exc.code, method, path, exc.read().decode()) from None
+        return json.loads(text) if text else {}
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)
+
+    def find(self, path: str) -> Any | None:
+        try:
+            return self.get(path)
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def create(self, path: str, body: Any) -> Any:
+        return self.request("POST", path, body)
+
+    def delete(self, path: str) -> None:
+        try:
+            self.request("DELETE", path)
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+
+    def wait(self, path: str, ok, timeout: float = 60, what: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = self.find(path)
+            if last is not None and ok(last):
+                return last
+            time.sleep(0.3)
+        raise AssertionError(f"{what or path} not reached within {timeout}s; last seen: {json.dumps(last)[:1500]}")
+
+
+def condition(obj: dict, kind: str) -> dict | None:
+    for cond in obj.get("status", {}).get("conditions", []) or []:
+        if cond.get("type") == kind:
+            return cond
+    return None
+
+
+def is_true(kind: str):
+    return lambda obj: (condition(obj, kind) or {}).get("status") == "True"
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _certificate(subject: str, key, issuer: tuple[x509.Certificate, Any] | None, ca: bool, sans=()) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer[0].subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+
+
+@dataclass
+class LocalCluster:
+    binaries: dict[str, Path]
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="lvp-kube-")))
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    etcd_port: int = field(default_factory=free_port)
+    etcd_peer_port: int = field(default_factory=free_port)
+    apiserver_port: int = field(default_factory=free_port)
+    trust_webhook_port: int = field(default_factory=free_port)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def api(self) -> Api:
+        return Api(self.server, self.token, self.workdir / "ca.crt")
+
+    def kubeconfig(self) -> str:
+        return self.kubeconfig_path.read_text()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._credentials()
+        self._start(
+            "etcd",
+            [
+                "--name=l25",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{self.etcd_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{self.etcd_port}",
+                f"--listen-peer-urls=http://127.0.0.1:{self.etcd_peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{self.etcd_peer_port}",
+                f"--initial-cluster=l25=http://127.0.0.1:{self.etcd_peer_port}",
+                "--listen-metrics-urls=",
+            ],
+        )
+        self.start_apiserver()
+        self._start(
+            "kube-controller-manager",
+            [
+                f"--kubeconfig={self.kubeconfig_path}",
+                "--controllers=namespace,garbagecollector,serviceaccount",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={self.workdir / 'sa.key'}",
+                "--use-service-account-credentials=false",
+            ],
+        )
+        self._install_crds()
+        self.api.create(
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CERT_MANAGER_NAMESPACE}},
+        )
+        self.start_cert_manager()
+        self.start_trust_manager()
+
+    def start_apiserver(self) -> None:
+        self._start(
+            "kube-apiserver",
+            [
+                f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.apiserver_port}",
+                f"--tls-cert-file={self.workdir / 'apiserver.crt'}",
+                f"--tls-private-key-file={self.workdir / 'apiserver.key'}",
+                f"--client-ca-file={self.workdir / 'ca.crt'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={self.workdir / 'sa.pub'}",
+                f"--service-account-signing-key-file={self.workdir / 'sa.key'}",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                f"--token-auth-file={self.workdir / 'tokens.csv'}",
+                "--authorization-mode=RBAC",
+                "--enable-priority-and-fairness=false",
+            ],
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            self._alive("kube-apiserver")
+            try:
+                req = urllib.request.Request(f"{self.server}/readyz")
+                req.add_header("Authorization", f"Bearer {self.token}")
+                context = ssl.create_default_context(cafile=str(self.workdir / "ca.crt"))
+                with urllib.request.urlopen(req, timeout=5, context=context) as resp:
+                    if resp.status == 200:
+                        return
+            except (OSError, urllib.error.HTTPError):
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"kube-apiserver not ready within 90s:\n{self.log_tail('kube-apiserver')}")
+
+    def stop_apiserver(self) -> None:
+        self._stop("kube-apiserver")
+
+    def start_cert_manager(self) -> None:
+        self._start(
+            "cert-manager-controller",
+            [
+                f"--kubeconfig={self.kubeconfig_path}",
+                "--leader-elect=false",
+                f"--cluster-resource-namespace={CERT_MANAGER_NAMESPACE}",
+                f"--controllers={CERT_MANAGER_CONTROLLERS}",
+                f"--metrics-listen-address=127.0.0.1:{free_port()}",
+                f"--healthz-listen-address=127.0.0.1:{free_port()}",
+            ],
+        )
+
+    def start_trust_manager(self) -> None:
+        webhook_dir = self.workdir / "trust-webhook"
+        self._start(
+            "trust-manager",
+            [
+                f"--kubeconfig={self.kubeconfig_path}",
+                "--leader-elect=false",
+                f"--trust-namespace={CERT_MANAGER_NAMESPACE}",
+                f"--webhook-certificate-dir={webhook_dir}",
+                "--webhook-host=127.0.0.1",
+                f"--webhook-port={self.trust_webhook_port}",
+                f"--metrics-port={free_port()}",
+                f"--readiness-probe-port={free_port()}",
+            ],
+        )
+
+    def create_namespace(self, name: str) -> None:
+        self.api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+    def stop_trust_manager(self) -> None:
+        self._stop("trust-manager")
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self._stop(name)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        log = self.workdir / f"{name}.log"
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _start(self, name: str, args: list[str]) -> None:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        self.processes[name] = subprocess.Popen(
+            [str(self.binaries[name]), *args], stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+        )
+
+    def _alive(self, name: str) -> None:
+        if self.processes[name].poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{self.log_tail(name)}")
+
+    def _stop(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def _credentials(self) -> None:
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = _certificate("lvp-l25-ca", ca_key, None, ca=True)
+        server_key = ec.generate_private_key(ec.SECP256R1())
+        sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        server = _certificate("kube-apiserver", server_key, (ca, ca_key), ca=False, sans=sans)
+        sa_key = rsa.generate_private_key(65537, 2048)
+        files = {
+            "ca.crt": _pem(ca),
+            "apiserver.crt": _pem(server) + _pem(ca),
+            "apiserver.key": _key_pem(server_key),
+            "sa.key": _key_pem(sa_key),
+            "sa.pub": sa_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+            "tokens.csv": f'{self.token},admin,admin-uid,"system:masters"\n'.encode(),
+        }
+        for name, data in files.items():
+            path = self.workdir / name
+            path.write_bytes(data)
+            path.chmod(0o600)
+        # trust-manager's webhook serves TLS from this folder (no one calls it here: no webhook config).
+        webhook_key = ec.generate_private_key(ec.SECP256R1())
+        webhook = _certificate("trust-manager", webhook_key, (ca, ca_key), ca=False, sans=[x509.DNSName("localhost")])
+        (self.workdir / "trust-webhook").mkdir()
+        (self.workdir / "trust-webhook" / "tls.crt").write_bytes(_pem(webhook))
+        (self.workdir / "trust-webhook" / "tls.key").write_bytes(_key_pem(webhook_key))
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "l25",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority-data": base64.b64encode(_pem(ca)).decode(),
+                    },
+                }
+            ],
+            "users": [{"name": "admin", "user": {"token": self.token}}],
+            "contexts": [{"name": "l25", "context": {"cluster": "l25", "user": "admin"}}],
+            "current-context": "l25",
+        }
+        self.kubeconfig_path.write_text(yaml.safe_dump(kubeconfig))
+        self.kubeconfig_path.chmod(0o600)
+
+    def _install_crds(self) -> None:
+        files = sorted((reference.cert_manager_dir() / "crds").glob("*.yaml"))
+        files += sorted((reference.trust_manager_dir() / "crds").glob("*.yaml"))
+        for path in files:
+            for crd in yaml.safe_load_all(path.read_text()):
+                if crd:
+                    self.api.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        for path in files:
+            for crd in yaml.safe_load_all(path.read_text()):
+                if crd:
+                    self.api.wait(
+                        f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}",
+                        is_true("Established"),
+                        what=f"CRD {crd['metadata']['name']} established",
+                    )

@@ -1,0 +1,267 @@
+"""L2.5: the cluster side on a real API server, with cert-manager signing through OpenBao.
+
+The program runs under the real engine (pulumi-vault and pulumi-kubernetes
+providers) with `clusterMode: existing` against a local kube-apiserver,
+`certManager: existing` (cert-manager's and trust-manager's controllers run as
+local processes), `linkerd: skip` (no pods can run here) and `vaultMode:
+external` against OpenBao. What cert-manager and trust-manager make of it is
+read back from the API server and checked as Linkerd would use it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from components import identity
+from tests.harness import make_ca
+from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster, is_true
+from tests.integration.openbao import VaultError, login_approle
+from tests.integration.stacks import Stack, new_stack
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+_paths = itertools.count()
+ISSUER_SECRET = f"/api/v1/namespaces/linkerd/secrets/{identity.CERTIFICATE_NAME}"
+CERTIFICATE = f"/apis/cert-manager.io/v1/namespaces/linkerd/certificates/{identity.CERTIFICATE_NAME}"
+CLUSTER_ISSUER = f"/apis/cert-manager.io/v1/clusterissuers/{identity.ISSUER_NAME}"
+BUNDLE = f"/apis/trust.cert-manager.io/v1alpha1/bundles/{identity.BUNDLE_NAME}"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from tests.integration.conftest import unavailable
+    from toolchain.engine import EngineUnavailable, cluster_binaries
+
+    try:
+        binaries = cluster_binaries(log=lambda line: print(f"\n[cluster] {line}", flush=True))
+    except EngineUnavailable as exc:
+        unavailable(f"the L2.5 cluster cannot be built: {exc}")
+    local = LocalCluster(binaries)
+    try:
+        local.start()
+        # An unlabelled namespace where the trust bundle must never appear.
+        local.api.create(
+            "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "emojivoto"}}
+        )
+        yield local
+    finally:
+        local.stop()
+
+
+def settings(cluster: LocalCluster, openbao, **overrides: str) -> dict[str, str]:
+    n = next(_paths)
+    return {
+        "clusterMode": "existing",
+        "certManager": "existing",
+        "linkerd": "skip",
+        "vaultMode": "external",
+        "vaultAddress": openbao.address,
+        "pkiPath": f"pki-l25-{n}",
+        "approleMount": f"approle-l25-{n}",
+        "readyTimeout": "90s",
+        **overrides,
+    }
+
+
+class Deployed:
+    def __init__(self, stack: Stack, outputs: dict, seconds: float):
+        self.stack = stack
+        self.outputs = outputs
+        self.up_seconds = seconds
+
+    @property
+    def anchor(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.outputs["trustAnchorPem"].encode())
+
+
+def up(stack: Stack, cluster: LocalCluster, openbao, **overrides: str) -> Deployed:
+    stack.configure(
+        settings(cluster, openbao, **overrides),
+        {"vaultToken": openbao.root_token, "kubeconfig": cluster.kubeconfig()},
+    )
+    started = time.monotonic()
+    outputs = stack.up()
+    return Deployed(stack, outputs, time.monotonic() - started)
+
+
+@pytest.fixture(scope="module", params=["approle", "token"])
+def deployed(request, engine, openbao, cluster, tmp_path_factory):
+    with new_stack(engine, tmp_path_factory.mktemp(f"cluster-{request.param}"), prefix="l25") as stack:
+        result = up(stack, cluster, openbao, credential=request.param)
+        print(f"\n[l2.5] up to a Ready issuer ({request.param}): {result.up_seconds:.1f}s", flush=True)
+        yield result
+
+
+def make_ca_pem(common_name: str) -> str:
+    return make_ca(common_name=common_name)[0]
+
+
+def issuer_secret(cluster: LocalCluster) -> dict[str, bytes]:
+    data = cluster.api.get(ISSUER_SECRET)["data"]
+    return {k: base64.b64decode(v) for k, v in data.items()}
+
+
+def test_cert_manager_issues_linkerds_issuer_from_the_vault_anchor(deployed, cluster):
+    assert is_true("Ready")(cluster.api.get(CLUSTER_ISSUER))
+    assert is_true("Ready")(cluster.api.get(CERTIFICATE))
+    secret = issuer_secret(cluster)
+    issuer = x509.load_pem_x509_certificate(secret["tls.crt"])
+    issuer.verify_directly_issued_by(deployed.anchor)
+    assert issuer.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
+    key = issuer.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
+    lifetime = issuer.not_valid_after_utc - issuer.not_valid_before_utc
+    assert dt.timedelta(hours=47, minutes=59) <= lifetime <= dt.timedelta(hours=48, minutes=1), lifetime
+    assert x509.load_pem_x509_certificate(secret["ca.crt"]) == deployed.anchor
+
+
+def test_trust_manager_writes_the_anchor_only_to_the_labelled_namespace(deployed, cluster):
+    assert is_true("Synced")(cluster.api.get(BUNDLE))
+    roots = cluster.api.get(f"/api/v1/namespaces/linkerd/configmaps/{identity.BUNDLE_NAME}")["data"]
+    assert x509.load_pem_x509_certificates(roots[identity.BUNDLE_KEY].encode()) == [deployed.anchor]
+    holders = cluster.api.get(f"/api/v1/configmaps?fieldSelector=metadata.name={identity.BUNDLE_NAME}")["items"]
+    assert {m["metadata"]["namespace"] for m in holders} == {"linkerd"}
+    labels = cluster.api.get("/api/v1/namespaces/linkerd")["metadata"]["labels"]
+    assert labels["linkerd.io/is-control-plane"] == "true"
+
+
+def test_after_up_a_preview_changes_nothing_and_refresh_finds_no_drift(deployed):
+    preview = deployed.stack.stack.preview(expect_no_changes=True, on_output=lambda _line: None)
+    assert set(preview.change_summary) == {"same"}, preview.change_summary
+    refresh = deployed.stack.stack.refresh(expect_no_changes=True, on_output=lambda _line: None)
+    assert set(refresh.summary.resource_changes or {}) <= {"same"}, refresh.summary.resource_changes
+
+
+def test_the_credential_secret_holds_what_vault_issued(deployed, cluster, openbao):
+    out = deployed.outputs
+    if out["credentialKind"] == "approle":
+        path = f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{identity.APPROLE_SECRET}"
+        held = base64.b64decode(cluster.api.get(path)["data"][identity.APPROLE_SECRET_KEY]).decode()
+        assert held == out["approleSecretId"]
+        assert login_approle(openbao.root(), out["approleMount"], out["approleRoleId"], held)["client_token"]
+    else:
+        path = f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{identity.TOKEN_SECRET}"
+        held = base64.b64decode(cluster.api.get(path)["data"][identity.TOKEN_SECRET_KEY]).decode()
+        assert held == out["vaultToken"]
+
+
+def run_verify(deployed: Deployed, *args: str) -> subprocess.CompletedProcess:
+    """scripts/verify.py as `scripts/stack verify` runs it: the stack's CLI and kubectl on PATH."""
+    env = {**os.environ, **deployed.stack.env}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "verify.py"), "--stack", deployed.stack.name, *args],
+        cwd=deployed.stack.work_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_verify_passes_and_catches_a_tampered_bundle(deployed, cluster):
+    result = run_verify(deployed, "--skip-linkerd-check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 failed" in result.stdout
+
+    # trust-manager repairs a tampered target at once: stop it to see what verify makes of one.
+    cluster.stop_trust_manager()
+    try:
+        path = f"/api/v1/namespaces/linkerd/configmaps/{identity.BUNDLE_NAME}"
+        impostor = make_ca_pem("impostor.linkerd.cluster.local")
+        cluster.api.request(
+            "PATCH", path, {"data": {identity.BUNDLE_KEY: impostor}}, content_type="application/merge-patch+json"
+        )
+        result = run_verify(deployed, "--skip-linkerd-check")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "FAIL  the trust roots hold the Vault anchor" in result.stdout
+    finally:
+        cluster.start_trust_manager()
+    cluster.api.wait(
+        f"/api/v1/namespaces/linkerd/configmaps/{identity.BUNDLE_NAME}",
+        lambda cm: x509.load_pem_x509_certificates(cm["data"][identity.BUNDLE_KEY].encode()) == [deployed.anchor],
+        what="trust-manager restoring the bundle",
+    )
+
+
+def force_reissue(deployed: Deployed, cluster: LocalCluster) -> x509.Certificate:
+    """Delete the issuer Secret, as `cmctl renew` would make cert-manager do; return the new issuer."""
+    before = x509.load_pem_x509_certificate(issuer_secret(cluster)["tls.crt"])
+    cluster.api.delete(ISSUER_SECRET)
+    reissued = cluster.api.wait(
+        ISSUER_SECRET,
+        lambda s: (
+            "tls.crt" in s.get("data", {})
+            and x509.load_pem_x509_certificate(base64.b64decode(s["data"]["tls.crt"])).serial_number
+            != before.serial_number
+        ),
+        timeout=60,
+        what="cert-manager re-issuing the identity issuer",
+    )
+    cluster.api.wait(CERTIFICATE, is_true("Ready"), what="Certificate Ready again")
+    issuer = x509.load_pem_x509_certificate(base64.b64decode(reissued["data"]["tls.crt"]))
+    issuer.verify_directly_issued_by(deployed.anchor)
+    return issuer
+
+
+def test_a_forced_reissue_is_signed_again(deployed, cluster):
+    force_reissue(deployed, cluster)
+
+
+def test_rotating_the_credential_reaches_the_cluster_and_signs(deployed, cluster, openbao):
+    """AppRole: bump secretIdVersion. Token: replace the token resource (the README's way)."""
+    stack, old = deployed.stack, deployed.outputs
+    if old["credentialKind"] == "approle":
+        stack.configure({"secretIdVersion": "2"})
+        new = stack.up()
+        secret, key, value = identity.APPROLE_SECRET, identity.APPROLE_SECRET_KEY, new["approleSecretId"]
+        assert value != old["approleSecretId"]
+        with pytest.raises(VaultError):
+            login_approle(openbao.root(), old["approleMount"], old["approleRoleId"], old["approleSecretId"])
+    else:
+        (token,) = [r["urn"] for r in stack.resources() if r["type"] == "vault:index/token:Token"]
+        new = {k: v.value for k, v in stack.stack.up(replace=[token], on_output=lambda _line: None).outputs.items()}
+        secret, key, value = identity.TOKEN_SECRET, identity.TOKEN_SECRET_KEY, new["vaultToken"]
+        assert value != old["vaultToken"]
+        with pytest.raises(VaultError):
+            openbao.root().write("auth/token/lookup", {"token": old["vaultToken"]})
+    held = cluster.api.get(f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{secret}")["data"][key]
+    assert base64.b64decode(held).decode() == value
+    deployed.outputs = new
+    force_reissue(deployed, cluster)
+
+
+def test_zz_destroy_leaves_nothing_of_ours(deployed, cluster, openbao):
+    """Last of each group (pytest keeps definition order): the module's stack is destroyed here."""
+    deployed.stack.stack.destroy(on_output=lambda _line: None)
+    for path in (
+        CLUSTER_ISSUER,
+        BUNDLE,
+        f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{identity.APPROLE_SECRET}",
+        f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{identity.TOKEN_SECRET}",
+        f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/configmaps/{identity.ANCHOR_CONFIGMAP}",
+    ):
+        assert cluster.api.find(path) is None, path
+    # The namespace goes through Terminating (kube-controller-manager empties it first).
+    deadline = time.monotonic() + 60
+    while cluster.api.find("/api/v1/namespaces/linkerd") is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert cluster.api.find("/api/v1/namespaces/linkerd") is None
+    root = openbao.root()
+    assert f"{deployed.outputs['pkiMountPath']}/" not in root.read("sys/mounts")["data"]
+    assert deployed.outputs["signerPolicy"] not in root.request("LIST", "sys/policies/acl")["data"]["keys"]
+    # The CRDs were only read: destroy never touches another team's install.
+    assert cluster.api.find("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/certificates.cert-manager.io")
+    assert cluster.api.find(f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}")
