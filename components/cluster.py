@@ -1,5 +1,8 @@
 """The laptop's Docker network and the k3d cluster on it.
 
+The network is one resource that both the cluster and the Vault container
+join: a helper, not a component.
+
 k3d has no Pulumi provider, so the cluster is a pulumi-command resource whose
 create prints the kubeconfig (kept as a secret, never logged) and whose delete
 removes the cluster: `pulumi destroy` leaves nothing behind.
@@ -23,26 +26,9 @@ K3S_DISABLED = "--disable=local-storage,traefik,metrics-server@server:*"
 K3D_WAIT_TIMEOUT = "300s"
 
 
-@dataclass
-class LocalNetworkArgs:
-    name: str
-
-
-class LocalNetwork(pulumi.ComponentResource):
-    """A user-defined Docker network shared by the k3d nodes and the Vault container."""
-
-    name: pulumi.Output[str]
-
-    def __init__(self, name: str, args: LocalNetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("linkerd-vault-pki:cluster:LocalNetwork", name, None, opts)
-        network = docker.Network(
-            f"{name}-network",
-            name=args.name,
-            driver="bridge",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.name = network.name
-        self.register_outputs({"name": self.name})
+def local_network(resource_name: str, network_name: str) -> docker.Network:
+    """The user-defined Docker network shared by the k3d nodes and the Vault container."""
+    return docker.Network(resource_name, name=network_name, driver="bridge")
 
 
 @dataclass

@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.cert_manager import CertManager
 from components.config import PkiConfig
-from components.linkerd import CONTROL_PLANE_LABEL, LinkerdNamespace
+from components.linkerd import CONTROL_PLANE_LABEL
 
 ISSUER_NAME = "vault-issuer"
 CERTIFICATE_NAME = "linkerd-identity-issuer"
@@ -78,7 +78,7 @@ def certificate_spec(pki: PkiConfig) -> dict[str, Any]:
         "dnsNames": [IDENTITY_NAME],
         "isCA": True,
         # Linkerd accepts only ECDSA P-256 issuers. cert-manager >= 1.18 defaults to
-        # rotating the key on renewal; say so explicitly (DESIGN.md §2.9).
+        # rotating the key on renewal; say so explicitly (docs/design.md, "Key rotation on renewal").
         "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
         "usages": ["cert sign", "crl sign", "server auth", "client auth"],
     }
@@ -101,7 +101,7 @@ class LinkerdIdentityArgs:
     # Every custom resource here waits for cert-manager's CRDs and webhook, which
     # no data dependency carries.
     cert_manager: CertManager
-    linkerd_namespace: LinkerdNamespace
+    linkerd_namespace: k8s.core.v1.Namespace
     vault_server: pulumi.Input[str]  # the address the cluster reaches Vault at
     sign_path: pulumi.Input[str]
     anchor_pem: pulumi.Input[str]
@@ -187,7 +187,7 @@ class LinkerdIdentity(pulumi.ComponentResource):
             kind="Certificate",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=CERTIFICATE_NAME,
-                namespace=args.linkerd_namespace.name,
+                namespace=args.linkerd_namespace.metadata.name,
                 annotations=_wait_for("Ready", args.ready_timeout_seconds),
             ),
             spec=certificate_spec(args.pki),

@@ -19,7 +19,7 @@ from components.helm import pinned_release
 NAMESPACE = "linkerd"
 CONTROL_PLANE_LABEL = "linkerd.io/is-control-plane"
 
-# Ref: DESIGN.md §2.5, and the labels `linkerd install` puts on its namespace.
+# The labels `linkerd install` puts on its namespace (docs/design.md, "Namespace").
 NAMESPACE_LABELS = {
     CONTROL_PLANE_LABEL: "true",
     "config.linkerd.io/admission-webhooks": "disabled",
@@ -39,22 +39,17 @@ def control_plane_values() -> dict[str, Any]:
     return {"identity": {"externalCA": True, "issuer": {"scheme": "kubernetes.io/tls"}}}
 
 
-class LinkerdNamespace(pulumi.ComponentResource):
-    """The ``linkerd`` namespace with the labels that mark it as the control plane's."""
+def linkerd_namespace(resource_name: str, opts: pulumi.ResourceOptions | None = None) -> k8s.core.v1.Namespace:
+    """The ``linkerd`` namespace with the labels that mark it as the control plane's.
 
-    name: pulumi.Output[str]
-
-    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("linkerd-vault-pki:linkerd:LinkerdNamespace", name, None, opts)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=NAMESPACE, labels=NAMESPACE_LABELS, annotations=NAMESPACE_ANNOTATIONS
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.name = namespace.metadata.name
-        self.register_outputs({"name": self.name})
+    Created before Linkerd is installed: the identity issuer Certificate and the
+    trust bundle land in it first. One resource, so a helper, not a component.
+    """
+    return k8s.core.v1.Namespace(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=NAMESPACE_LABELS, annotations=NAMESPACE_ANNOTATIONS),
+        opts=opts,
+    )
 
 
 @dataclass

@@ -14,10 +14,10 @@ import pulumi_vault as vault
 
 from components import versions, x509
 from components.cert_manager import CertManager, CertManagerArgs, ExistingCertManager, ExistingCertManagerArgs
-from components.cluster import K3dCluster, K3dClusterArgs, LocalNetwork, LocalNetworkArgs
+from components.cluster import K3dCluster, K3dClusterArgs, local_network
 from components.config import StackConfig
 from components.identity import LinkerdIdentity, LinkerdIdentityArgs
-from components.linkerd import LinkerdControlPlane, LinkerdControlPlaneArgs, LinkerdNamespace, control_plane_values
+from components.linkerd import LinkerdControlPlane, LinkerdControlPlaneArgs, control_plane_values, linkerd_namespace
 from components.vault_pki import VaultPki, VaultPkiArgs
 from components.vault_server import VaultDevServer, VaultDevServerArgs
 
@@ -33,7 +33,7 @@ def vault_provider(endpoint: VaultEndpoint, cfg: StackConfig) -> vault.Provider:
 
     A first preview runs before the dev container exists: the address is still
     unknown then, and the provider must neither mint a child token nor ask for
-    the server version (DESIGN.md §2.8).
+    the server version (docs/design.md, "Preview on an empty stack").
     """
     return vault.Provider(
         "vault",
@@ -47,7 +47,7 @@ def vault_provider(endpoint: VaultEndpoint, cfg: StackConfig) -> vault.Provider:
 
 
 def run(cfg: StackConfig) -> None:
-    network = LocalNetwork("local", LocalNetworkArgs(name=cfg.cluster.network)) if cfg.needs_docker_network else None
+    network = local_network("local-network", cfg.cluster.network) if cfg.needs_docker_network else None
 
     if cfg.vault.mode == "docker":
         server = VaultDevServer(
@@ -105,12 +105,12 @@ def run(cfg: StackConfig) -> None:
         cert_manager = ExistingCertManager(
             "cert-manager", ExistingCertManagerArgs(namespace=cfg.cert_manager.namespace), opts=on_cluster
         )
-    linkerd_namespace = LinkerdNamespace("linkerd", opts=on_cluster)
+    namespace = linkerd_namespace("linkerd-namespace", opts=on_cluster)
     identity = LinkerdIdentity(
         "linkerd-identity",
         LinkerdIdentityArgs(
             cert_manager=cert_manager,
-            linkerd_namespace=linkerd_namespace,
+            linkerd_namespace=namespace,
             vault_server=endpoint.cluster_address,
             sign_path=pki.sign_path,
             anchor_pem=pki.anchor_pem,
@@ -130,7 +130,7 @@ def run(cfg: StackConfig) -> None:
         LinkerdControlPlane(
             "linkerd",
             LinkerdControlPlaneArgs(
-                namespace=linkerd_namespace.name,
+                namespace=namespace.metadata.name,
                 install_gateway_api=cfg.linkerd.install_gateway_api,
                 identity=identity,
             ),
@@ -139,7 +139,7 @@ def run(cfg: StackConfig) -> None:
 
     pulumi.export("clusterIssuer", identity.issuer_name)
     # What a Linkerd installed by another tool (Argo CD, Flux, the linkerd CLI) must be given.
-    pulumi.export("linkerdNamespace", linkerd_namespace.name)
+    pulumi.export("linkerdNamespace", namespace.metadata.name)
     pulumi.export("linkerdIdentityValues", control_plane_values())
     pulumi.export("trustRootsConfigMap", identity.bundle_name)
     pulumi.export("issuerSecret", identity.certificate_name)

@@ -20,7 +20,7 @@ from components.config import CredentialConfig, PkiConfig
 
 def signing_policy(sign_path: str) -> str:
     """The whole of what cert-manager may do in Vault: sign intermediates at one path."""
-    # Ref: DESIGN.md §2.3 (checked against OpenBao: update alone signs; sudo is not needed).
+    # docs/design.md, "Least privilege" (checked against OpenBao: update alone signs; sudo is not needed).
     return f'path "{sign_path}" {{\n  capabilities = ["update"]\n}}\n'
 
 
