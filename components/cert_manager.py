@@ -17,8 +17,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import versions
-from components.helm import pinned_release
+from lib import versions
+from lib.helm import pinned_release
 
 NAMESPACE = "cert-manager"
 

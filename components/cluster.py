@@ -17,7 +17,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from components import versions
+from lib import versions
 
 # The walkthrough's k3s components that Linkerd does not need. `--disable` is a k3s
 # server flag: it goes to the servers only (an agent given it would refuse to start).

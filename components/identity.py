@@ -17,22 +17,24 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cert_manager import CertManager
-from components.config import PkiConfig
-from components.linkerd import CONTROL_PLANE_LABEL
-
-ISSUER_NAME = "vault-issuer"
-CERTIFICATE_NAME = "linkerd-identity-issuer"
-IDENTITY_NAME = "identity.linkerd.cluster.local"
-BUNDLE_NAME = "linkerd-identity-trust-roots"  # the ConfigMap name Linkerd reads with externalCA
-BUNDLE_KEY = "ca-bundle.crt"
-ANCHOR_CONFIGMAP = "linkerd-trust-anchor"
-ANCHOR_KEY = "anchor.crt"
-PREVIOUS_ANCHOR_KEY = "previous-anchor.crt"
-APPROLE_SECRET = "linkerd-vault-approle"
-APPROLE_SECRET_KEY = "secretId"
-TOKEN_SECRET = "linkerd-vault-token"
-TOKEN_SECRET_KEY = "token"
+from components.cert_manager import CertManager, ExistingCertManager
+from components.vault_pki import AppRoleLogin, VaultCredential
+from lib.config import PkiConfig
+from lib.names import (
+    ANCHOR_CONFIGMAP,
+    ANCHOR_KEY,
+    APPROLE_SECRET,
+    APPROLE_SECRET_KEY,
+    BUNDLE_KEY,
+    BUNDLE_NAME,
+    CERTIFICATE_NAME,
+    CONTROL_PLANE_LABEL,
+    IDENTITY_NAME,
+    ISSUER_NAME,
+    PREVIOUS_ANCHOR_KEY,
+    TOKEN_SECRET,
+    TOKEN_SECRET_KEY,
+)
 
 
 def _wait_for(condition: str, timeout_seconds: int) -> dict[str, str]:
@@ -40,17 +42,24 @@ def _wait_for(condition: str, timeout_seconds: int) -> dict[str, str]:
     return {"pulumi.com/waitFor": f"condition={condition}", "pulumi.com/timeoutSeconds": str(timeout_seconds)}
 
 
-def vault_auth(kind: str, approle_mount: Any = None, role_id: Any = None) -> dict[str, Any]:
-    """The ClusterIssuer's ``vault.auth`` block for the chosen credential."""
-    if kind == "approle":
+def vault_auth(credential: VaultCredential) -> dict[str, Any]:
+    """The ClusterIssuer's ``vault.auth`` block for the credential."""
+    if isinstance(credential, AppRoleLogin):
         return {
             "appRole": {
-                "path": approle_mount,
-                "roleId": role_id,
+                "path": credential.mount,
+                "roleId": credential.role_id,
                 "secretRef": {"name": APPROLE_SECRET, "key": APPROLE_SECRET_KEY},
             }
         }
     return {"tokenSecretRef": {"name": TOKEN_SECRET, "key": TOKEN_SECRET_KEY}}
+
+
+def credential_secret(credential: VaultCredential) -> tuple[str, str, pulumi.Output[str]]:
+    """The Secret cert-manager reads the credential's secret part from: name, key, value."""
+    if isinstance(credential, AppRoleLogin):
+        return APPROLE_SECRET, APPROLE_SECRET_KEY, credential.secret_id
+    return TOKEN_SECRET, TOKEN_SECRET_KEY, credential.token
 
 
 def cluster_issuer_spec(
@@ -98,22 +107,26 @@ def bundle_spec(include_previous: bool) -> dict[str, Any]:
 
 @dataclass
 class LinkerdIdentityArgs:
-    # Every custom resource here waits for cert-manager's CRDs and webhook, which
-    # no data dependency carries.
-    cert_manager: CertManager
+    cert_manager: CertManager | ExistingCertManager
+    """Every custom resource here waits for it (its CRDs and webhook), which no data carries."""
     linkerd_namespace: k8s.core.v1.Namespace
-    vault_server: pulumi.Input[str]  # the address the cluster reaches Vault at
+    """Where the issuer Certificate goes; the Bundle targets it by label, so it must exist first."""
+    vault_server: pulumi.Input[str]
+    """The address the cluster's workloads reach Vault at."""
     sign_path: pulumi.Input[str]
+    """``<mount>/root/sign-intermediate``: the one path the credential may use."""
     anchor_pem: pulumi.Input[str]
+    """The anchor's public certificate, the source of the trust bundle."""
     pki: PkiConfig
-    credential_kind: str
-    approle_mount: pulumi.Input[str] | None = None
-    role_id: pulumi.Input[str] | None = None
-    secret_id: pulumi.Input[str] | None = None
-    token: pulumi.Input[str] | None = None
+    """The issuer's lifetime and renewal, and a previous anchor to keep in the bundle."""
+    credential: VaultCredential
+    """What cert-manager logs in to Vault with."""
     vault_ca_bundle_pem: str | None = None
+    """PEM CA certificates that verify Vault's TLS certificate (external Vault behind a private CA)."""
     vault_namespace: str | None = None
+    """The Vault Enterprise / OpenBao namespace of the mount."""
     ready_timeout_seconds: int = 600
+    """How long `up` waits for Ready / Synced."""
 
 
 class LinkerdIdentity(pulumi.ComponentResource):
@@ -127,10 +140,7 @@ class LinkerdIdentity(pulumi.ComponentResource):
         super().__init__("linkerd-vault-pki:identity:LinkerdIdentity", name, None, opts)
         after_cert_manager: list[pulumi.Resource] = [args.cert_manager]
 
-        if args.credential_kind == "approle":
-            secret_name, secret_key, secret_value = APPROLE_SECRET, APPROLE_SECRET_KEY, args.secret_id
-        else:
-            secret_name, secret_key, secret_value = TOKEN_SECRET, TOKEN_SECRET_KEY, args.token
+        secret_name, secret_key, secret_value = credential_secret(args.credential)
         credential = k8s.core.v1.Secret(
             f"{name}-vault-credential",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=args.cert_manager.namespace),
@@ -149,7 +159,7 @@ class LinkerdIdentity(pulumi.ComponentResource):
             spec=cluster_issuer_spec(
                 args.vault_server,
                 args.sign_path,
-                vault_auth(args.credential_kind, args.approle_mount, args.role_id),
+                vault_auth(args.credential),
                 args.vault_ca_bundle_pem,
                 args.vault_namespace,
             ),

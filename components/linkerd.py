@@ -13,11 +13,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import versions
-from components.helm import pinned_release
+from lib import versions
+from lib.helm import pinned_release
+from lib.names import CONTROL_PLANE_LABEL, LINKERD_NAMESPACE
 
-NAMESPACE = "linkerd"
-CONTROL_PLANE_LABEL = "linkerd.io/is-control-plane"
+NAMESPACE = LINKERD_NAMESPACE
 
 # The labels `linkerd install` puts on its namespace (docs/design.md, "Namespace").
 NAMESPACE_LABELS = {
@@ -59,7 +59,7 @@ class LinkerdControlPlaneArgs:
     # What must be ready first: the identity issuer Secret and the trust roots
     # ConfigMap. No data carries this, and a component's own depends_on does not
     # reach its children, so each release waits for it explicitly.
-    identity: pulumi.Resource
+    wait_for: pulumi.Resource
     crds: versions.ChartPin = field(default_factory=lambda: versions.LINKERD_CRDS)
     control_plane: versions.ChartPin = field(default_factory=lambda: versions.LINKERD_CONTROL_PLANE)
     timeout_seconds: int = 600
@@ -79,7 +79,7 @@ class LinkerdControlPlane(pulumi.ComponentResource):
             namespace=args.namespace,
             values=crds_values(args.install_gateway_api),
             timeout_seconds=args.timeout_seconds,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.identity]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.wait_for]),
         )
         control_plane = pinned_release(
             f"{name}-control-plane",
@@ -88,7 +88,7 @@ class LinkerdControlPlane(pulumi.ComponentResource):
             namespace=args.namespace,
             values=control_plane_values(),
             timeout_seconds=args.timeout_seconds,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.identity, crds]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.wait_for, crds]),
         )
         self.release_name = control_plane.name
         self.register_outputs({"release_name": self.release_name})

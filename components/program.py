@@ -12,14 +12,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_vault as vault
 
-from components import versions, x509
 from components.cert_manager import CertManager, CertManagerArgs, ExistingCertManager, ExistingCertManagerArgs
 from components.cluster import K3dCluster, K3dClusterArgs, local_network
-from components.config import StackConfig
 from components.identity import LinkerdIdentity, LinkerdIdentityArgs
 from components.linkerd import LinkerdControlPlane, LinkerdControlPlaneArgs, control_plane_values, linkerd_namespace
-from components.vault_pki import VaultPki, VaultPkiArgs
+from components.vault_pki import AppRoleLogin, VaultPki, VaultPkiArgs
 from components.vault_server import VaultDevServer, VaultDevServerArgs
+from lib import versions, x509
+from lib.config import StackConfig
 
 
 @dataclass
@@ -115,11 +115,7 @@ def run(cfg: StackConfig) -> None:
             sign_path=pki.sign_path,
             anchor_pem=pki.anchor_pem,
             pki=cfg.pki,
-            credential_kind=pki.credential_kind,
-            approle_mount=pki.approle_mount,
-            role_id=pki.role_id,
-            secret_id=pki.secret_id,
-            token=pki.token,
+            credential=pki.credential,
             vault_ca_bundle_pem=cfg.vault.ca_bundle_pem,
             vault_namespace=cfg.vault.namespace,
             ready_timeout_seconds=cfg.cert_manager.ready_timeout.seconds,
@@ -132,7 +128,7 @@ def run(cfg: StackConfig) -> None:
             LinkerdControlPlaneArgs(
                 namespace=namespace.metadata.name,
                 install_gateway_api=cfg.linkerd.install_gateway_api,
-                identity=identity,
+                wait_for=identity,
             ),
             opts=on_cluster,
         )
@@ -157,11 +153,12 @@ def export_vault_side(endpoint: VaultEndpoint, pki: VaultPki) -> None:
     pulumi.export("trustAnchorPem", pki.anchor_pem)
     pulumi.export("trustAnchorSha256", facts.apply(lambda f: f.sha256_fingerprint))
     pulumi.export("trustAnchorNotAfter", facts.apply(lambda f: f.not_after))
-    pulumi.export("credentialKind", pki.credential_kind)
-    if pki.credential_kind == "approle":
-        pulumi.export("approleMount", pki.approle_mount)
-        pulumi.export("approleRoleId", pki.role_id)
-        pulumi.export("approleSecretId", pki.secret_id)
+    credential = pki.credential
+    pulumi.export("credentialKind", credential.kind)
+    if isinstance(credential, AppRoleLogin):
+        pulumi.export("approleMount", credential.mount)
+        pulumi.export("approleRoleId", credential.role_id)
+        pulumi.export("approleSecretId", credential.secret_id)
     else:
-        pulumi.export("vaultToken", pki.token)
-        pulumi.export("vaultTokenExpiresAt", pki.token_expires_at)
+        pulumi.export("vaultToken", credential.token)
+        pulumi.export("vaultTokenExpiresAt", credential.expires_at)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 import pulumi
 import pulumi_vault as vault
 
-from components.config import CredentialConfig, PkiConfig
+from lib.config import CredentialConfig, PkiConfig
+from lib.names import RFC3339
 
 
 def signing_policy(sign_path: str) -> str:
@@ -28,14 +30,45 @@ def policy_name(pki_path: str) -> str:
     return f"{pki_path.replace('/', '-')}-linkerd-issuer"
 
 
+@dataclass(frozen=True)
+class AppRoleLogin:
+    """cert-manager's AppRole credential: it logs in with these for every signing."""
+
+    kind: ClassVar[str] = "approle"
+    mount: pulumi.Output[str]
+    """The AppRole auth mount path."""
+    role_id: pulumi.Output[str]
+    """The role's id (not a secret on its own)."""
+    secret_id: pulumi.Output[str]
+    """The secret_id (a Pulumi secret)."""
+
+
+@dataclass(frozen=True)
+class TokenLogin:
+    """cert-manager's token credential: one orphan token, which expires (README, "what expires")."""
+
+    kind: ClassVar[str] = "token"
+    token: pulumi.Output[str]
+    """The token (a Pulumi secret)."""
+    expires_at: pulumi.Output[str]
+    """When it dies, RFC 3339 UTC."""
+
+
+VaultCredential = AppRoleLogin | TokenLogin
+
+
 @dataclass
 class VaultPkiArgs:
     pki_path: str
+    """The PKI mount path."""
     max_lease_ttl_seconds: int
-    # The address cluster workloads use to fetch the CA and CRL (AIA / CRL DP URLs).
+    """The mount's max lease TTL: nothing it issues outlives it, the anchor included."""
     cluster_address: pulumi.Input[str]
+    """Where cluster workloads reach Vault: the CA and CRL URLs (AIA, CRL DP) are built from it."""
     pki: PkiConfig
+    """The anchor's name, lifetime and key."""
     credential: CredentialConfig
+    """Which credential cert-manager gets, and its settings."""
 
 
 class VaultPki(pulumi.ComponentResource):
@@ -45,12 +78,7 @@ class VaultPki(pulumi.ComponentResource):
     sign_path: pulumi.Output[str]
     anchor_pem: pulumi.Output[str]
     policy_name: pulumi.Output[str]
-    credential_kind: str
-    approle_mount: pulumi.Output[str] | None
-    role_id: pulumi.Output[str] | None
-    secret_id: pulumi.Output[str] | None
-    token: pulumi.Output[str] | None
-    token_expires_at: pulumi.Output[str] | None
+    credential: VaultCredential
 
     def __init__(self, name: str, args: VaultPkiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("linkerd-vault-pki:vault_pki:VaultPki", name, None, opts)
@@ -76,7 +104,7 @@ class VaultPki(pulumi.ComponentResource):
             backend=mount.path,
             type="internal",  # the key is generated in Vault and never returned
             common_name=args.pki.anchor_common_name,
-            ttl=args.pki.anchor_ttl.vault,
+            ttl=args.pki.anchor_ttl.vault_ttl,
             key_type=args.pki.anchor_key_type,
             key_bits=args.pki.anchor_key_bits,
             issuer_name="linkerd-trust-anchor",
@@ -94,13 +122,10 @@ class VaultPki(pulumi.ComponentResource):
         self.sign_path = sign_path
         self.anchor_pem = anchor.certificate
         self.policy_name = policy.name
-        self.credential_kind = args.credential.kind
-        self.approle_mount = self.role_id = self.secret_id = None
-        self.token = self.token_expires_at = None
         if args.credential.kind == "approle":
-            self._approle(name, args.credential, policy)
+            self.credential = self._approle(name, args.credential, policy)
         else:
-            self._token(name, args.credential, policy)
+            self.credential = self._token(name, args.credential, policy)
 
         self.register_outputs(
             {
@@ -111,7 +136,7 @@ class VaultPki(pulumi.ComponentResource):
             }
         )
 
-    def _approle(self, name: str, cred: CredentialConfig, policy: vault.Policy) -> None:
+    def _approle(self, name: str, cred: CredentialConfig, policy: vault.Policy) -> AppRoleLogin:
         """AppRole: cert-manager logs in for every signing, so nothing expires."""
         child = pulumi.ResourceOptions(parent=self)
         backend = vault.AuthBackend(
@@ -142,11 +167,11 @@ class VaultPki(pulumi.ComponentResource):
             metadata=json.dumps({"managed-by": "linkerd-vault-pki", "version": str(cred.secret_id_version)}),
             opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["metadata"]),
         )
-        self.approle_mount = backend.path
-        self.role_id = role.role_id
-        self.secret_id = pulumi.Output.secret(secret_id.secret_id)
+        return AppRoleLogin(
+            mount=backend.path, role_id=role.role_id, secret_id=pulumi.Output.secret(secret_id.secret_id)
+        )
 
-    def _token(self, name: str, cred: CredentialConfig, policy: vault.Policy) -> None:
+    def _token(self, name: str, cred: CredentialConfig, policy: vault.Policy) -> TokenLogin:
         """A non-periodic orphan token, as the walkthrough makes. It expires: see the README."""
         token = vault.Token(
             f"{name}-token",
@@ -154,13 +179,13 @@ class VaultPki(pulumi.ComponentResource):
             no_parent=True,
             no_default_policy=True,
             renewable=True,
-            ttl=cred.token_ttl.vault,
+            ttl=cred.token_ttl.vault_ttl,
             num_uses=0,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.token = pulumi.Output.secret(token.client_token)
-        self.token_expires_at = pulumi.Output.all(token.lease_started, token.lease_duration).apply(
-            lambda v: expiry(v[0], v[1])
+        return TokenLogin(
+            token=pulumi.Output.secret(token.client_token),
+            expires_at=pulumi.Output.all(token.lease_started, token.lease_duration).apply(lambda v: expiry(v[0], v[1])),
         )
 
 
@@ -169,4 +194,4 @@ def expiry(lease_started: str | None, lease_duration: int | None) -> str:
     if not lease_started or lease_duration is None:
         return ""
     started = datetime.fromisoformat(lease_started.replace("Z", "+00:00"))
-    return (started + timedelta(seconds=int(lease_duration))).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (started + timedelta(seconds=int(lease_duration))).strftime(RFC3339)

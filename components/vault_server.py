@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components import versions
+from lib import versions
 
 VAULT_PORT = 8200
 
@@ -73,17 +73,18 @@ class VaultDevServer(pulumi.ComponentResource):
         self.register_outputs({"address": self.address, "cluster_address": self.cluster_address})
 
 
-def _field(obj: object, key: str) -> object:
+def _output_field(obj: object, key: str) -> object:
+    """A field of a provider output element: a dict on the wire, an object under some SDK paths."""
     return obj.get(key) if isinstance(obj, dict) else getattr(obj, key)
 
 
 def _host_address(ports: list | None) -> str:
     if not ports:
         raise ValueError("the Vault container reported no published port")
-    return f"http://127.0.0.1:{_field(ports[0], 'external')}"
+    return f"http://127.0.0.1:{_output_field(ports[0], 'external')}"
 
 
 def _network_address(network_datas: list | None) -> str:
     if not network_datas:
         raise ValueError("the Vault container reported no network address")
-    return f"http://{_field(network_datas[0], 'ip_address')}:{VAULT_PORT}"
+    return f"http://{_output_field(network_datas[0], 'ip_address')}:{VAULT_PORT}"

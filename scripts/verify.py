@@ -32,9 +32,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from components.x509 import sha256_fingerprint
-
-CONTROL_PLANE_LABEL = "linkerd.io/is-control-plane"
+from lib.names import (
+    BUNDLE_KEY,
+    BUNDLE_NAME,
+    CERTIFICATE_NAME,
+    CONTROL_PLANE_LABEL,
+    ISSUER_NAME,
+    LINKERD_NAMESPACE,
+    RFC3339,
+)
+from lib.x509 import sha256_fingerprint
 
 
 class CannotLook(Exception):
@@ -93,7 +100,7 @@ def issuer_checks(issuer: x509.Certificate, anchor: x509.Certificate) -> list[Ch
         Check(
             "the issuer is valid now",
             issuer.not_valid_before_utc <= now < issuer.not_valid_after_utc,
-            f"until {issuer.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
+            f"until {issuer.not_valid_after_utc.strftime(RFC3339)}",
         )
     )
     try:
@@ -115,37 +122,34 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
         )
     )
 
-    issuer_name = outputs.get("clusterIssuer", "vault-issuer")
+    issuer_name = outputs.get("clusterIssuer", ISSUER_NAME)
+    ns = LINKERD_NAMESPACE
     ok, message = ready(json.loads(kubectl("get", "clusterissuer", issuer_name, "-o", "json")))
     results.append(Check(f"ClusterIssuer {issuer_name} is Ready", ok, message))
-    ok, message = ready(
-        json.loads(kubectl("-n", "linkerd", "get", "certificate", "linkerd-identity-issuer", "-o", "json"))
-    )
-    results.append(Check("Certificate linkerd/linkerd-identity-issuer is Ready", ok, message))
+    ok, message = ready(json.loads(kubectl("-n", ns, "get", "certificate", CERTIFICATE_NAME, "-o", "json")))
+    results.append(Check(f"Certificate {ns}/{CERTIFICATE_NAME} is Ready", ok, message))
 
     # Only the certificate: never fetch tls.key.
-    crt_b64 = kubectl("-n", "linkerd", "get", "secret", "linkerd-identity-issuer", "-o", r"jsonpath={.data.tls\.crt}")
+    crt_b64 = kubectl("-n", ns, "get", "secret", CERTIFICATE_NAME, "-o", r"jsonpath={.data.tls\.crt}")
     issuers = pem_certificates(base64.b64decode(crt_b64 or ""))
     results.append(
         Check(
             "the issuer Secret holds a certificate",
             bool(issuers),
-            "tls.crt of linkerd/linkerd-identity-issuer" + ("" if issuers else " is empty or not PEM"),
+            f"tls.crt of {ns}/{CERTIFICATE_NAME}" + ("" if issuers else " is empty or not PEM"),
         )
     )
     if issuers:
         results.extend(issuer_checks(issuers[0], anchor))
 
-    bundle = json.loads(kubectl("-n", "linkerd", "get", "configmap", "linkerd-identity-trust-roots", "-o", "json")).get(
-        "data", {}
-    )
-    roots = pem_certificates(bundle.get("ca-bundle.crt", "").encode())
+    bundle = json.loads(kubectl("-n", ns, "get", "configmap", BUNDLE_NAME, "-o", "json")).get("data", {})
+    roots = pem_certificates(bundle.get(BUNDLE_KEY, "").encode())
     prints = sorted(sha256_fingerprint(c) for c in roots)
     results.append(
         Check(
             "the trust roots hold the Vault anchor",
             sha256_fingerprint(anchor) in prints,
-            f"{len(prints)} root(s) in linkerd/linkerd-identity-trust-roots",
+            f"{len(prints)} root(s) in {ns}/{BUNDLE_NAME}",
         )
     )
 
@@ -154,15 +158,13 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
         n["metadata"]["name"] for n in namespaces if n["metadata"].get("labels", {}).get(CONTROL_PLANE_LABEL) == "true"
     }
     maps = json.loads(
-        kubectl(
-            "get", "configmaps", "-A", "--field-selector", "metadata.name=linkerd-identity-trust-roots", "-o", "json"
-        )
+        kubectl("get", "configmaps", "-A", "--field-selector", f"metadata.name={BUNDLE_NAME}", "-o", "json")
     )
     holders = {m["metadata"]["namespace"] for m in maps["items"]}
     results.append(
         Check(
             "the bundle is only in control-plane namespaces",
-            holders <= labelled and "linkerd" in holders,
+            holders <= labelled and ns in holders,
             f"in {sorted(holders)}; labelled {sorted(labelled)}",
         )
     )

@@ -22,7 +22,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings
 from pulumi.runtime.sync_await import _sync_await
 
-from components import config as config_module
+from lib import config as config_module
 
 PROJECT = "linkerd-vault-pki"
 CONTAINER_IP = "172.28.0.3"

@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from components import versions
+from lib import versions
 
 ROOT = Path(__file__).resolve().parent.parent
 

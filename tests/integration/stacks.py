@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components import config, program
+from components import program
+from lib import config
 from toolchain.engine import Engine
 
 PROJECT = "linkerd-vault-pki"

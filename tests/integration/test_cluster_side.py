@@ -23,7 +23,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from components import identity
+from lib import names as identity
 from tests.harness import make_ca
 from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster, is_true
 from tests.integration.openbao import VaultError, login_approle

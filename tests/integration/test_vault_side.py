@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from components import x509 as anchor_x509
+from lib import x509 as anchor_x509
+from lib.names import RFC3339
 from tests.integration.openbao import Client, VaultError, login_approle
 from tests.integration.signing import IDENTITY, leaf_name, refused, sign_as_cert_manager, workload_certificate
 from tests.integration.stacks import Stack, new_stack
@@ -137,7 +138,7 @@ def test_up_creates_the_mount_urls_anchor_and_policy(deployed, openbao):
     assert "PRIVATE KEY" not in pem
     facts = anchor_x509.anchor_facts(pem)
     assert deployed.outputs["trustAnchorSha256"] == facts.sha256_fingerprint
-    assert deployed.outputs["trustAnchorNotAfter"] == anchor.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert deployed.outputs["trustAnchorNotAfter"] == anchor.not_valid_after_utc.strftime(RFC3339)
 
     assert deployed.outputs["signPath"] == f"{path}/root/sign-intermediate"
     policy = root.read(f"sys/policies/acl/{deployed.outputs['signerPolicy']}")["data"]["policy"]

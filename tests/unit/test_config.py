@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import config
+from lib import config
 from tests.harness import ANCHOR_PEM, EXISTING_KUBECONFIG, make_ca
 
 SECRETS = {"vaultToken", "kubeconfig"}

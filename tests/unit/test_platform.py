@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import config, identity, linkerd
+from components import identity, linkerd
+from lib import config
 from tests.harness import EXISTING_KUBECONFIG, MODES, cfg, render
 from tests.reference import linkerd_values
 

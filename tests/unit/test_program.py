@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
 
-from components import config, versions
+from lib import config, versions
 from tests import harness
 from tests.harness import MODES, cfg, render
 

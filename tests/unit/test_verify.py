@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from components import x509 as anchor_x509
+from lib import x509 as anchor_x509
 from tests.harness import make_ca
 
 ROOT = Path(__file__).resolve().parents[2]

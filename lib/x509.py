@@ -13,6 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from lib.names import RFC3339
+
 
 @dataclass(frozen=True)
 class AnchorFacts:
@@ -39,7 +41,7 @@ def anchor_facts(pem: str) -> AnchorFacts:
     cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     return AnchorFacts(
         sha256_fingerprint=sha256_fingerprint(cert),
-        not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        not_after=cert.not_valid_after_utc.strftime(RFC3339),
         subject_common_name=str(cn[0].value) if cn else "",
     )
 

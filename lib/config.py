@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pulumi
 
-from components import versions, x509
+from lib import versions, x509
 
 CLUSTER_MODES = ("k3d", "existing", "none")
 VAULT_MODES = ("docker", "external")
@@ -100,7 +100,8 @@ class Duration:
     seconds: int
 
     @property
-    def vault(self) -> str:
+    def vault_ttl(self) -> str:
+        """As Vault takes a TTL: whole seconds."""
         return f"{self.seconds}s"
 
 

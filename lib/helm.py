@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.versions import ChartPin
+from lib.versions import ChartPin
 
 
 def pinned_release(

@@ -1,0 +1,23 @@
+"""The fixed names this program gives things on the cluster, which Linkerd and the checks rely on.
+
+Kept apart from the components so that `scripts/verify.py` reads the same
+names without importing a Pulumi SDK.
+"""
+
+LINKERD_NAMESPACE = "linkerd"
+CONTROL_PLANE_LABEL = "linkerd.io/is-control-plane"  # what the trust Bundle targets
+
+ISSUER_NAME = "vault-issuer"  # the ClusterIssuer
+CERTIFICATE_NAME = "linkerd-identity-issuer"  # the Certificate, and the Secret Linkerd reads (kubernetes.io/tls)
+IDENTITY_NAME = "identity.linkerd.cluster.local"
+BUNDLE_NAME = "linkerd-identity-trust-roots"  # the ConfigMap name Linkerd reads with externalCA
+BUNDLE_KEY = "ca-bundle.crt"
+ANCHOR_CONFIGMAP = "linkerd-trust-anchor"
+ANCHOR_KEY = "anchor.crt"
+PREVIOUS_ANCHOR_KEY = "previous-anchor.crt"
+APPROLE_SECRET = "linkerd-vault-approle"
+APPROLE_SECRET_KEY = "secretId"
+TOKEN_SECRET = "linkerd-vault-token"
+TOKEN_SECRET_KEY = "token"
+
+RFC3339 = "%Y-%m-%dT%H:%M:%SZ"  # how every time this program outputs is written (UTC)
