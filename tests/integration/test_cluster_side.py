@@ -23,7 +23,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from lib import names as identity
+from lib import names
 from tests.harness import make_ca
 from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster, is_true
 from tests.integration.openbao import VaultError, login_approle
@@ -33,10 +33,10 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 _paths = itertools.count()
-ISSUER_SECRET = f"/api/v1/namespaces/linkerd/secrets/{identity.CERTIFICATE_NAME}"
-CERTIFICATE = f"/apis/cert-manager.io/v1/namespaces/linkerd/certificates/{identity.CERTIFICATE_NAME}"
-CLUSTER_ISSUER = f"/apis/cert-manager.io/v1/clusterissuers/{identity.ISSUER_NAME}"
-BUNDLE = f"/apis/trust.cert-manager.io/v1alpha1/bundles/{identity.BUNDLE_NAME}"
+ISSUER_SECRET = f"/api/v1/namespaces/linkerd/secrets/{names.CERTIFICATE_NAME}"
+CERTIFICATE = f"/apis/cert-manager.io/v1/namespaces/linkerd/certificates/{names.CERTIFICATE_NAME}"
+CLUSTER_ISSUER = f"/apis/cert-manager.io/v1/clusterissuers/{names.ISSUER_NAME}"
+BUNDLE = f"/apis/trust.cert-manager.io/v1alpha1/bundles/{names.BUNDLE_NAME}"
 
 
 @pytest.fixture(scope="module")
@@ -129,9 +129,9 @@ def test_cert_manager_issues_linkerds_issuer_from_the_vault_anchor(deployed, clu
 
 def test_trust_manager_writes_the_anchor_only_to_the_labelled_namespace(deployed, cluster):
     assert is_true("Synced")(cluster.api.get(BUNDLE))
-    roots = cluster.api.get(f"/api/v1/namespaces/linkerd/configmaps/{identity.BUNDLE_NAME}")["data"]
-    assert x509.load_pem_x509_certificates(roots[identity.BUNDLE_KEY].encode()) == [deployed.anchor]
-    holders = cluster.api.get(f"/api/v1/configmaps?fieldSelector=metadata.name={identity.BUNDLE_NAME}")["items"]
+    roots = cluster.api.get(f"/api/v1/namespaces/linkerd/configmaps/{names.BUNDLE_NAME}")["data"]
+    assert x509.load_pem_x509_certificates(roots[names.BUNDLE_KEY].encode()) == [deployed.anchor]
+    holders = cluster.api.get(f"/api/v1/configmaps?fieldSelector=metadata.name={names.BUNDLE_NAME}")["items"]
     assert {m["metadata"]["namespace"] for m in holders} == {"linkerd"}
     labels = cluster.api.get("/api/v1/namespaces/linkerd")["metadata"]["labels"]
     assert labels["linkerd.io/is-control-plane"] == "true"
@@ -147,13 +147,13 @@ def test_after_up_a_preview_changes_nothing_and_refresh_finds_no_drift(deployed)
 def test_the_credential_secret_holds_what_vault_issued(deployed, cluster, openbao):
     out = deployed.outputs
     if out["credentialKind"] == "approle":
-        path = f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{identity.APPROLE_SECRET}"
-        held = base64.b64decode(cluster.api.get(path)["data"][identity.APPROLE_SECRET_KEY]).decode()
+        path = f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{names.APPROLE_SECRET}"
+        held = base64.b64decode(cluster.api.get(path)["data"][names.APPROLE_SECRET_KEY]).decode()
         assert held == out["approleSecretId"]
         assert login_approle(openbao.root(), out["approleMount"], out["approleRoleId"], held)["client_token"]
     else:
-        path = f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{identity.TOKEN_SECRET}"
-        held = base64.b64decode(cluster.api.get(path)["data"][identity.TOKEN_SECRET_KEY]).decode()
+        path = f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{names.TOKEN_SECRET}"
+        held = base64.b64decode(cluster.api.get(path)["data"][names.TOKEN_SECRET_KEY]).decode()
         assert held == out["vaultToken"]
 
 
@@ -179,10 +179,10 @@ def test_verify_passes_and_catches_a_tampered_bundle(deployed, cluster):
     # trust-manager repairs a tampered target at once: stop it to see what verify makes of one.
     cluster.stop_trust_manager()
     try:
-        path = f"/api/v1/namespaces/linkerd/configmaps/{identity.BUNDLE_NAME}"
+        path = f"/api/v1/namespaces/linkerd/configmaps/{names.BUNDLE_NAME}"
         impostor = make_ca_pem("impostor.linkerd.cluster.local")
         cluster.api.request(
-            "PATCH", path, {"data": {identity.BUNDLE_KEY: impostor}}, content_type="application/merge-patch+json"
+            "PATCH", path, {"data": {names.BUNDLE_KEY: impostor}}, content_type="application/merge-patch+json"
         )
         result = run_verify(deployed, "--skip-linkerd-check")
         assert result.returncode == 1, result.stdout + result.stderr
@@ -190,8 +190,8 @@ def test_verify_passes_and_catches_a_tampered_bundle(deployed, cluster):
     finally:
         cluster.start_trust_manager()
     cluster.api.wait(
-        f"/api/v1/namespaces/linkerd/configmaps/{identity.BUNDLE_NAME}",
-        lambda cm: x509.load_pem_x509_certificates(cm["data"][identity.BUNDLE_KEY].encode()) == [deployed.anchor],
+        f"/api/v1/namespaces/linkerd/configmaps/{names.BUNDLE_NAME}",
+        lambda cm: x509.load_pem_x509_certificates(cm["data"][names.BUNDLE_KEY].encode()) == [deployed.anchor],
         what="trust-manager restoring the bundle",
     )
 
@@ -226,14 +226,14 @@ def test_rotating_the_credential_reaches_the_cluster_and_signs(deployed, cluster
     if old["credentialKind"] == "approle":
         stack.configure({"secretIdVersion": "2"})
         new = stack.up()
-        secret, key, value = identity.APPROLE_SECRET, identity.APPROLE_SECRET_KEY, new["approleSecretId"]
+        secret, key, value = names.APPROLE_SECRET, names.APPROLE_SECRET_KEY, new["approleSecretId"]
         assert value != old["approleSecretId"]
         with pytest.raises(VaultError):
             login_approle(openbao.root(), old["approleMount"], old["approleRoleId"], old["approleSecretId"])
     else:
         (token,) = [r["urn"] for r in stack.resources() if r["type"] == "vault:index/token:Token"]
         new = {k: v.value for k, v in stack.stack.up(replace=[token], on_output=lambda _line: None).outputs.items()}
-        secret, key, value = identity.TOKEN_SECRET, identity.TOKEN_SECRET_KEY, new["vaultToken"]
+        secret, key, value = names.TOKEN_SECRET, names.TOKEN_SECRET_KEY, new["vaultToken"]
         assert value != old["vaultToken"]
         with pytest.raises(VaultError):
             openbao.root().write("auth/token/lookup", {"token": old["vaultToken"]})
@@ -249,9 +249,9 @@ def test_zz_destroy_leaves_nothing_of_ours(deployed, cluster, openbao):
     for path in (
         CLUSTER_ISSUER,
         BUNDLE,
-        f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{identity.APPROLE_SECRET}",
-        f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{identity.TOKEN_SECRET}",
-        f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/configmaps/{identity.ANCHOR_CONFIGMAP}",
+        f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{names.APPROLE_SECRET}",
+        f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{names.TOKEN_SECRET}",
+        f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/configmaps/{names.ANCHOR_CONFIGMAP}",
     ):
         assert cluster.api.find(path) is None, path
     # The namespace goes through Terminating (kube-controller-manager empties it first).
