@@ -53,6 +53,7 @@ KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 CERT_MANAGER_VERSION = "v1.21.1"
 TRUST_MANAGER_VERSION = "v0.24.0"
+LINKERD_VERSION = "edge-26.8.3"
 
 Log = Callable[[str], None]
 HEARTBEAT_SECONDS = 30.0
@@ -342,6 +343,22 @@ def _build_trust_manager(work: Path, bin_dir: Path, step: Step) -> None:
     )  # fmt: skip
 
 
+def _build_linkerd_identity(work: Path, bin_dir: Path, step: Step) -> None:
+    """Linkerd's identity controller: its module (not served) with a three-line main."""
+    module = work / "linkerd2"
+    with tarfile.open(sources_dir() / f"linkerd2-{LINKERD_VERSION}-controller.tar.xz") as tar:
+        tar.extractall(module, filter=_strip_first_component)
+    _copy_module("linkerd-identity", module)
+    shutil.copytree(PINS / "linkerd-identity" / "cmd", module / "cmd")
+    step.run(
+        f"compiling Linkerd's identity controller {LINKERD_VERSION}",
+        [_go(), "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(bin_dir / "linkerd-identity"),
+         "./cmd/linkerd-identity"],
+        module,
+        _go_env(),
+    )  # fmt: skip
+
+
 def _strip_first_component(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
     parts = member.name.split("/", 1)
     if len(parts) < 2 or not parts[1]:
@@ -384,6 +401,13 @@ CLUSTER_PIECES = (
         _build_cert_manager,
     ),
     Piece("trust-manager", TRUST_MANAGER_VERSION, PINS / "trust-manager", (), _build_trust_manager),
+    Piece(
+        "linkerd-identity",
+        LINKERD_VERSION,
+        PINS / "linkerd-identity",
+        (f"linkerd2-{LINKERD_VERSION}-controller.tar.xz",),
+        _build_linkerd_identity,
+    ),
 )
 
 
