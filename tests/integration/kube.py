@@ -253,7 +253,6 @@ class LocalCluster:
                 f"--cluster-resource-namespace={CERT_MANAGER_NAMESPACE}",
                 f"--controllers={CERT_MANAGER_CONTROLLERS}",
                 f"--metrics-listen-address=127.0.0.1:{free_port()}",
-                f"--healthz-listen-address=127.0.0.1:{free_port()}",
             ],
         )
 
