@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from pulumi.automation.events import OpType
 from cryptography.hazmat.primitives.asymmetric import ec
+from pulumi.automation.events import OpType
 
 from components.cert_manager import REQUIRED_CRDS
 from lib import names
