@@ -7,7 +7,8 @@ serving certificates, the service-account key pair and an admin token, applies
 cert-manager's and trust-manager's CRDs from the upstream reference files, and
 runs both controllers against the API server the way their charts run them in
 a cluster. There is no kubelet: no pod ever runs. Everything listens on
-127.0.0.1 and is stopped by ``stop``.
+127.0.0.1 (trust-manager, which binds every interface, on a loopback of its
+own) and is stopped by ``stop``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import secrets
 import shutil
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -35,7 +37,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests import reference
+from tests.integration.netns import UnixToTcp
 from tests.integration.openbao import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CERT_MANAGER_NAMESPACE = "cert-manager"
 # cert-manager's controllers that need no ACME server, ingress or gateway: the chart's
@@ -152,6 +157,7 @@ class LocalCluster:
     apiserver_port: int = field(default_factory=free_port)
     trust_webhook_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    relay: UnixToTcp | None = None
 
     @property
     def server(self) -> str:
@@ -257,11 +263,23 @@ class LocalCluster:
         )
 
     def start_trust_manager(self) -> None:
+        """trust-manager in a network namespace of its own: it binds 0.0.0.0 (see tests/integration/netns.py)."""
         webhook_dir = self.workdir / "trust-webhook"
+        socket_path = self.workdir / "apiserver.sock"
+        if self.relay is None:
+            self.relay = UnixToTcp(socket_path, self.apiserver_port)
+        inner_port = free_port()  # any port will do: the namespace's loopback is its own
+        inner_kubeconfig = self.workdir / "kubeconfig-netns"
+        inner_kubeconfig.write_text(self.kubeconfig().replace(self.server, f"https://127.0.0.1:{inner_port}"))
+        inner_kubeconfig.chmod(0o600)
+        relay = [
+            "unshare", "--net", sys.executable, "-m", "tests.integration.netns",
+            "--unix", str(socket_path), "--port", str(inner_port), "--",
+        ]  # fmt: skip
         self._start(
             "trust-manager",
             [
-                f"--kubeconfig={self.kubeconfig_path}",
+                f"--kubeconfig={inner_kubeconfig}",
                 "--leader-elect=false",
                 f"--trust-namespace={CERT_MANAGER_NAMESPACE}",
                 f"--webhook-certificate-dir={webhook_dir}",
@@ -270,6 +288,7 @@ class LocalCluster:
                 f"--metrics-port={free_port()}",
                 f"--readiness-probe-port={free_port()}",
             ],
+            prefix=relay,
         )
 
     def create_namespace(self, name: str) -> None:
@@ -281,6 +300,8 @@ class LocalCluster:
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             self._stop(name)
+        if self.relay is not None:
+            self.relay.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
@@ -289,10 +310,13 @@ class LocalCluster:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _start(self, name: str, args: list[str]) -> None:
+    def _start(self, name: str, args: list[str], prefix: list[str] = ()) -> None:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
         self.processes[name] = subprocess.Popen(
-            [str(self.binaries[name]), *args], stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+            [*prefix, str(self.binaries[name]), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
 
     def _alive(self, name: str) -> None:

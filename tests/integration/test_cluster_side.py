@@ -280,3 +280,38 @@ def test_zz_destroy_leaves_nothing_of_ours(deployed, cluster, openbao):
     # The CRDs were only read: destroy never touches another team's install.
     assert cluster.api.find("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/certificates.cert-manager.io")
     assert cluster.api.find(f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}")
+
+
+def listening_addresses(pids: list[int]) -> set[str]:
+    """The host-namespace TCP addresses these processes listen on (from /proc)."""
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd) if fd.is_symlink() else ""
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:
+                found.add(local.split(":")[0])
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += descendants(int(child))
+    return found
+
+
+def test_every_server_of_the_cluster_listens_on_loopback_only(cluster):
+    pids = [pid for p in cluster.processes.values() if p.poll() is None for pid in descendants(p.pid)]
+    assert len(pids) > len(cluster.processes)  # trust-manager runs under its namespace's relay
+    addresses = listening_addresses(pids)
+    loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
+    assert addresses, "found no listening socket at all: the check is not looking"
+    assert addresses <= loopback, addresses
