@@ -11,6 +11,7 @@ read back from the API server and checked as Linkerd would use it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import itertools
 import os
@@ -301,10 +302,16 @@ def listening_addresses(pids: list[int]) -> set[str]:
 
 
 def descendants(pid: int) -> list[int]:
-    found = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            found += descendants(int(child))
+    """``pid`` and every process below it (parents read from /proc/<pid>/stat)."""
+    parent_of = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parent_of[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parent_of.items() if parent in frontier]
+        found += frontier
     return found
 
 
