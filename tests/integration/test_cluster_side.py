@@ -316,7 +316,12 @@ def descendants(pid: int) -> list[int]:
 
 
 def test_every_server_of_the_cluster_listens_on_loopback_only(cluster):
-    pids = [pid for p in cluster.processes.values() if p.poll() is None for pid in descendants(p.pid)]
+    deadline = time.monotonic() + 15
+    while True:
+        pids = [pid for p in cluster.processes.values() if p.poll() is None for pid in descendants(p.pid)]
+        if len(pids) > len(cluster.processes) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert len(pids) > len(cluster.processes)  # trust-manager runs under its namespace's relay
     addresses = listening_addresses(pids)
     loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
