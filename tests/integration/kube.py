@@ -251,9 +251,17 @@ class LocalCluster:
         self._stop("kube-apiserver")
 
     def start_cert_manager(self) -> None:
+        # Its health server has no flag, and binds 0.0.0.0:9403 unless its config file says otherwise.
+        config = self.workdir / "cert-manager-config.yaml"
+        config.write_text(
+            "apiVersion: controller.config.cert-manager.io/v1alpha1\n"
+            "kind: ControllerConfiguration\n"
+            f"healthzListenAddress: 127.0.0.1:{free_port()}\n"
+        )
         self._start(
             "cert-manager-controller",
             [
+                f"--config={config}",
                 f"--kubeconfig={self.kubeconfig_path}",
                 "--leader-elect=false",
                 f"--cluster-resource-namespace={CERT_MANAGER_NAMESPACE}",
