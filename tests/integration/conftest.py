@@ -58,3 +58,25 @@ def engine():
     for line in found.report:
         print(f"\n[engine] {line}", flush=True)
     return found
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local control plane with cert-manager and trust-manager, one per test module (L2.5)."""
+    from tests.integration.kube import LocalCluster
+    from toolchain.engine import EngineUnavailable, cluster_binaries
+
+    try:
+        binaries = cluster_binaries(log=lambda line: print(f"\n[cluster] {line}", flush=True))
+    except EngineUnavailable as exc:
+        unavailable(f"the L2.5 cluster cannot be built: {exc}")
+    local = LocalCluster(binaries)
+    try:
+        local.start()
+        # An unlabelled namespace where the trust bundle must never appear.
+        local.api.create(
+            "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "emojivoto"}}
+        )
+        yield local
+    finally:
+        local.stop()

@@ -42,27 +42,6 @@ CLUSTER_ISSUER = f"/apis/cert-manager.io/v1/clusterissuers/{names.ISSUER_NAME}"
 BUNDLE = f"/apis/trust.cert-manager.io/v1alpha1/bundles/{names.BUNDLE_NAME}"
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    from tests.integration.conftest import unavailable
-    from toolchain.engine import EngineUnavailable, cluster_binaries
-
-    try:
-        binaries = cluster_binaries(log=lambda line: print(f"\n[cluster] {line}", flush=True))
-    except EngineUnavailable as exc:
-        unavailable(f"the L2.5 cluster cannot be built: {exc}")
-    local = LocalCluster(binaries)
-    try:
-        local.start()
-        # An unlabelled namespace where the trust bundle must never appear.
-        local.api.create(
-            "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "emojivoto"}}
-        )
-        yield local
-    finally:
-        local.stop()
-
-
 def settings(cluster: LocalCluster, openbao, **overrides: str) -> dict[str, str]:
     n = next(_paths)
     return {

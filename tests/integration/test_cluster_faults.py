@@ -1,0 +1,110 @@
+"""L2.5 faults: Vault down when cert-manager must sign, the API server restarted during `up`.
+
+Each runs on a cluster of this module's own (the `cluster` fixture is per
+module) and a stack that is destroyed afterwards.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+
+import pytest
+from cryptography import x509
+
+from tests.integration.kube import condition, is_true
+from tests.integration.stacks import new_stack
+from tests.integration.test_cluster_side import CERTIFICATE, CLUSTER_ISSUER, ISSUER_SECRET, up
+
+pytestmark = pytest.mark.integration
+
+
+def renew(cluster) -> None:
+    """What `cmctl renew` does: mark the Certificate Issuing, which cert-manager acts on at once."""
+    certificate = cluster.api.get(CERTIFICATE)
+    conditions = [c for c in certificate["status"].get("conditions", []) if c["type"] != "Issuing"]
+    conditions.append(
+        {
+            "type": "Issuing",
+            "status": "True",
+            "reason": "ManuallyTriggered",
+            "message": "Certificate re-issuance manually triggered",
+            "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
+    certificate["status"]["conditions"] = conditions
+    cluster.api.request("PUT", f"{CERTIFICATE}/status", certificate)
+
+
+def test_vault_down_when_cert_manager_must_sign(engine, own_openbao, cluster, tmp_path):
+    """Issuance fails naming Vault, `up` fails naming Vault; once it is back: refresh, up, renew."""
+    from pulumi import automation as auto
+
+    with new_stack(engine, tmp_path, prefix="l25-vault-down") as stack:
+        deployed = up(stack, cluster, own_openbao, readyTimeout="20s")
+        own_openbao.stop()
+        cluster.api.delete(ISSUER_SECRET)  # cert-manager must sign now (as at a renewal)
+        requests = "/apis/cert-manager.io/v1/namespaces/linkerd/certificaterequests"
+        failed = cluster.api.wait(
+            requests,
+            lambda found: any(
+                (condition(r, "Ready") or {}).get("reason") == "Failed"
+                or "connection refused" in (condition(r, "Ready") or {}).get("message", "")
+                for r in found["items"]
+            ),
+            timeout=60,
+            what="a failed CertificateRequest",
+        )
+        messages = " ".join((condition(r, "Ready") or {}).get("message", "") for r in failed["items"])
+        assert own_openbao.address.removeprefix("http://") in messages, messages
+        assert not is_true("Ready")(cluster.api.get(CERTIFICATE))
+
+        # Every `up` compares the Vault side with Vault first, so it fails naming Vault's address.
+        with pytest.raises(auto.CommandError) as err:
+            stack.up()
+        assert own_openbao.address in str(err.value) and "connection refused" in str(err.value)
+
+        # Back, but empty (a dev server): refresh sees the Vault side gone, up rebuilds it and gives
+        # the cluster the new credential and anchor; cert-manager backs off a failed issuance for an
+        # hour, so the issuer is renewed by hand, as the README says.
+        own_openbao.start()
+        stack.stack.refresh(on_output=lambda _line: None)
+        deployed.outputs = stack.up()
+        assert is_true("Ready")(cluster.api.get(CLUSTER_ISSUER))
+        renew(cluster)
+        issued = cluster.api.wait(ISSUER_SECRET, lambda s: "tls.crt" in s.get("data", {}), what="the issuer re-issued")
+        cluster.api.wait(CERTIFICATE, is_true("Ready"), what="Certificate Ready again")
+        issuer = x509.load_pem_x509_certificate(base64.b64decode(issued["data"]["tls.crt"]))
+        issuer.verify_directly_issued_by(deployed.anchor)  # the new anchor
+        stack.stack.preview(expect_no_changes=True, on_output=lambda _line: None)
+
+
+def test_an_api_server_restart_during_up_is_converged_by_the_next_up(engine, openbao, cluster, tmp_path):
+    from pulumi import automation as auto
+
+    with new_stack(engine, tmp_path, prefix="l25-apiserver") as stack:
+        outcome: dict[str, object] = {}
+
+        def first_up() -> None:
+            try:
+                outcome["outputs"] = up(stack, cluster, openbao).outputs
+            except auto.CommandError as exc:
+                outcome["error"] = exc
+
+        running = threading.Thread(target=first_up)
+        running.start()
+        # Wait until `up` has reached the cluster (the linkerd namespace exists), then pull the API server.
+        deadline = time.monotonic() + 60
+        while cluster.api.find("/api/v1/namespaces/linkerd") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cluster.stop_apiserver()
+        time.sleep(3)
+        cluster.start_apiserver()
+        running.join(timeout=600)
+        print(f"\n[l2.5] up across an API server restart: {'failed' if 'error' in outcome else 'succeeded'}")
+
+        deployed_outputs = stack.up()
+        assert deployed_outputs["clusterIssuer"] == "vault-issuer"
+        assert is_true("Ready")(cluster.api.get(CERTIFICATE))
+        stack.stack.preview(expect_no_changes=True, on_output=lambda _line: None)
