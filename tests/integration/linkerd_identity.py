@@ -148,13 +148,24 @@ class IdentityController:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def write_issuer(self, crt: bytes, key: bytes) -> None:
-        """As the kubelet updates a Secret volume: new files appear, then replace the old at once."""
-        self.issuer_dir.mkdir(exist_ok=True)
-        for name, data in (("tls.key", key), ("tls.crt", crt)):
-            staged = self.issuer_dir / f".{name}.new"
-            staged.write_bytes(data)
-            staged.chmod(0o600)
-            staged.replace(self.issuer_dir / name)
+        """As the kubelet writes a Secret volume (its AtomicWriter): the files in a new timestamped
+        folder, ``..data`` renamed onto a link to it, each key a link through ``..data``. The
+        controller reloads on the creation of ``..data``, as in a pod."""
+        folder = self.issuer_dir
+        folder.mkdir(exist_ok=True)
+        stamp = folder / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.monotonic_ns()}"
+        stamp.mkdir()
+        for name, data in (("tls.crt", crt), ("tls.key", key)):
+            (stamp / name).write_bytes(data)
+            (stamp / name).chmod(0o600)
+        previous = (folder / "..data").resolve() if (folder / "..data").is_symlink() else None
+        (folder / "..data_tmp").symlink_to(stamp.name)
+        (folder / "..data_tmp").replace(folder / "..data")
+        for name in ("tls.crt", "tls.key"):
+            if not (folder / name).is_symlink():
+                (folder / name).symlink_to(f"..data/{name}")
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
 
     def start(self, trust_roots_pem: bytes, wait: bool = True) -> None:
         roots = self.workdir / "ca-bundle.crt"
