@@ -24,6 +24,20 @@ from pulumi.runtime.sync_await import _sync_await
 
 from lib import config as config_module
 
+# What of the Pulumi SDK this harness relies on beyond its documented testing API
+# (``set_mocks``, ``Mocks``, ``runtime.test``): an SDK upgrade that changes any of these breaks
+# the harness, and ``tests/unit/test_harness.py`` says which, by name.
+SDK_INTERNALS = {
+    "pulumi.runtime.mocks.MockMonitor": "subclassed to record every RegisterResource and ReadResource request",
+    "MockMonitor.resources": "the monitor's map of URN to registration, holding each resource's resolved state",
+    "pulumi.runtime.settings.set_root_resource": "reset between renders, so each render starts a new stack",
+    "pulumi.runtime.sync_await._sync_await": "resolves export Outputs after the program has run",
+    "RegisterResourceRequest.deleteBeforeReplace / replaceOnChanges / dependencies / parent / provider": (
+        "the resource options the engine orders and replaces on"
+    ),
+    "ReadResourceRequest.id": "the id a `.get` reads",
+}
+
 PROJECT = "linkerd-vault-pki"
 CONTAINER_IP = "172.28.0.3"
 FAKE_KUBECONFIG = (

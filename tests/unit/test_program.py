@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import shlex
 import subprocess
 
@@ -13,8 +14,9 @@ from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
 
 from lib import config, versions
-from tests import harness
+from tests import harness, reference
 from tests.harness import MODES, cfg, render
+from toolchain import engine
 
 DOCKER = ("docker:index/network:Network", "docker:index/container:Container", "docker:index/remoteImage:RemoteImage")
 K3D = "command:local:Command"
@@ -338,15 +340,24 @@ def test_token_credential_is_the_walkthroughs_token_with_least_privilege(laptop_
 # --- cert-manager, trust-manager, identity, Linkerd ---------------------------
 
 
-def test_helm_releases_are_pinned(laptop):
+def test_helm_releases_are_pinned_to_what_the_reference_data_and_the_built_tools_are(laptop):
     releases = {r.inputs["name"]: r.inputs for r in laptop.of_type(RELEASE)}
-    assert releases["cert-manager"]["chart"] == versions.CERT_MANAGER.chart
-    assert releases["cert-manager"]["version"] == versions.CERT_MANAGER.version
-    assert releases["trust-manager"]["chart"] == versions.TRUST_MANAGER.chart
-    assert releases["trust-manager"]["version"] == versions.TRUST_MANAGER.version
+    for name, release in releases.items():
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", release["version"]), f"{name} is not pinned: {release['version']}"
+    # The charts' schemas the L1 tests check against, and the controllers L2.5 builds, are these versions.
+    assert reference.cert_manager_dir().name == f"cert-manager-{releases['cert-manager']['version']}"
+    assert reference.trust_manager_dir().name == f"trust-manager-{releases['trust-manager']['version']}"
+    assert releases["cert-manager"]["version"] == engine.CERT_MANAGER_VERSION
+    assert releases["trust-manager"]["version"] == engine.TRUST_MANAGER_VERSION
+    assert releases["cert-manager"]["chart"].endswith("/cert-manager")
+    assert releases["trust-manager"]["chart"].endswith("/trust-manager")
+    year, month, patch = releases["linkerd-control-plane"]["version"].split(".")
+    edge = f"edge-{int(year) % 100}.{int(month)}.{int(patch)}"
+    assert reference.linkerd_dir().name == f"linkerd-{edge}" and edge == engine.LINKERD_VERSION
     for chart in ("linkerd-crds", "linkerd-control-plane"):
-        assert releases[chart]["version"] == "2026.8.3"
+        assert releases[chart]["version"] == releases["linkerd-control-plane"]["version"]
         assert releases[chart]["repositoryOpts"]["repo"] == "https://helm.linkerd.io/edge"
+        assert (reference.linkerd_dir() / chart / "Chart.yaml").is_file()
     assert releases["cert-manager"]["values"]["crds"] == {"enabled": True, "keep": True}
     assert "installCRDs" not in releases["cert-manager"]["values"]
     assert releases["trust-manager"]["values"]["app"]["trust"]["namespace"] == "cert-manager"
@@ -364,16 +375,34 @@ def test_gateway_api_crds_can_be_left_to_an_existing_cluster():
     assert crds.inputs["values"] == {"installGatewayAPI": False}
 
 
-def test_linkerd_namespace_is_created_with_its_labels(laptop):
+def selects(selector: dict, labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector's matchExpressions, evaluated."""
+    for expr in selector.get("matchExpressions", []):
+        value = labels.get(expr["key"])
+        if expr["operator"] == "In" and value not in expr["values"]:
+            return False
+        if expr["operator"] == "NotIn" and value in expr["values"]:
+            return False
+        if expr["operator"] == "Exists" and value is None:
+            return False
+        if expr["operator"] == "DoesNotExist" and value is not None:
+            return False
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def test_linkerd_namespace_labels_are_the_ones_linkerd_and_the_bundle_read(laptop):
     namespace = laptop.one("kubernetes:core/v1:Namespace")
     meta = namespace.inputs["metadata"]
-    assert meta["name"] == "linkerd"
-    assert meta["labels"] == {
-        "linkerd.io/is-control-plane": "true",
-        "config.linkerd.io/admission-webhooks": "disabled",
-        "linkerd.io/control-plane-ns": "linkerd",
-        "pod-security.kubernetes.io/enforce": "privileged",
-    }
+    labels = {**meta["labels"], "kubernetes.io/metadata.name": meta["name"]}
+    # Linkerd's own admission webhooks (the pinned chart's selectors) must leave its namespace alone.
+    values = reference.linkerd_values("linkerd-control-plane")
+    for webhook in ("proxyInjector", "profileValidator", "policyValidator"):
+        assert not selects(values[webhook]["namespaceSelector"], labels), f"{webhook} would act on {meta['name']}"
+    assert selects(values["proxyInjector"]["namespaceSelector"], {"kubernetes.io/metadata.name": "emojivoto"})
+    # The trust Bundle targets it, and only namespaces like it.
+    bundle = laptop.custom_resource("Bundle").inputs["spec"]["target"]["namespaceSelector"]
+    assert selects(bundle, labels) and not selects(bundle, {"kubernetes.io/metadata.name": "emojivoto"})
+    assert labels["linkerd.io/control-plane-ns"] == meta["name"]
     assert meta["annotations"] == {"linkerd.io/inject": "disabled"}
 
 

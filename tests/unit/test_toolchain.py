@@ -121,3 +121,14 @@ def test_the_shell_lines_put_the_built_engine_first_on_path(tmp_path, monkeypatc
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f'export PATH={bin_dir}:"$PATH"'
     assert "export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true" in lines
+
+
+def test_the_built_providers_are_the_versions_the_python_sdks_pin():
+    """A plugin of another version than its SDK's runs with a warning, and may not match the SDK's schema."""
+    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line)
+    assert pins["pulumi-vault"] == engine.VAULT_PROVIDER_VERSION
+    assert pins["pulumi-kubernetes"] == engine.KUBERNETES_PROVIDER_VERSION
+    # The Python SDK may be older than the CLI, never newer.
+    sdk = tuple(int(n) for n in pins["pulumi"].split("."))
+    cli = tuple(int(n) for n in engine.PULUMI_VERSION.lstrip("v").split("."))
+    assert sdk <= cli
