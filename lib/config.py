@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pulumi
 
-from lib import versions, x509
+from lib import settings, versions, x509
 
 CLUSTER_MODES = ("k3d", "existing", "none")
 VAULT_MODES = ("docker", "external")
@@ -25,41 +25,9 @@ LINKERD_MODES = ("install", "skip")
 ANCHOR_KEY_TYPES = ("ec",)
 BOOLEANS = {"true": True, "false": False}
 
-# Every key this program reads. A key set in the stack but missing here is a
-# typo (``vaultmode``) and is rejected rather than silently ignored.
-PLAIN_KEYS = (
-    "clusterMode",
-    "clusterName",
-    "dockerNetwork",
-    "k3dApiPort",
-    "k3sImage",
-    "kubeContext",
-    "vaultMode",
-    "vaultAddress",
-    "vaultClusterAddress",
-    "vaultHostPort",
-    "vaultCaBundlePem",
-    "vaultNamespace",
-    "pkiPath",
-    "pkiMaxLeaseTtl",
-    "anchorCommonName",
-    "anchorTtl",
-    "anchorKeyType",
-    "previousAnchorPem",
-    "issuerDuration",
-    "issuerRenewBefore",
-    "credential",
-    "tokenTtl",
-    "approleMount",
-    "approleTokenTtl",
-    "secretIdVersion",
-    "installGatewayApi",
-    "certManager",
-    "trustNamespace",
-    "readyTimeout",
-    "linkerd",
-)
-SECRET_KEYS = ("vaultToken", "kubeconfig")
+# Every key this program reads, and which are secrets: from the table of settings.
+PLAIN_KEYS = settings.PLAIN_KEYS
+SECRET_KEYS = settings.SECRET_KEYS
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
@@ -188,9 +156,21 @@ class _Reader:
     """Reads raw values, recording every problem instead of stopping at the first."""
 
     def __init__(self, raw: Mapping[str, str | None], secret_keys: set[str]):
-        self.raw = {k: v for k, v in raw.items() if v is not None and v != ""}
-        self.secret_keys = secret_keys
         self.problems: list[str] = []
+        self.raw = {}
+        for key, value in raw.items():
+            if value is None:
+                continue
+            if str(value).strip() == "" and key in settings.BY_KEY:
+                default = settings.BY_KEY[key].default
+                self.fail(
+                    f"{key}: is empty; remove it (`pulumi config rm {key}`)"
+                    + (f" for the default, {default}" if default else "")
+                    + " or give it a value"
+                )
+                continue
+            self.raw[key] = value
+        self.secret_keys = secret_keys
 
     def fail(self, message: str) -> None:
         self.problems.append(message)
@@ -278,13 +258,50 @@ def parse_duration(text: str) -> Duration | None:
     return Duration(text=text.strip(), seconds=total) if total > 0 else None
 
 
-def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> StackConfig:
-    """Validate raw config values (keys without the project prefix)."""
+# Other namespaces' keys that look like ours: they configure a default provider this
+# program never uses (it makes its own), so setting them does nothing.
+LOOKALIKES = {
+    "vault:address": "vaultAddress",
+    "vault:token": "vaultToken",
+    "vault:namespace": "vaultNamespace",
+    "vault:caCertFile": "vaultCaBundlePem",
+    "kubernetes:kubeconfig": "kubeconfig",
+    "kubernetes:context": "kubeContext",
+}
+
+
+def foreign_key_message(full_key: str) -> str:
+    namespace, _, key = full_key.partition(":")
+    ours = LOOKALIKES.get(full_key) or (key if key in settings.BY_KEY else None)
+    if namespace in ("vault", "kubernetes"):
+        return (
+            f"{full_key}: configures the default {namespace} provider, which this program does not use; "
+            f"set {ours} (in this project's namespace) instead"
+        )
+    return f"{full_key}: is in namespace {namespace}, not this project's; did you mean {ours}?"
+
+
+def foreign_lookalikes(full_keys: Iterable[str], project: str) -> list[str]:
+    """Keys of other namespaces that someone meant for this program."""
+    found = []
+    for full_key in full_keys:
+        namespace, _, key = full_key.partition(":")
+        if namespace != project and (full_key in LOOKALIKES or key in settings.BY_KEY):
+            found.append(full_key)
+    return found
+
+
+def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = (), foreign: Iterable[str] = ()) -> StackConfig:
+    """Validate raw config values (keys without the project prefix); ``foreign``: look-alike keys elsewhere."""
     r = _Reader(raw, set(secret_keys))
 
-    unknown = sorted(set(r.raw) - set(PLAIN_KEYS) - set(SECRET_KEYS))
-    for key in unknown:
-        r.fail(f"{key}: is not a setting of this program; known keys are {', '.join(sorted(PLAIN_KEYS + SECRET_KEYS))}")
+    for key in sorted(set(r.raw) - set(settings.BY_KEY)):
+        r.fail(settings.unknown_key_message(key))
+    for key in sorted(foreign):
+        r.fail(foreign_key_message(key))
+    # A setting the chosen modes do not use is refused, never silently ignored.
+    for problem in settings.unused_settings(r.raw):
+        r.fail(problem)
 
     cluster = ClusterConfig(
         mode=r.choice("clusterMode", CLUSTER_MODES, "k3d"),
@@ -302,14 +319,6 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
             "kubeconfig: is required when clusterMode is existing; set it with "
             "`pulumi config set --secret kubeconfig < ~/.kube/config` (and kubeContext to pick a context)"
         )
-    if cluster.mode != "existing":
-        for key in ("kubeconfig", "kubeContext"):
-            if key in r.raw:
-                r.fail(f"{key}: is only used when clusterMode is existing (it is {cluster.mode})")
-    if cluster.mode != "k3d":
-        for key in ("clusterName", "k3dApiPort", "k3sImage"):
-            if key in r.raw:
-                r.fail(f"{key}: is only used when clusterMode is k3d (it is {cluster.mode})")
 
     vault_mode = r.choice("vaultMode", VAULT_MODES, "docker")
     token = r.secret("vaultToken")
@@ -323,10 +332,6 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
     cluster_address = r.url("vaultClusterAddress")
     if vault_mode == "external" and address is None and "vaultAddress" not in r.raw:
         r.fail("vaultAddress: is required when vaultMode is external, such as https://vault.example.com")
-    if vault_mode == "docker" and "vaultAddress" in r.raw:
-        r.fail(
-            "vaultAddress: is only used when vaultMode is external; in docker mode it is http://127.0.0.1:<vaultHostPort>"
-        )
     if (
         vault_mode == "docker"
         and cluster.mode == "existing"
@@ -343,12 +348,6 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
     namespace = r.text("vaultNamespace")
     if namespace is not None and not _MOUNT_PATH.match(namespace):
         r.fail(f"vaultNamespace: {namespace!r} is not a Vault namespace path such as team-a or team-a/prod")
-    if vault_mode == "docker":
-        for key in ("vaultCaBundlePem", "vaultNamespace"):
-            if key in r.raw:
-                r.fail(
-                    f"{key}: is only used when vaultMode is external (the dev server speaks plain HTTP, no namespaces)"
-                )
     vault = VaultConfig(
         mode=vault_mode,
         token=token or Secret(""),
@@ -389,8 +388,6 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
         approle_token_ttl=r.duration("approleTokenTtl", "10m"),
         secret_id_version=r.integer("secretIdVersion", 1, 1, 1_000_000),
     )
-    if credential.kind == "approle" and "tokenTtl" in r.raw:
-        r.fail("tokenTtl: is only used when credential is token (it is approle)")
 
     _check_durations(r, vault, pki, credential)
 
@@ -398,8 +395,6 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
         install_gateway_api=r.boolean("installGatewayApi", True),
         install=r.choice("linkerd", LINKERD_MODES, "install") == "install",
     )
-    if not linkerd.install and "installGatewayApi" in r.raw:
-        r.fail("installGatewayApi: is only used when linkerd is install (it is skip: linkerd-crds is not installed)")
     cert_manager = CertManagerConfig(
         install=r.choice("certManager", CERT_MANAGER_MODES, "install") == "install",
         namespace=r.pattern("trustNamespace", "cert-manager", _DNS_LABEL, "a namespace name (a lowercase DNS label)"),
@@ -407,10 +402,6 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = ()) -> Sta
     )
     if not 10 <= cert_manager.ready_timeout.seconds <= 7200:
         r.fail(f"readyTimeout: {cert_manager.ready_timeout.text} is not from 10s to 2h")
-    if cluster.mode == "none":
-        for key in ("certManager", "trustNamespace", "readyTimeout", "linkerd", "installGatewayApi"):
-            if key in r.raw:
-                r.fail(f"{key}: is only used with a cluster (clusterMode is none)")
 
     if r.problems:
         raise ConfigError(r.problems)
@@ -459,4 +450,4 @@ def load() -> StackConfig:
     raw = {k[len(prefix) :]: str(v) for k, v in everything.items() if k.startswith(prefix)}
     env_secrets = set(runtime_config.get_config_secret_keys_env())
     secret = {k for k in raw if runtime_config.is_config_secret(prefix + k) or prefix + k in env_secrets}
-    return parse(raw, secret)
+    return parse(raw, secret, foreign_lookalikes(everything, pulumi.get_project()))

@@ -67,7 +67,9 @@ def test_malformed_durations_are_not_durations(text):
         ({"vaultMode": "external", "vaultAddress": "https://v.example.com/v1/"}, "vaultAddress", "scheme, host"),
         ({"clusterMode": "existing"}, "kubeconfig", "--secret kubeconfig"),
         ({"clusterMode": "existing", "kubeconfig": EXISTING_KUBECONFIG}, "vaultClusterAddress", "required"),
-        ({"vaultmode": "docker"}, "vaultmode", "known keys are"),
+        ({"vaultmode": "docker"}, "vaultmode", "did you mean vaultMode?"),
+        ({"tokenTTL": "5h"}, "tokenTTL", "did you mean tokenTtl?"),
+        ({"frobnicate": "1"}, "frobnicate", "known keys are"),
         ({"kubeContext": "prod"}, "kubeContext", "only used when clusterMode is existing"),
         ({"vaultAddress": "https://vault.example.com"}, "vaultAddress", "only used when vaultMode is external"),
         ({"tokenTtl": "100h"}, "tokenTtl", "only used when credential is token"),
@@ -178,7 +180,7 @@ def test_load_reads_the_project_namespace_and_knows_which_values_are_secret(monk
     pulumi.runtime.set_mocks(RecordingMocks(ANCHOR_PEM), project=PROJECT, stack="dev")
     monkeypatch.setenv(
         "PULUMI_CONFIG",
-        json.dumps({f"{PROJECT}:vaultToken": "t", f"{PROJECT}:credential": "token", "other:clusterMode": "x"}),
+        json.dumps({f"{PROJECT}:vaultToken": "t", f"{PROJECT}:credential": "token", "aws:region": "x"}),
     )
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps([f"{PROJECT}:vaultToken"]))
     runtime_config.set_all_config({}, secret_keys=[])
@@ -207,3 +209,75 @@ def test_k3d_settings_are_refused_for_a_cluster_that_is_not_k3d(key):
         **{key: value},
     )
     assert found == [f"{key}: is only used when clusterMode is k3d (it is existing)"]
+
+
+@pytest.mark.parametrize(
+    ("full_key", "message"),
+    [
+        (
+            "vault:address",
+            "vault:address: configures the default vault provider, which this program does not use; set vaultAddress",
+        ),
+        (
+            "kubernetes:context",
+            "kubernetes:context: configures the default kubernetes provider, which this program "
+            "does not use; set kubeContext",
+        ),
+        (
+            "platform:vaultMode",
+            "platform:vaultMode: is in namespace platform, not this project's; did you mean vaultMode?",
+        ),
+    ],
+)
+def test_lookalike_keys_of_other_namespaces_are_pointed_out(full_key, message):
+    foreign = config.foreign_lookalikes([full_key, "aws:region", "linkerd-vault-pki:credential"], "linkerd-vault-pki")
+    assert foreign == [full_key]
+    with pytest.raises(config.ConfigError) as err:
+        config.parse({"vaultToken": "t"}, secret_keys={"vaultToken"}, foreign=foreign)
+    assert any(p.startswith(message) for p in err.value.problems), err.value.problems
+
+
+@pytest.mark.parametrize("key", ["vaultAddress", "clusterMode", "issuerDuration", "kubeContext"])
+def test_an_empty_value_is_an_error_not_the_default(key):
+    found = problems(**{key: "  "})
+    assert any(p.startswith(f"{key}: is empty; remove it (`pulumi config rm {key}`)") for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {
+                "dockerNetwork": "n",
+                "clusterMode": "existing",
+                "kubeconfig": EXISTING_KUBECONFIG,
+                "vaultMode": "external",
+                "vaultAddress": "https://v.example.com",
+            },
+            "dockerNetwork: is only used when clusterMode is k3d or vaultMode is docker",
+        ),
+        (
+            {"vaultHostPort": "8300", "vaultMode": "external", "vaultAddress": "https://v.example.com"},
+            "vaultHostPort: is only used when vaultMode is docker (it is external)",
+        ),
+        ({"approleTokenTtl": "5m", "credential": "token"}, "approleTokenTtl: is only used when credential is approle"),
+        ({"secretIdVersion": "2", "credential": "token"}, "secretIdVersion: is only used when credential is approle"),
+        (
+            {"vaultAddress": "https://v.example.com"},
+            "vaultAddress: is only used when vaultMode is external (it is docker)",
+        ),
+    ],
+)
+def test_a_setting_the_modes_do_not_use_is_refused(raw, message):
+    assert any(p.startswith(message) for p in problems(**raw)), problems(**raw)
+
+
+def test_the_readme_table_of_keys_is_the_table_of_settings():
+    from pathlib import Path
+
+    from lib import settings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("| key | default | accepted / meaning |")
+    table = readme[start : readme.index("\n\n", start)]
+    assert table == settings.markdown_table(), "README's table of keys is stale: python -m lib.settings"

@@ -96,7 +96,7 @@ def test_cluster_settings_are_refused_without_a_cluster(key):
             },
             secret_keys={"vaultToken"},
         )
-    assert err.value.problems == [f"{key}: is only used with a cluster (clusterMode is none)"]
+    assert err.value.problems == [f"{key}: is only used when clusterMode is k3d or existing (it is none)"]
 
 
 def test_the_platform_mode_needs_only_a_kubeconfig_and_a_vault():
