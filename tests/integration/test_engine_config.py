@@ -36,7 +36,10 @@ CASES = {
     "wrong key type": ({"anchorKeyType": "rsa"}, "anchorKeyType: 'rsa' is not one of ec"),
     "inconsistent durations": ({"issuerRenewBefore": "72h"}, "issuerRenewBefore: 72h must be shorter than"),
     "anchor beyond the mount": ({"anchorTtl": "4000h"}, "anchorTtl: 4000h is longer than pkiMaxLeaseTtl"),
-    "misspelt key": ({"vaultmode": "external"}, "vaultmode: is not a setting of this program"),
+    "misspelt key": ({"vaultmode": "external"}, "vaultmode: is not a setting of this program; did you mean vaultMode?"),
+    "another namespace": ({"vault:address": "http://127.0.0.1:1"}, "vault:address: configures the default vault"),
+    "empty value": ({"pkiPath": ""}, "pkiPath: is empty; remove it"),
+    "unused by the modes": ({"vaultHostPort": "8300"}, "vaultHostPort: is only used when vaultMode is docker"),
     "missing kubeconfig": ({"clusterMode": "existing"}, "kubeconfig: is required when clusterMode is existing"),
 }
 
