@@ -8,6 +8,7 @@ and nothing is registered before the whole configuration has passed.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 _MOUNT_PATH = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 _IMAGE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+# Lowercase: Vault lowercases policy names, and the signing policy is named after the mount.
+_LOWER_MOUNT_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -194,6 +197,11 @@ class _Reader:
                 "seconds such as 48h, 90m, 1h30m or 3600s"
             )
             return parse_duration(default)  # type: ignore[return-value]
+        if parsed.seconds > GO_MAX_DURATION_SECONDS:
+            self.fail(
+                f"{key}: {text} is longer than Go's largest duration (2562047h), which Vault and cert-manager use"
+            )
+            return parse_duration(default)  # type: ignore[return-value]
         return parsed
 
     def integer(self, key: str, default: int, low: int, high: int) -> int:
@@ -228,11 +236,11 @@ class _Reader:
         value = self.raw.get(key)
         if value is None:
             return None
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path not in ("", "/"):
+        problem = address_problem(value)
+        if problem:
             self.fail(
-                f"{key}: {value!r} is not a Vault address; write scheme, host and "
-                "optional port only, such as https://vault.example.com or http://10.0.0.5:8200"
+                f"{key}: {value!r} {problem}; write scheme, host and optional port only, "
+                "such as https://vault.example.com or http://10.0.0.5:8200"
             )
             return None
         return value.rstrip("/")
@@ -247,6 +255,66 @@ class _Reader:
                 f"`pulumi config set --secret {key} ...` (it must stay a Pulumi secret)"
             )
         return Secret(value)
+
+
+def kubeconfig_problem(text: str, context: str | None) -> str | None:
+    """What keeps ``text`` from being a kubeconfig that holds ``context`` (its contents are never echoed)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return "kubeconfig: is not YAML; give the file `kubectl config view --raw` prints"
+    if not isinstance(doc, dict) or doc.get("kind", "Config") != "Config" or not doc.get("clusters"):
+        return "kubeconfig: is not a kubeconfig (kind Config with clusters, users and contexts)"
+    contexts = [c.get("name") for c in doc.get("contexts") or [] if isinstance(c, dict)]
+    if context is not None and context not in contexts:
+        known = ", ".join(map(str, contexts)) or "none"
+        return f"kubeContext: {context!r} is not a context of the kubeconfig; it has {known}"
+    if context is None and not doc.get("current-context"):
+        return "kubeContext: is needed: the kubeconfig has no current-context"
+    return None
+
+
+def address_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as a Vault address, in our words (never urllib's exception)."""
+    if any(c.isspace() for c in value):
+        return "contains a space"
+    try:
+        parsed = urlparse(value)
+        port = parsed.port  # raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        return "is not a URL (a bracket, port or character is misplaced)"
+    if parsed.scheme not in ("http", "https"):
+        return "does not start with http:// or https://"
+    if not parsed.hostname:
+        return "has no host"
+    if port == 0:
+        return "has port 0"
+    if parsed.username is not None or parsed.password is not None:
+        return "holds a user or password (give the token as the secret vaultToken)"
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment or value.endswith(("?", "#")):
+        return "has a path, query or fragment"
+    return None
+
+
+def is_loopback(address: str) -> bool:
+    host = urlparse(address).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# Go's time.Duration (cert-manager's, Vault's) holds at most ~292 years.
+GO_MAX_DURATION_SECONDS = (2**63 - 1) // 10**9
+# cert-manager refuses a renewBefore under 5 minutes.
+CERT_MANAGER_MIN_RENEW_BEFORE = 300
+# Paths Vault keeps for itself: a mount cannot take them.
+RESERVED_MOUNTS = ("sys", "auth", "cubbyhole", "identity")
+DOCKER_RESERVED_NETWORKS = ("bridge", "host", "none")
 
 
 def parse_duration(text: str) -> Duration | None:
@@ -314,6 +382,10 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = (), foreig
             "k3sImage", versions.K3S_IMAGE, _IMAGE, f"a container image reference such as {versions.K3S_IMAGE}"
         ),
     )
+    if cluster.network in DOCKER_RESERVED_NETWORKS:
+        r.fail(f"dockerNetwork: {cluster.network} is one of Docker's own networks; name a network of this stack's own")
+    if cluster.kubeconfig is not None and (problem := kubeconfig_problem(cluster.kubeconfig.value, cluster.context)):
+        r.fail(problem)
     if cluster.mode == "existing" and cluster.kubeconfig is None:
         r.fail(
             "kubeconfig: is required when clusterMode is existing; set it with "
@@ -342,6 +414,26 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = (), foreig
             "vaultClusterAddress: is required when clusterMode is existing and vaultMode is docker: "
             "say how the cluster reaches the Vault container, such as http://192.168.1.20:8200"
         )
+    insecure_http = r.boolean("vaultInsecureHttp", False)
+    if vault_mode == "external" and not insecure_http:
+        for key, value in (("vaultAddress", address), ("vaultClusterAddress", cluster_address)):
+            if value and value.startswith("http://") and not is_loopback(value):
+                r.fail(
+                    f"{key}: {value} is plain http to another host: the Vault token and the certificates "
+                    "would travel in clear; use https://, or set vaultInsecureHttp to true to accept that"
+                )
+    reach = cluster_address or (address if vault_mode == "external" else None)
+    if reach and is_loopback(reach) and cluster.mode == "k3d":
+        key = "vaultClusterAddress" if cluster_address else "vaultAddress"
+        r.fail(
+            f"{key}: {reach} is this host's loopback, which k3d's nodes (containers) cannot reach; "
+            "set vaultClusterAddress to an address the cluster reaches"
+        )
+    if reach and is_loopback(reach) and cluster.mode == "existing" and cluster_address is None:
+        r.fail(
+            f"vaultAddress: {reach} is this host's loopback, which a cluster's pods cannot reach; set "
+            "vaultClusterAddress to an address the cluster reaches (or to this one, if the cluster runs on this host)"
+        )
     ca_bundle = r.text("vaultCaBundlePem")
     if ca_bundle is not None and (problem := x509.check_ca_bundle_pem(ca_bundle)):
         r.fail(f"vaultCaBundlePem: {problem}")
@@ -354,7 +446,9 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = (), foreig
         address=address,
         cluster_address=cluster_address,
         host_port=r.integer("vaultHostPort", 8200, 1024, 65535),
-        pki_path=r.pattern("pkiPath", "pki", _MOUNT_PATH, "a Vault mount path such as pki or linkerd/pki"),
+        pki_path=r.pattern(
+            "pkiPath", "pki", _LOWER_MOUNT_PATH, "a lowercase Vault mount path such as pki or linkerd/pki"
+        ),
         max_lease_ttl=r.duration("pkiMaxLeaseTtl", "2160h"),
         ca_bundle_pem=ca_bundle,
         namespace=namespace,
@@ -390,6 +484,24 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = (), foreig
     )
 
     _check_durations(r, vault, pki, credential)
+    for key, path, reserved in (
+        ("pkiPath", vault.pki_path, RESERVED_MOUNTS),
+        ("approleMount", credential.approle_mount, (*RESERVED_MOUNTS, "token")),
+    ):
+        if path.split("/")[0].lower() in reserved:
+            r.fail(f"{key}: {path} is under a path Vault keeps for itself ({', '.join(reserved)}); choose another")
+    if cluster.mode == "k3d" and vault.mode == "docker" and cluster.api_port == vault.host_port:
+        r.fail(
+            f"k3dApiPort: {cluster.api_port} is also vaultHostPort; the Kubernetes API and Vault need a port each "
+            "on 127.0.0.1"
+        )
+    if credential.kind == "token":
+        max_ttl = r.duration("vaultMaxTokenTtl", "768h")
+        if credential.token_ttl.seconds > max_ttl.seconds:
+            r.fail(
+                f"tokenTtl: {credential.token_ttl.text} is longer than the Vault's max token TTL "
+                f"{max_ttl.text} (vaultMaxTokenTtl); Vault would cut it short"
+            )
 
     linkerd = LinkerdConfig(
         install_gateway_api=r.boolean("installGatewayApi", True),
@@ -424,6 +536,8 @@ def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: Crede
         )
     if pki.issuer_duration.seconds < 3600:
         r.fail(f"issuerDuration: {pki.issuer_duration.text} is shorter than 1h, cert-manager's minimum")
+    if pki.issuer_renew_before.seconds < CERT_MANAGER_MIN_RENEW_BEFORE:
+        r.fail(f"issuerRenewBefore: {pki.issuer_renew_before.text} is shorter than 5m, cert-manager's minimum")
     if pki.issuer_renew_before.seconds >= pki.issuer_duration.seconds:
         r.fail(
             f"issuerRenewBefore: {pki.issuer_renew_before.text} must be shorter than "

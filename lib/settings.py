@@ -110,6 +110,12 @@ SETTINGS: tuple[Setting, ...] = (
         "where the cluster's workloads reach Vault; required for `existing` + `docker`",
         shown_default="docker: container address; external: `vaultAddress`",
     ),
+    Setting(
+        "vaultInsecureHttp",
+        "false",
+        "`true` accepts `http://` to a Vault that is not on this host: the token and certificates travel in clear",
+        when("vaultMode", "external"),
+    ),
     Setting("vaultHostPort", "8200", "the dev container's port on 127.0.0.1", when("vaultMode", "docker")),
     Setting(
         "vaultCaBundlePem",
@@ -142,6 +148,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("approleTokenTtl", "10m", "TTL of each login's token (<= 1h)", when("credential", "approle")),
     Setting("secretIdVersion", "1", "bump to rotate the AppRole secret_id", when("credential", "approle")),
     Setting("tokenTtl", "767h", "must exceed `issuerDuration`", when("credential", "token")),
+    Setting(
+        "vaultMaxTokenTtl",
+        "768h",
+        "the Vault's max token TTL (Vault's default 768h); `tokenTtl` may not exceed it",
+        when("credential", "token"),
+    ),
     Setting(
         "installGatewayApi",
         "true",

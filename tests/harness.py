@@ -286,6 +286,8 @@ def cfg(**overrides: str) -> config_module.StackConfig:
 
 EXISTING_KUBECONFIG = (
     "apiVersion: v1\nkind: Config\nclusters: [{name: prod, cluster: {server: https://k8s.example.com}}]\n"
+    "users: [{name: admin, user: {token: not-a-real-token}}]\n"
+    "contexts: [{name: prod-admin, context: {cluster: prod, user: admin}}]\ncurrent-context: prod-admin\n"
 )
 
 MODES = {

@@ -50,6 +50,9 @@ def settings(cluster: LocalCluster, openbao, **overrides: str) -> dict[str, str]
         "linkerd": "skip",
         "vaultMode": "external",
         "vaultAddress": openbao.address,
+        # The cluster's controllers run on this host, so they reach OpenBao on its loopback too: said explicitly,
+        # since a loopback address is otherwise refused for a cluster.
+        "vaultClusterAddress": openbao.address,
         "pkiPath": f"pki-l25-{n}",
         "approleMount": f"approle-l25-{n}",
         "readyTimeout": "90s",

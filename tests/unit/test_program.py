@@ -273,11 +273,11 @@ def test_no_ca_bundle_or_namespace_unless_asked(laptop):
 
 
 def test_external_vault_addresses():
-    rendered = render(cfg(**MODES["k3d+external"], vaultClusterAddress="http://10.0.0.5:8200"))
+    rendered = render(cfg(**MODES["k3d+external"], vaultClusterAddress="https://10.0.0.5:8200"))
     assert rendered.one("pulumi:providers:vault").inputs["address"] == "https://vault.example.com"
-    assert rendered.custom_resource("ClusterIssuer").inputs["spec"]["vault"]["server"] == "http://10.0.0.5:8200"
+    assert rendered.custom_resource("ClusterIssuer").inputs["spec"]["vault"]["server"] == "https://10.0.0.5:8200"
     urls = rendered.one("vault:pkiSecret/secretBackendConfigUrls:SecretBackendConfigUrls")
-    assert urls.inputs["issuingCertificates"] == ["http://10.0.0.5:8200/v1/pki/ca"]
+    assert urls.inputs["issuingCertificates"] == ["https://10.0.0.5:8200/v1/pki/ca"]
 
 
 # --- Vault: PKI mount, anchor, least privilege, credential -------------------
