@@ -46,6 +46,8 @@ def vault_provider(endpoint: VaultEndpoint, cfg: StackConfig) -> vault.Provider:
 
 
 def run(cfg: StackConfig) -> None:
+    for warning in cfg.warnings:
+        pulumi.log.warn(warning)
     network = None
     if cfg.needs_docker_network:
         from components.cluster import local_network

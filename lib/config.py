@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlparse
 
 import pulumi
@@ -145,6 +146,7 @@ class StackConfig:
     credential: CredentialConfig
     linkerd: LinkerdConfig
     cert_manager: CertManagerConfig = CertManagerConfig(install=True)
+    warnings: tuple[str, ...] = ()  # nothing wrong yet, but soon (a certificate about to expire)
 
     @property
     def has_cluster(self) -> bool:
@@ -359,8 +361,16 @@ def foreign_lookalikes(full_keys: Iterable[str], project: str) -> list[str]:
     return found
 
 
-def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = (), foreign: Iterable[str] = ()) -> StackConfig:
-    """Validate raw config values (keys without the project prefix); ``foreign``: look-alike keys elsewhere."""
+def parse(
+    raw: Mapping[str, str | None],
+    secret_keys: Iterable[str] = (),
+    foreign: Iterable[str] = (),
+    now: datetime | None = None,
+) -> StackConfig:
+    """Validate raw config values (keys without the project prefix).
+
+    ``foreign``: look-alike keys of other namespaces; ``now``: the time certificates are judged at.
+    """
     r = _Reader(raw, set(secret_keys))
 
     for key in sorted(set(r.raw) - set(settings.BY_KEY)):
@@ -435,7 +445,7 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = (), foreig
             "vaultClusterAddress to an address the cluster reaches (or to this one, if the cluster runs on this host)"
         )
     ca_bundle = r.text("vaultCaBundlePem")
-    if ca_bundle is not None and (problem := x509.check_ca_bundle_pem(ca_bundle)):
+    if ca_bundle is not None and (problem := x509.check_ca_bundle_pem(ca_bundle, now)):
         r.fail(f"vaultCaBundlePem: {problem}")
     namespace = r.text("vaultNamespace")
     if namespace is not None and not _MOUNT_PATH.match(namespace):
@@ -456,7 +466,7 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = (), foreig
 
     previous = r.text("previousAnchorPem")
     if previous is not None:
-        problem = x509.check_anchor_pem(previous)
+        problem = x509.check_anchor_pem(previous, now)
         if problem:
             r.fail(f"previousAnchorPem: {problem}")
     key_type = r.choice(
@@ -517,8 +527,20 @@ def parse(raw: Mapping[str, str | None], secret_keys: Iterable[str] = (), foreig
 
     if r.problems:
         raise ConfigError(r.problems)
+    warnings = tuple(
+        f"{key}: {soon}"
+        for key, pem in (("previousAnchorPem", previous), ("vaultCaBundlePem", ca_bundle))
+        if pem
+        for soon in x509.expiring_soon(pem, now)
+    )
     return StackConfig(
-        cluster=cluster, vault=vault, pki=pki, credential=credential, linkerd=linkerd, cert_manager=cert_manager
+        cluster=cluster,
+        vault=vault,
+        pki=pki,
+        credential=credential,
+        linkerd=linkerd,
+        cert_manager=cert_manager,
+        warnings=warnings,
     )
 
 

@@ -7,6 +7,7 @@ put in the trust bundle.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -46,25 +47,62 @@ def anchor_facts(pem: str) -> AnchorFacts:
     )
 
 
-def check_ca_bundle_pem(pem: str) -> str | None:
+PEM_SHAPE = "PEM certificates, each between -----BEGIN CERTIFICATE----- and -----END CERTIFICATE-----"
+SOON = dt.timedelta(days=30)
+
+
+def expired(cert: x509.Certificate, now: dt.datetime | None) -> str | None:
+    now = now or dt.datetime.now(dt.UTC)
+    if cert.not_valid_after_utc <= now:
+        return f"expired on {cert.not_valid_after_utc.strftime(RFC3339)} (CN={_common_name(cert)})"
+    return None
+
+
+def expiring_soon(pem: str, now: dt.datetime | None = None) -> list[str]:
+    """Certificates in ``pem`` that end within 30 days, as sentences (for a warning, not an error)."""
+    now = now or dt.datetime.now(dt.UTC)
+    try:
+        certs = x509.load_pem_x509_certificates(pem.encode())
+    except ValueError:
+        return []
+    return [
+        f"CN={_common_name(c)} expires on {c.not_valid_after_utc.strftime(RFC3339)}, within 30 days"
+        for c in certs
+        if now < c.not_valid_after_utc <= now + SOON
+    ]
+
+
+def _common_name(cert: x509.Certificate) -> str:
+    cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(cn[0].value) if cn else "?"
+
+
+def check_ca_bundle_pem(pem: str, now: dt.datetime | None = None) -> str | None:
     """Why ``pem`` cannot serve as the CA bundle that verifies Vault's TLS certificate, or None."""
     if "PRIVATE KEY" in pem:
         return "holds a private key; give CA certificates only"
     try:
         certs = x509.load_pem_x509_certificates(pem.encode())
-    except ValueError as exc:
-        return f"is not PEM certificates ({exc})"
-    return None if certs else "holds no certificate"
+    except ValueError:
+        return f"is not {PEM_SHAPE}"
+    if not certs:
+        return "holds no certificate"
+    for cert in certs:
+        if (problem := expired(cert, now)) is not None:
+            return problem
+    return None
 
 
-def check_anchor_pem(pem: str) -> str | None:
+def check_anchor_pem(pem: str, now: dt.datetime | None = None) -> str | None:
     """Why ``pem`` cannot serve as a Linkerd trust anchor, or None if it can."""
     if "PRIVATE KEY" in pem:
         return "holds a private key; give the anchor's public certificate only"
     try:
         cert = _load_one(pem)
-    except ValueError as exc:
-        return f"is not one PEM certificate ({exc})"
+    except ValueError:
+        return f"is not one certificate in PEM ({PEM_SHAPE})"
+    if (problem := expired(cert, now)) is not None:
+        return problem
     try:
         is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:

@@ -73,7 +73,7 @@ def test_malformed_durations_are_not_durations(text):
         ({"kubeContext": "prod"}, "kubeContext", "only used when clusterMode is existing"),
         ({"vaultAddress": "https://vault.example.com"}, "vaultAddress", "only used when vaultMode is external"),
         ({"tokenTtl": "100h"}, "tokenTtl", "only used when credential is token"),
-        ({"previousAnchorPem": "not a pem"}, "previousAnchorPem", "not one PEM certificate"),
+        ({"previousAnchorPem": "not a pem"}, "previousAnchorPem", "is not one certificate in PEM"),
         ({"secretIdVersion": "0"}, "secretIdVersion", "1 to 1000000"),
         ({"vaultCaBundlePem": ANCHOR_PEM}, "vaultCaBundlePem", "only used when vaultMode is external"),
         ({"vaultNamespace": "team-a"}, "vaultNamespace", "only used when vaultMode is external"),

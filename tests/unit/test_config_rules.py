@@ -96,3 +96,27 @@ def test_bad_config_is_refused_with_its_key(raw, message):
 )
 def test_what_the_rules_must_still_accept(raw):
     config.parse({"vaultToken": "t", **raw}, secret_keys={"vaultToken", "kubeconfig"})
+
+
+def test_an_expired_previous_anchor_or_ca_bundle_is_refused_and_one_close_to_expiry_is_warned_about():
+    import datetime as dt
+
+    from tests.harness import make_ca
+
+    now = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)  # make_ca's certificates start on this day
+    anchor, _ = make_ca(common_name="old.anchor", days=90)
+    later = now + dt.timedelta(days=91)
+    with pytest.raises(config.ConfigError) as err:
+        config.parse({"vaultToken": "t", "previousAnchorPem": anchor}, secret_keys={"vaultToken"}, now=later)
+    assert err.value.problems == ["previousAnchorPem: expired on 2027-02-26T00:00:00Z (CN=old.anchor)"]
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(
+            {"vaultToken": "t", **VAULT_ONLY, "vaultCaBundlePem": anchor}, secret_keys={"vaultToken"}, now=later
+        )
+    assert err.value.problems == ["vaultCaBundlePem: expired on 2027-02-26T00:00:00Z (CN=old.anchor)"]
+
+    close = now + dt.timedelta(days=80)
+    parsed = config.parse({"vaultToken": "t", "previousAnchorPem": anchor}, secret_keys={"vaultToken"}, now=close)
+    assert parsed.warnings == ("previousAnchorPem: CN=old.anchor expires on 2027-02-26T00:00:00Z, within 30 days",)
+    far = config.parse({"vaultToken": "t", "previousAnchorPem": anchor}, secret_keys={"vaultToken"}, now=now)
+    assert far.warnings == ()
