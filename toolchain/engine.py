@@ -81,13 +81,13 @@ def sources_dir() -> Path:
         candidates.append(Path(os.environ["LVP_SOURCES_DIR"]))
     candidates.append(ROOT.parent / "shared" / "sources")
     for candidate in candidates:
-        if (candidate / "pulumi-language-python" / "main.go").is_file():
+        if candidate.is_dir():
             return candidate
     raise EngineUnavailable(
         "the upstream sources for the engine build are not here; looked in "
         + ", ".join(str(c) for c in candidates)
-        + ". Point LVP_SOURCES_DIR at a folder holding pulumi-language-python/main.go, "
-        "pulumi-vault-v7.11.0/ and terraform-provider-vault-v5.10.1.tar.xz, or install the Pulumi CLI"
+        + ". Point LVP_SOURCES_DIR at the folder of upstream sources (README, \"The engine\"), "
+        "or install the Pulumi CLI"
     )
 
 
