@@ -86,7 +86,7 @@ def sources_dir() -> Path:
     raise EngineUnavailable(
         "the upstream sources for the engine build are not here; looked in "
         + ", ".join(str(c) for c in candidates)
-        + ". Point LVP_SOURCES_DIR at the folder of upstream sources (README, \"The engine\"), "
+        + '. Point LVP_SOURCES_DIR at the folder of upstream sources (README, "The engine"), '
         "or install the Pulumi CLI"
     )
 

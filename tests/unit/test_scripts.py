@@ -123,3 +123,12 @@ def test_a_too_old_pulumi_is_named_with_its_version(tmp_path):
     result = run_stack(path, "check")
     assert result.returncode == 2
     assert "is v3.100.0, older than 3.170" in result.stderr, result.stderr
+
+
+def test_every_problem_is_reported_in_one_pass(tmp_path):
+    """A stopped Docker engine, an old k3d and an old Pulumi CLI: all three in one message."""
+    path = fake_bin(tmp_path, pulumi='echo "v3.100.0"', docker="exit 1", k3d="echo 'k3d version v5.4.0'")
+    result = run_stack(path, "check")
+    assert result.returncode == 2
+    for line in ("  - docker: installed, but its engine does not answer", "  - k3d: 5.4 is too old", "  - pulumi: "):
+        assert line in result.stderr, result.stderr
