@@ -56,10 +56,11 @@ def make_ca(
     days: int = 90,
     key: Any = None,
     ca: bool = True,
+    start: dt.datetime | None = None,
 ) -> tuple[str, Any]:
-    """A self-signed certificate made for the test at run time (nothing committed)."""
+    """A self-signed certificate made for the test at run time (nothing committed), from ``start`` for ``days``."""
     key = key or ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
+    now = start or dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (
         x509.CertificateBuilder()

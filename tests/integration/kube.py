@@ -38,7 +38,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests import reference
 from tests.integration.netns import UnixToTcp
-from tests.integration.openbao import free_port
+from tests.integration.openbao import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -332,14 +332,7 @@ class LocalCluster:
             raise RuntimeError(f"{name} exited:\n{self.log_tail(name)}")
 
     def _stop(self, name: str) -> None:
-        process = self.processes.pop(name, None)
-        if process and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(self.processes.pop(name, None))
 
     def _credentials(self) -> None:
         ca_key = ec.generate_private_key(ec.SECP256R1())

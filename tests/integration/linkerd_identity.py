@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.integration.openbao import free_port
+from tests.integration.openbao import free_port, stop_process
 
 TRUST_DOMAIN = "cluster.local"
 CONTROLLER_NAMESPACE = "linkerd"
@@ -216,11 +216,5 @@ class IdentityController:
         return decode_certify_response(reply)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -70,6 +70,17 @@ def bao_binary() -> str | None:
     return shutil.which("bao")
 
 
+def stop_process(process: subprocess.Popen | None, timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``timeout``: every server the tests start ends so."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -115,13 +126,7 @@ class DevServer:
         raise RuntimeError(f"bao did not answer on {self.address} within {timeout}s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def close(self) -> None:
         self.stop()

@@ -42,9 +42,9 @@ CLUSTER_ISSUER = f"/apis/cert-manager.io/v1/clusterissuers/{names.ISSUER_NAME}"
 BUNDLE = f"/apis/trust.cert-manager.io/v1alpha1/bundles/{names.BUNDLE_NAME}"
 
 
-def settings(cluster: LocalCluster, openbao, **overrides: str) -> dict[str, str]:
+def stack_settings(cluster: LocalCluster, openbao, **overrides: str) -> dict[str, str]:
     n = next(_paths)
-    return {
+    settings = {
         "clusterMode": "existing",
         "certManager": "existing",
         "linkerd": "skip",
@@ -54,10 +54,12 @@ def settings(cluster: LocalCluster, openbao, **overrides: str) -> dict[str, str]
         # since a loopback address is otherwise refused for a cluster.
         "vaultClusterAddress": openbao.address,
         "pkiPath": f"pki-l25-{n}",
-        "approleMount": f"approle-l25-{n}",
         "readyTimeout": "90s",
         **overrides,
     }
+    if settings.get("credential", "approle") == "approle":  # the AppRole mount is a setting of AppRole only
+        settings.setdefault("approleMount", f"approle-l25-{n}")
+    return settings
 
 
 class Deployed:
@@ -73,7 +75,7 @@ class Deployed:
 
 def up(stack: Stack, cluster: LocalCluster, openbao, **overrides: str) -> Deployed:
     stack.configure(
-        settings(cluster, openbao, **overrides),
+        stack_settings(cluster, openbao, **overrides),
         {"vaultToken": openbao.root_token, "kubeconfig": cluster.kubeconfig()},
     )
     started = time.monotonic()

@@ -9,8 +9,11 @@ the key, and OpenBao must be untouched afterwards.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from tests.harness import make_ca
 from tests.integration.openbao import Client
 from tests.integration.stacks import new_stack
 
@@ -30,6 +33,9 @@ def stack(engine, tmp_path):
         yield created.stack
 
 
+# An anchor that ended ten days ago.
+EXPIRED_ANCHOR = make_ca("retired.anchor", days=90, start=dt.datetime.now(dt.UTC) - dt.timedelta(days=100))[0]
+
 CASES = {
     "unknown mode": ({"clusterMode": "kind"}, "clusterMode: 'kind' is not one of k3d, existing, none"),
     "malformed duration": ({"issuerDuration": "2 days"}, "issuerDuration: '2 days' is not a duration"),
@@ -40,6 +46,11 @@ CASES = {
     "another namespace": ({"vault:address": "http://127.0.0.1:1"}, "vault:address: configures the default vault"),
     "empty value": ({"pkiPath": ""}, "pkiPath: is empty; remove it"),
     "unused by the modes": ({"vaultHostPort": "8300"}, "vaultHostPort: is only used when vaultMode is docker"),
+    "address urllib cannot parse": ({"vaultAddress": "http://[::1"}, "vaultAddress: 'http://[::1' is not a URL"),
+    "plain http elsewhere": ({"vaultAddress": "http://vault.example.com"}, "is plain http to another host"),
+    "below cert-manager's minimum": ({"issuerRenewBefore": "4m"}, "issuerRenewBefore: 4m is shorter than 5m"),
+    "a path Vault keeps": ({"approleMount": "token"}, "approleMount: token is under a path Vault keeps"),
+    "an expired previous anchor": ({"previousAnchorPem": EXPIRED_ANCHOR}, "previousAnchorPem: expired on"),
     "missing kubeconfig": ({"clusterMode": "existing"}, "kubeconfig: is required when clusterMode is existing"),
 }
 

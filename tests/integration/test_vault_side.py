@@ -37,14 +37,16 @@ VAULT_SIDE_RESOURCES = {"approle": 7, "token": 5}
 
 def vault_side_settings(openbao, **overrides: str) -> dict[str, str]:
     n = next(_paths)
-    return {
+    settings = {
         "clusterMode": "none",
         "vaultMode": "external",
         "vaultAddress": openbao.address,
         "pkiPath": f"pki-l2-{n}",
-        "approleMount": f"approle-l2-{n}",
         **overrides,
     }
+    if settings.get("credential", "approle") == "approle":  # the AppRole mount is a setting of AppRole only
+        settings.setdefault("approleMount", f"approle-l2-{n}")
+    return settings
 
 
 def inventory(client: Client) -> dict[str, set[str]]:
