@@ -30,7 +30,7 @@ CASES = {
 
 def run_once(code: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
