@@ -122,7 +122,10 @@ def cluster_side(cfg: StackConfig, endpoint: VaultEndpoint, pki: VaultPki, netwo
         cert_manager = ExistingCertManager(
             "cert-manager", ExistingCertManagerArgs(namespace=cfg.cert_manager.namespace), opts=on_cluster
         )
-    namespace = linkerd_namespace("linkerd-namespace", opts=on_cluster)
+    # Nothing of ours lands on a cluster whose cert-manager or trust-manager is missing.
+    namespace = linkerd_namespace(
+        "linkerd-namespace", opts=on_cluster.merge(pulumi.ResourceOptions(depends_on=[cert_manager]))
+    )
     identity = LinkerdIdentity(
         "linkerd-identity",
         LinkerdIdentityArgs(

@@ -13,6 +13,7 @@ import time
 import pytest
 from cryptography import x509
 
+from lib import names
 from tests.integration.kube import condition, is_true
 from tests.integration.stacks import new_stack
 from tests.integration.test_cluster_side import CERTIFICATE, CLUSTER_ISSUER, ISSUER_SECRET, up
@@ -108,3 +109,25 @@ def test_an_api_server_restart_during_up_is_converged_by_the_next_up(engine, ope
         assert deployed_outputs["clusterIssuer"] == "vault-issuer"
         assert is_true("Ready")(cluster.api.get(CERTIFICATE))
         stack.stack.preview(expect_no_changes=True, on_output=lambda _line: None)
+
+
+def test_an_existing_cert_manager_without_a_crd_we_need_stops_up_naming_it(engine, openbao, cluster, tmp_path):
+    """certManager: existing on a cluster where trust-manager is missing (last: it removes a CRD of this cluster)."""
+    from pulumi import automation as auto
+
+    crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/bundles.trust.cert-manager.io"
+    cluster.api.delete(crd)
+    deadline = time.monotonic() + 30
+    while cluster.api.find(crd) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with new_stack(engine, tmp_path, prefix="l25-no-crd") as stack:
+        with pytest.raises(auto.CommandError) as err:
+            up(stack, cluster, openbao)
+        message = str(err.value)
+        assert "bundles.trust.cert-manager.io" in message and "cert-manager-requires-bundles" in message, message[
+            -3000:
+        ]
+        # Nothing of ours reached the cluster: every cluster resource waits for the CRD reads.
+        assert cluster.api.find("/api/v1/namespaces/linkerd") is None
+        assert cluster.api.find(f"/api/v1/namespaces/cert-manager/secrets/{names.APPROLE_SECRET}") is None
+        assert cluster.api.find(f"/api/v1/namespaces/cert-manager/configmaps/{names.ANCHOR_CONFIGMAP}") is None
