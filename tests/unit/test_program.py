@@ -504,7 +504,9 @@ def test_ordering(mode):
     else:
         prerequisites = [x for x in r.resources if x.read_id and x.type.endswith("CustomResourceDefinition")]
         assert len(prerequisites) == 3
-    for cr in (issuer, cert, bundle, namespace, r.one("kubernetes:core/v1:Secret")):
+        # Without its CRDs nothing of ours is applied: the credential Secret waits for them too.
+        assert all(r.waits_for(r.one("kubernetes:core/v1:Secret"), crd) for crd in prerequisites)
+    for cr in (issuer, cert, bundle, namespace):
         for prerequisite in prerequisites:
             assert r.waits_for(cr, prerequisite), f"{cr.name} does not wait for {prerequisite.name}"
     assert r.waits_for(issuer, r.one("kubernetes:core/v1:Secret"))
