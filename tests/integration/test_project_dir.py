@@ -20,7 +20,16 @@ from tests.integration.openbao import Client
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt", "components", "lib", "scripts", "toolchain")
+PROJECT_FILES = (
+    "Pulumi.yaml",
+    "__main__.py",
+    "requirements.txt",
+    "components",
+    "lib",
+    "policy",
+    "scripts",
+    "toolchain",
+)
 
 
 def inventory(client: Client) -> tuple[set[str], set[str], set[str]]:
@@ -54,7 +63,9 @@ def project(tmp_path, engine):
     return copy, env
 
 
-def stack(project: tuple[Path, dict], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def stack(
+    project: tuple[Path, dict], *args: str, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     copy, env = project
     result = subprocess.run(
         ["bash", "scripts/stack", *args],
@@ -66,7 +77,10 @@ def stack(project: tuple[Path, dict], *args: str, stdin: str | None = None) -> s
         timeout=600,
         check=False,
     )
-    assert result.returncode == 0, f"scripts/stack {' '.join(args)}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    if check:
+        assert result.returncode == 0, (
+            f"scripts/stack {' '.join(args)}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
     return result
 
 
@@ -102,3 +116,26 @@ def test_scripts_stack_runs_the_project_directory_against_openbao(project, openb
 
     stack(project, "destroy", "--yes")
     assert inventory(root) == before
+
+
+def test_the_policy_pack_passes_the_program_and_stops_a_widened_vault_policy(project, openbao):
+    """`pulumi preview --policy-pack policy`, as a pull request's preview runs it."""
+    copy, _ = project
+    (copy / "Pulumi.vault-side.yaml").write_text(
+        "config:\n"
+        "  linkerd-vault-pki:clusterMode: none\n"
+        "  linkerd-vault-pki:vaultMode: external\n"
+        f"  linkerd-vault-pki:vaultAddress: {openbao.address}\n"
+        "  linkerd-vault-pki:pkiPath: pki-policy-pack\n"
+    )
+    stack(project, "config", "set", "--secret", "vaultToken", stdin=openbao.root_token)
+    passed = stack(project, "preview", "--policy-pack", "policy")
+    assert "linkerd-vault-pki@" in passed.stdout and "mandatory" not in passed.stdout, passed.stdout[-2000:]
+
+    # A pull request that adds sudo to the signing policy.
+    source = copy / "components" / "vault_pki.py"
+    source.write_text(source.read_text().replace('capabilities = ["update"]', 'capabilities = ["update", "sudo"]'))
+    failed = stack(project, "preview", "--policy-pack", "policy", check=False)
+    assert failed.returncode != 0
+    assert "[mandatory]  vault-policy-least-privilege" in failed.stdout, failed.stdout[-3000:]
+    assert 'grant exactly ["update"]' in failed.stdout

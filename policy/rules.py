@@ -1,0 +1,165 @@
+"""The guardrails a pull request must not break, as plain functions over resource properties.
+
+Each rule takes what the engine shows a policy pack (a resource's type and
+input properties, or every resource of the stack) and returns its violations,
+each saying what to do instead. ``__main__.py`` turns them into a CrossGuard
+policy pack; the unit tests run them on the program as it renders under mocks
+in every mode, and on programs broken on purpose.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Props = Mapping[str, Any]
+
+VAULT_POLICY = "vault:index/policy:Policy"
+ROOT_CERT = "vault:pkiSecret/secretBackendRootCert:SecretBackendRootCert"
+MOUNT = "vault:index/mount:Mount"
+TOKEN = "vault:index/token:Token"
+CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
+BUNDLE = "kubernetes:trust.cert-manager.io/v1alpha1:Bundle"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+_PATH_BLOCK = re.compile(r'path\s+"([^"]*)"\s*\{([^}]*)\}', re.S)
+_CAPABILITIES = re.compile(r"capabilities\s*=\s*\[([^\]]*)\]")
+_DURATION = re.compile(r"(\d+)([hms])")
+_EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    name: str
+    props: Props
+
+
+def seconds(value: Any) -> int | None:
+    """A Go/Vault duration (``48h``, ``1h30m``, ``3600s``) or a number of seconds, in seconds."""
+    if isinstance(value, int | float):
+        return int(value)
+    if not isinstance(value, str) or not value:
+        return None
+    if value.isdigit():
+        return int(value)
+    parts = _DURATION.findall(value)
+    if "".join(n + u for n, u in parts) != value:
+        return None
+    return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+def vault_policy_least_privilege(props: Props) -> list[str]:
+    text = str(props.get("policy") or "")
+    blocks = _PATH_BLOCK.findall(text)
+    if not blocks:
+        return ["the Vault policy grants no path; it must grant update on one sign-intermediate path"]
+    found = []
+    for path, body in blocks:
+        capabilities = sorted(
+            c.strip().strip('"') for m in _CAPABILITIES.findall(body) for c in m.split(",") if c.strip()
+        )
+        if any(ch in path for ch in "*+"):
+            found.append(f'path "{path}" is a glob; name the one sign-intermediate path instead')
+        if not path.endswith("/sign-intermediate"):
+            found.append(f'path "{path}" is not a sign-intermediate path; cert-manager needs nothing else')
+        if capabilities != ["update"]:
+            found.append(f'path "{path}" grants {capabilities}; grant exactly ["update"] (no sudo, no read, no list)')
+    return found
+
+
+def anchor_generated_in_vault(props: Props) -> list[str]:
+    found = []
+    if props.get("type") != "internal":
+        found.append("the anchor must be generated inside Vault (type internal): its key must never leave Vault")
+    if props.get("keyType") != "ec" or props.get("keyBits") not in (None, 256):
+        found.append("the anchor must be ECDSA P-256 (keyType ec, keyBits 256): Linkerd accepts no other")
+    return found
+
+
+def identity_issuer_certificate(props: Props) -> list[str]:
+    spec = props.get("spec") or {}
+    found = []
+    if spec.get("isCA") is not True:
+        found.append("the identity issuer must be a CA (isCA: true): it signs the proxies' certificates")
+    key = spec.get("privateKey") or {}
+    if key.get("algorithm") != "ECDSA" or key.get("size") not in (None, 256):
+        found.append("the identity issuer must be ECDSA P-256 (privateKey algorithm ECDSA, size 256)")
+    renew = seconds(spec.get("renewBefore"))
+    if renew is None or renew < 300:
+        found.append("renewBefore must be at least 5m (cert-manager's minimum)")
+    return found
+
+
+def bundle_targets_labelled_namespaces(props: Props) -> list[str]:
+    spec = props.get("spec") or {}
+    found = []
+    selector = ((spec.get("target") or {}).get("namespaceSelector") or {}).get("matchLabels") or {}
+    if not selector:
+        found.append("the trust Bundle must target namespaces by label (namespaceSelector.matchLabels); "
+                     "without it trust-manager writes the bundle into every namespace")  # fmt: skip
+    for source in spec.get("sources") or []:
+        if "secret" in source:
+            found.append("a trust Bundle source is a Secret; take the anchor's public certificate from a ConfigMap "
+                         "(a Secret, such as the issuer's, holds a private key)")  # fmt: skip
+        if "PRIVATE KEY" in str(source.get("inLine", "")):
+            found.append("a trust Bundle source holds a private key")
+    return found
+
+
+def helm_release_pinned(props: Props) -> list[str]:
+    version = str(props.get("version") or "")
+    if not _EXACT_VERSION.match(version):
+        return [f"chart {props.get('chart')} is not pinned to an exact version ({version or 'none'}); pin one"]
+    return []
+
+
+def token_expires(props: Props) -> list[str]:
+    if props.get("period") or seconds(props.get("ttl")) in (None, 0):
+        return ["the Vault token has no fixed lifetime; give it a ttl (and export when it ends), or use AppRole"]
+    return []
+
+
+RESOURCE_RULES = {
+    VAULT_POLICY: vault_policy_least_privilege,
+    ROOT_CERT: anchor_generated_in_vault,
+    CERTIFICATE: identity_issuer_certificate,
+    BUNDLE: bundle_targets_labelled_namespaces,
+    RELEASE: helm_release_pinned,
+    TOKEN: token_expires,
+}
+
+
+def lifetimes_nest(resources: Iterable[Resource]) -> list[str]:
+    """The anchor lives no longer than its mount allows, the issuer shorter than the anchor."""
+    resources = list(resources)
+    mounts = {r.props.get("path"): seconds(r.props.get("maxLeaseTtlSeconds")) for r in resources if r.type == MOUNT}
+    anchors = [r for r in resources if r.type == ROOT_CERT]
+    found = []
+    for anchor in anchors:
+        ttl, limit = seconds(anchor.props.get("ttl")), mounts.get(anchor.props.get("backend"))
+        if ttl is not None and limit is not None and ttl > limit:
+            found.append(f"the anchor's ttl ({ttl}s) exceeds its mount's max lease TTL ({limit}s)")
+    shortest_anchor = min((seconds(a.props.get("ttl")) or 0 for a in anchors), default=None)
+    for cert in (r for r in resources if r.type == CERTIFICATE):
+        duration = seconds((cert.props.get("spec") or {}).get("duration"))
+        if shortest_anchor and duration is not None and duration >= shortest_anchor:
+            found.append(
+                f"the identity issuer ({duration}s) must be shorter-lived than the anchor ({shortest_anchor}s)"
+            )
+    return found
+
+
+def violations(resources: Iterable[Resource]) -> dict[str, list[str]]:
+    """Every rule over a whole program: resource name -> what is wrong (the stack rule under "stack")."""
+    resources = list(resources)
+    found: dict[str, list[str]] = {}
+    for r in resources:
+        rule = RESOURCE_RULES.get(r.type)
+        if rule and (problems := rule(r.props)):
+            found[r.name] = problems
+    if problems := lifetimes_nest(resources):
+        found["stack"] = problems
+    return found

@@ -1,0 +1,84 @@
+"""The policy pack's rules: the real program passes in every mode; each rule catches what it is for."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from policy import rules
+from tests.harness import MODES, cfg, render
+
+
+def program(rendered) -> list[rules.Resource]:
+    return [rules.Resource(r.type, r.name, r.inputs) for r in rendered.resources if not r.read_id]
+
+
+@pytest.fixture(scope="module", params=[*MODES, "token"])
+def rendered(request):
+    overrides = {"credential": "token"} if request.param == "token" else MODES[request.param]
+    return render(cfg(**overrides))
+
+
+def test_the_program_breaks_no_rule_in_any_mode(rendered):
+    assert rules.violations(program(rendered)) == {}
+
+
+def broken(rendered, resource_type: str, mutate) -> dict[str, list[str]]:
+    resources = program(rendered)
+    for i, r in enumerate(resources):
+        if r.type == resource_type:
+            props = copy.deepcopy(dict(r.props))
+            mutate(props)
+            resources[i] = rules.Resource(r.type, r.name, props)
+            break
+    else:
+        raise AssertionError(f"the program has no {resource_type} to break")
+    return rules.violations(resources)
+
+
+@pytest.fixture(scope="module")
+def laptop():
+    return render(cfg())
+
+
+def set_policy(text):
+    return lambda p: p.__setitem__("policy", text)
+
+
+@pytest.mark.parametrize(
+    ("case", "resource_type", "mutate", "says"),
+    [
+        ("sudo", rules.VAULT_POLICY, set_policy('path "pki/root/sign-intermediate" { capabilities = ["update", "sudo"] }'), 'grant exactly ["update"]'),
+        ("glob", rules.VAULT_POLICY, set_policy('path "pki*" { capabilities = ["update"] }'), "is a glob"),
+        ("other path", rules.VAULT_POLICY, set_policy('path "pki/root/generate/internal" { capabilities = ["update"] }'), "not a sign-intermediate path"),
+        ("second path", rules.VAULT_POLICY, set_policy('path "pki/root/sign-intermediate" { capabilities = ["update"] }\npath "sys/mounts" { capabilities = ["read"] }'), 'path "sys/mounts"'),
+        ("exported key", rules.ROOT_CERT, lambda p: p.__setitem__("type", "exported"), "generated inside Vault"),
+        ("RSA anchor", rules.ROOT_CERT, lambda p: p.update(keyType="rsa", keyBits=2048), "ECDSA P-256"),
+        ("issuer not a CA", rules.CERTIFICATE, lambda p: p["spec"].__setitem__("isCA", False), "must be a CA"),
+        ("RSA issuer", rules.CERTIFICATE, lambda p: p["spec"]["privateKey"].update(algorithm="RSA", size=2048), "ECDSA P-256"),
+        ("renew storm", rules.CERTIFICATE, lambda p: p["spec"].__setitem__("renewBefore", "1m"), "at least 5m"),
+        ("issuer outlives anchor", rules.CERTIFICATE, lambda p: p["spec"].__setitem__("duration", "3000h"), "shorter-lived than the anchor"),
+        ("anchor beyond mount", rules.ROOT_CERT, lambda p: p.__setitem__("ttl", "99999999s"), "exceeds its mount's max lease TTL"),
+        ("no selector", rules.BUNDLE, lambda p: p["spec"]["target"].pop("namespaceSelector"), "target namespaces by label"),
+        ("secret source", rules.BUNDLE, lambda p: p["spec"]["sources"].append({"secret": {"name": "linkerd-identity-issuer", "key": "ca.crt"}}), "is a Secret"),
+        ("unpinned chart", rules.RELEASE, lambda p: p.__setitem__("version", "~1.21"), "not pinned to an exact version"),
+        ("no chart version", rules.RELEASE, lambda p: p.pop("version"), "not pinned"),
+    ],
+)  # fmt: skip
+def test_each_rule_catches_what_it_is_for(laptop, case, resource_type, mutate, says):
+    found = broken(laptop, resource_type, mutate)
+    assert any(says in problem for problems in found.values() for problem in problems), found
+
+
+def test_a_token_without_a_lifetime_is_flagged():
+    token_program = render(cfg(credential="token"))
+    found = broken(token_program, rules.TOKEN, lambda p: p.update(ttl="0s", period="768h"))
+    assert any("no fixed lifetime" in p for problems in found.values() for p in problems), found
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("48h", 172800), ("1h30m", 5400), ("3600s", 3600), (7200, 7200), ("2d", None)]
+)
+def test_durations_are_read_as_vault_and_cert_manager_write_them(text, expected):
+    assert rules.seconds(text) == expected
