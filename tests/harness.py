@@ -160,6 +160,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "issuingCa": self.anchor_pem,
                 "serialNumber": "1a:2b",
             },
+            "docker:index/remoteImage:RemoteImage": lambda s: {"imageId": f"{s['name']}@sha256:{'0' * 64}"},
             "docker:index/container:Container": lambda s: {
                 "networkDatas": [{"ipAddress": CONTAINER_IP, "networkName": "pki-network"}],
             },

@@ -1,0 +1,34 @@
+"""The README's picture of the graph is the program's graph (scripts/graph.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("graph", ROOT / "scripts" / "graph.py")
+graph = importlib.util.module_from_spec(spec)
+sys.modules["graph"] = graph
+spec.loader.exec_module(graph)
+
+
+def test_the_readme_picture_is_current():
+    readme = (ROOT / "README.md").read_text()
+    assert graph.readme_block(readme) == graph.mermaid(), "the README's graph is stale: scripts/graph.py --write"
+
+
+def test_the_picture_shows_the_waits_that_matter():
+    diagram = graph.mermaid()
+    # The issuer is signed only once cert-manager holds the credential; Linkerd starts only after the issuer
+    # and the bundle; the anchor reaches the bundle through its ConfigMap.
+    for edge in (
+        "linkerd_identity_vault_credential ==> linkerd_identity_cluster_issuer",
+        "linkerd_identity_cluster_issuer ==> linkerd_identity_issuer_certificate",
+        "linkerd_identity_issuer_certificate ==> linkerd_crds",
+        "linkerd_identity_bundle --> linkerd_crds",
+        "linkerd_pki_anchor --> linkerd_identity_trust_anchor",
+        "linkerd_crds ==> linkerd_control_plane",
+    ):
+        assert edge in diagram, edge
+    assert diagram.count("==>") >= 5  # a critical path, drawn thick
