@@ -63,6 +63,20 @@ def project(tmp_path, engine):
     return copy, env
 
 
+def write_stack_config(copy: Path, vault_address: str, pki_path: str, approle_mount: str | None = None) -> None:
+    """A Vault-side stack's Pulumi.<stack>.yaml, as a user writes it (the token is set as a secret apart)."""
+    lines = [
+        "config:",
+        "  linkerd-vault-pki:clusterMode: none",
+        "  linkerd-vault-pki:vaultMode: external",
+        f"  linkerd-vault-pki:vaultAddress: {vault_address}",
+        f"  linkerd-vault-pki:pkiPath: {pki_path}",
+    ]
+    if approle_mount:
+        lines.append(f"  linkerd-vault-pki:approleMount: {approle_mount}")
+    (copy / "Pulumi.vault-side.yaml").write_text("\n".join(lines) + "\n")
+
+
 def stack(
     project: tuple[Path, dict], *args: str, stdin: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess:
@@ -86,14 +100,7 @@ def stack(
 
 def test_scripts_stack_runs_the_project_directory_against_openbao(project, openbao):
     copy, _ = project
-    (copy / "Pulumi.vault-side.yaml").write_text(
-        "config:\n"
-        "  linkerd-vault-pki:clusterMode: none\n"
-        "  linkerd-vault-pki:vaultMode: external\n"
-        f"  linkerd-vault-pki:vaultAddress: {openbao.address}\n"
-        "  linkerd-vault-pki:pkiPath: pki-project-dir\n"
-        "  linkerd-vault-pki:approleMount: approle-project-dir\n"
-    )
+    write_stack_config(copy, openbao.address, "pki-project-dir", "approle-project-dir")
     root = openbao.root()
     before = inventory(root)
 
@@ -121,13 +128,7 @@ def test_scripts_stack_runs_the_project_directory_against_openbao(project, openb
 def test_the_policy_pack_passes_the_program_and_stops_a_widened_vault_policy(project, openbao):
     """`pulumi preview --policy-pack policy`, as a pull request's preview runs it."""
     copy, _ = project
-    (copy / "Pulumi.vault-side.yaml").write_text(
-        "config:\n"
-        "  linkerd-vault-pki:clusterMode: none\n"
-        "  linkerd-vault-pki:vaultMode: external\n"
-        f"  linkerd-vault-pki:vaultAddress: {openbao.address}\n"
-        "  linkerd-vault-pki:pkiPath: pki-policy-pack\n"
-    )
+    write_stack_config(copy, openbao.address, "pki-policy-pack")
     stack(project, "config", "set", "--secret", "vaultToken", stdin=openbao.root_token)
     passed = stack(project, "preview", "--policy-pack", "policy")
     assert "linkerd-vault-pki@" in passed.stdout and "mandatory" not in passed.stdout, passed.stdout[-2000:]

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 from pathlib import Path
 
 from lib import versions
 from tests import reference
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("fetch_reference", ROOT / "scripts" / "fetch_reference.py")
-fetch_reference = importlib.util.module_from_spec(spec)
-sys.modules["fetch_reference"] = fetch_reference
-spec.loader.exec_module(fetch_reference)
+fetch_reference = load_script("fetch_reference")
 
 
 def test_the_files_it_fetches_are_the_reference_layout_the_tests_read():

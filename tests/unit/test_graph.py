@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
+from tests.scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("graph", ROOT / "scripts" / "graph.py")
-graph = importlib.util.module_from_spec(spec)
-sys.modules["graph"] = graph
-spec.loader.exec_module(graph)
+graph = load_script("graph")
 
 
 def test_the_readme_picture_is_current():

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from cryptography import x509
@@ -17,12 +15,10 @@ from cryptography.x509.oid import NameOID
 
 from lib import x509 as anchor_x509
 from tests.harness import make_ca
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("verify", ROOT / "scripts" / "verify.py")
-verify = importlib.util.module_from_spec(spec)
-sys.modules["verify"] = verify
-spec.loader.exec_module(verify)
+verify = load_script("verify")
 
 
 def issued_by(ca_key, ca_pem: str, key=None) -> str:
