@@ -280,3 +280,20 @@ def test_openbao_restarted_empty_is_rebuilt_by_refresh_and_up(engine, own_openba
         issuer, _ = sign_as_cert_manager(client, rebuilt["signPath"])
         issuer.verify_directly_issued_by(x509.load_pem_x509_certificate(anchor.encode()))
         stack.stack.preview(expect_no_changes=True, on_output=lambda _line: None)
+
+
+def test_changing_the_anchor_replaces_it_in_place_and_signing_goes_on(engine, openbao, tmp_path):
+    """What a change of anchorTtl (or its name or key) does in Vault: the old issuer is deleted first, the new
+    one is the mount's only and default issuer, and the sign path signs with it. The mesh, though, trusts only
+    the old anchor until the bundle reaches every proxy: see the README on the anchor's lifetime."""
+    with new_stack(engine, tmp_path) as stack:
+        first = deploy(stack, openbao)
+        stack.configure({"anchorTtl": "2000h"})
+        replaced = stack.up()
+        assert replaced["trustAnchorPem"] != first.outputs["trustAnchorPem"]
+        root, path = openbao.root(), first.pki_path
+        issuers = root.request("LIST", f"{path}/issuers")["data"]["keys"]
+        assert len(issuers) == 1 and root.read(f"{path}/config/issuers")["data"]["default"] == issuers[0]
+        client, _ = credential_client(first, openbao)
+        issuer, _ = sign_as_cert_manager(client, replaced["signPath"])
+        issuer.verify_directly_issued_by(x509.load_pem_x509_certificate(replaced["trustAnchorPem"].encode()))
