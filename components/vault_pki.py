@@ -108,7 +108,16 @@ class VaultPki(pulumi.ComponentResource):
             key_type=args.pki.anchor_key_type,
             key_bits=args.pki.anchor_key_bits,
             issuer_name="linkerd-trust-anchor",
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The provider would update a new ttl in state only (the certificate keeps its expiry), and
+                # create a replacement before deleting the old one, which Vault refuses (the issuer name is
+                # taken). So any change of what defines the anchor generates a new one, the old issuer
+                # deleted first; the new one is then the mount's default, and the sign path signs with it.
+                # The running proxies do not trust it yet: README, "Credentials, and what expires".
+                replace_on_changes=["commonName", "ttl", "keyType", "keyBits", "type"],
+                delete_before_replace=True,
+            ),
         )
         sign_path = pulumi.Output.concat(mount.path, "/root/sign-intermediate")
         policy = vault.Policy(

@@ -32,7 +32,9 @@ def issuer_csr() -> tuple[str, ec.EllipticCurvePrivateKey]:
     return csr.public_bytes(serialization.Encoding.PEM).decode(), key
 
 
-def sign_as_cert_manager(client: Client, sign_path: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def sign_as_cert_manager(
+    client: Client, sign_path: str, anchor_cn: str = "root.linkerd.cluster.local"
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     csr, key = issuer_csr()
     # Exactly what cert-manager's Vault client sends for a 48h Certificate: every value a
     # string, the TTL in Go's duration format (Ref: cert-manager internal/vault/vault.go Sign).
@@ -49,9 +51,7 @@ def sign_as_cert_manager(client: Client, sign_path: str) -> tuple[x509.Certifica
         },
     )["data"]
     # cert-manager builds the chain from certificate, issuing_ca and ca_chain.
-    assert x509.load_pem_x509_certificate(data["issuing_ca"].encode()).subject.rfc4514_string() == (
-        "CN=root.linkerd.cluster.local"
-    )
+    assert x509.load_pem_x509_certificate(data["issuing_ca"].encode()).subject.rfc4514_string() == f"CN={anchor_cn}"
     return x509.load_pem_x509_certificate(data["certificate"].encode()), key
 
 

@@ -283,17 +283,25 @@ def test_openbao_restarted_empty_is_rebuilt_by_refresh_and_up(engine, own_openba
 
 
 def test_changing_the_anchor_replaces_it_in_place_and_signing_goes_on(engine, openbao, tmp_path):
-    """What a change of anchorTtl (or its name or key) does in Vault: the old issuer is deleted first, the new
+    """What a change of anchorTtl or anchorCommonName does in Vault: the old issuer is deleted first, the new
     one is the mount's only and default issuer, and the sign path signs with it. The mesh, though, trusts only
     the old anchor until the bundle reaches every proxy: see the README on the anchor's lifetime."""
     with new_stack(engine, tmp_path) as stack:
         first = deploy(stack, openbao)
-        stack.configure({"anchorTtl": "2000h"})
-        replaced = stack.up()
-        assert replaced["trustAnchorPem"] != first.outputs["trustAnchorPem"]
-        root, path = openbao.root(), first.pki_path
-        issuers = root.request("LIST", f"{path}/issuers")["data"]["keys"]
-        assert len(issuers) == 1 and root.read(f"{path}/config/issuers")["data"]["default"] == issuers[0]
-        client, _ = credential_client(first, openbao)
-        issuer, _ = sign_as_cert_manager(client, replaced["signPath"])
-        issuer.verify_directly_issued_by(x509.load_pem_x509_certificate(replaced["trustAnchorPem"].encode()))
+        previous = first.outputs
+        for change in ({"anchorTtl": "2000h"}, {"anchorCommonName": "root2.linkerd.cluster.local"}):
+            stack.configure(change)
+            replaced = stack.up()
+            anchor = x509.load_pem_x509_certificate(replaced["trustAnchorPem"].encode())
+            assert replaced["trustAnchorPem"] != previous["trustAnchorPem"], change
+            if "anchorTtl" in change:  # the certificate itself says 2000h, not only Pulumi's state
+                lifetime = anchor.not_valid_after_utc - anchor.not_valid_before_utc
+                assert abs(lifetime.total_seconds() - 2000 * 3600) < 120, lifetime
+            root, path = openbao.root(), first.pki_path
+            issuers = root.request("LIST", f"{path}/issuers")["data"]["keys"]
+            assert len(issuers) == 1 and root.read(f"{path}/config/issuers")["data"]["default"] == issuers[0]
+            client, _ = credential_client(first, openbao)
+            cn = change.get("anchorCommonName", "root.linkerd.cluster.local")
+            issuer, _ = sign_as_cert_manager(client, replaced["signPath"], anchor_cn=cn)
+            issuer.verify_directly_issued_by(anchor)
+            previous = replaced

@@ -562,3 +562,14 @@ def test_first_preview_of_an_empty_stack_registers_everything():
     previewed = render(cfg(), preview=True)
     created = render(cfg())
     assert sorted((r.type, r.name) for r in previewed.resources) == sorted((r.type, r.name) for r in created.resources)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("anchorTtl", "2000h"), ("anchorCommonName", "root2.linkerd.cluster.local")]
+)
+def test_changing_what_defines_the_anchor_generates_a_new_one_deleting_the_old_first(laptop, key, value):
+    before, after = laptop.one(ROOT_CERT), render(cfg(**{key: value})).one(ROOT_CERT)
+    changed = {k for k in after.inputs if after.inputs[k] != before.inputs.get(k)}
+    # Every input a change of this setting touches forces a new anchor (a ttl is never only written to state).
+    assert changed and changed <= set(after.replace_on_changes), (changed, after.replace_on_changes)
+    assert after.delete_before_replace  # the issuer name must be free for the new one
