@@ -22,7 +22,6 @@ from components.vault_pki import AppRoleLogin, VaultCredential
 from lib.config import PkiConfig
 from lib.names import (
     ANCHOR_CONFIGMAP,
-    ANCHOR_KEY,
     APPROLE_SECRET,
     APPROLE_SECRET_KEY,
     BUNDLE_KEY,
@@ -30,10 +29,11 @@ from lib.names import (
     CERTIFICATE_NAME,
     CONTROL_PLANE_LABEL,
     IDENTITY_NAME,
-    ISSUER_NAME,
     PREVIOUS_ANCHOR_KEY,
     TOKEN_SECRET,
     TOKEN_SECRET_KEY,
+    anchor_key,
+    cluster_issuer_name,
 )
 
 
@@ -82,7 +82,12 @@ def certificate_spec(pki: PkiConfig) -> dict[str, Any]:
         "secretName": CERTIFICATE_NAME,
         "duration": pki.issuer_duration.text,
         "renewBefore": pki.issuer_renew_before.text,
-        "issuerRef": {"name": ISSUER_NAME, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+        # Switching the signing anchor changes this name, which makes cert-manager re-issue now.
+        "issuerRef": {
+            "name": cluster_issuer_name(pki.signing_anchor),
+            "kind": "ClusterIssuer",
+            "group": "cert-manager.io",
+        },
         "commonName": IDENTITY_NAME,
         "dnsNames": [IDENTITY_NAME],
         "isCA": True,
@@ -93,10 +98,11 @@ def certificate_spec(pki: PkiConfig) -> dict[str, Any]:
     }
 
 
-def bundle_spec(include_previous: bool) -> dict[str, Any]:
-    keys = [ANCHOR_KEY, PREVIOUS_ANCHOR_KEY] if include_previous else [ANCHOR_KEY]
+def bundle_spec() -> dict[str, Any]:
+    # The anchor ConfigMap holds exactly the anchors to trust, one key each: a rotation changes its
+    # data, never the Bundle, so no source is ever named that the ConfigMap does not hold.
     return {
-        "sources": [{"configMap": {"name": ANCHOR_CONFIGMAP, "key": key}} for key in keys],
+        "sources": [{"configMap": {"name": ANCHOR_CONFIGMAP, "includeAllKeys": True}}],
         "target": {
             "configMap": {"key": BUNDLE_KEY},
             # Without a selector trust-manager writes the bundle into every namespace.
@@ -114,11 +120,11 @@ class LinkerdIdentityArgs:
     vault_server: pulumi.Input[str]
     """The address the cluster's workloads reach Vault at."""
     sign_path: pulumi.Input[str]
-    """``<mount>/root/sign-intermediate``: the one path the credential may use."""
-    anchor_pem: pulumi.Input[str]
-    """The anchor's public certificate, the source of the trust bundle."""
+    """``<mount>/issuer/<signing anchor>/sign-intermediate``: the one path the credential may use."""
+    anchor_pems: dict[str, pulumi.Input[str]]
+    """Every anchor's public certificate by name: the sources of the trust bundle."""
     pki: PkiConfig
-    """The issuer's lifetime and renewal, and a previous anchor to keep in the bundle."""
+    """The issuer's lifetime and renewal, which anchor signs, and an outside anchor to keep in the bundle."""
     credential: VaultCredential
     """What cert-manager logs in to Vault with."""
     vault_ca_bundle_pem: str | None = None
@@ -154,7 +160,8 @@ class LinkerdIdentity(pulumi.ComponentResource):
             api_version="cert-manager.io/v1",
             kind="ClusterIssuer",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ISSUER_NAME, annotations=_wait_for("Ready", args.ready_timeout_seconds)
+                name=cluster_issuer_name(args.pki.signing_anchor),
+                annotations=_wait_for("Ready", args.ready_timeout_seconds),
             ),
             spec=cluster_issuer_spec(
                 args.vault_server,
@@ -167,7 +174,7 @@ class LinkerdIdentity(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_cert_manager, credential]),
         )
 
-        anchors = {ANCHOR_KEY: args.anchor_pem}
+        anchors = {anchor_key(name): pem for name, pem in args.anchor_pems.items()}
         if args.pki.previous_anchor_pem:
             anchors[PREVIOUS_ANCHOR_KEY] = args.pki.previous_anchor_pem
         anchor_source = k8s.core.v1.ConfigMap(
@@ -183,7 +190,7 @@ class LinkerdIdentity(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=BUNDLE_NAME, annotations=_wait_for("Synced", args.ready_timeout_seconds)
             ),
-            spec=bundle_spec(bool(args.pki.previous_anchor_pem)),
+            spec=bundle_spec(),
             # The target namespace is chosen by label, not by name: it must exist first.
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -204,7 +211,7 @@ class LinkerdIdentity(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_cert_manager, issuer]),
         )
 
-        self.issuer_name = _once_created(issuer, ISSUER_NAME)
+        self.issuer_name = _once_created(issuer, cluster_issuer_name(args.pki.signing_anchor))
         self.certificate_name = _once_created(certificate, CERTIFICATE_NAME)
         self.bundle_name = _once_created(bundle, BUNDLE_NAME)
         self.register_outputs(

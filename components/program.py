@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_vault as vault
 
-from components.vault_pki import AppRoleLogin, VaultPki, VaultPkiArgs
-from lib import versions, x509
-from lib.config import StackConfig
+from components.vault_pki import AppRoleLogin, TrustAnchor, VaultCredential, VaultPki, VaultPkiArgs
+from lib import rotation, versions, x509
+from lib.config import ClusterTarget, ConfigError, StackConfig
+from lib.rotation import Rotation
 
 
 @dataclass
@@ -45,9 +46,34 @@ def vault_provider(endpoint: VaultEndpoint, cfg: StackConfig) -> vault.Provider:
     )
 
 
+def deployed_rotation() -> Rotation | None:
+    """The anchors and signer the stack's last `up` deployed: its own ``anchorRotation`` output.
+
+    Read with the engine's built-in ``readStackOutputs`` (what a StackReference reads), synchronously,
+    so that a step that would break the mesh stops the program before anything is registered.
+    """
+    me = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": me})
+    outputs = (result.value or {}).get("outputs") or {}
+    return Rotation.from_output(outputs.get(rotation.OUTPUT))
+
+
+def check_rotation(cfg: StackConfig) -> str:
+    """The rotation phase this `up` carries out; raises ConfigError for a step that breaks the mesh."""
+    wanted = Rotation(cfg.pki.anchors, cfg.pki.signing_anchor)
+    deployed = deployed_rotation()
+    problems = rotation.problems(deployed, wanted)
+    if problems:
+        raise ConfigError(problems)
+    return rotation.phase(deployed, wanted)
+
+
 def run(cfg: StackConfig) -> None:
+    phase = check_rotation(cfg)
     for warning in cfg.warnings:
         pulumi.log.warn(warning)
+    if phase not in ("first", "none"):
+        pulumi.log.info(f"anchor rotation: this update is the {phase} phase (README, \"Rotating the trust anchor\")")
     network = None
     if cfg.needs_docker_network:
         from components.cluster import local_network
@@ -80,101 +106,186 @@ def run(cfg: StackConfig) -> None:
             cluster_address=endpoint.cluster_address,
             pki=cfg.pki,
             credential=cfg.credential,
+            clusters={t.key: t.secret_id_version for t in cfg.clusters} or {"": cfg.credential.secret_id_version},
         ),
         opts=pulumi.ResourceOptions(providers={"vault": vault_provider(endpoint, cfg)}),
     )
-    export_vault_side(endpoint, pki)
-    if cfg.has_cluster:
-        cluster_side(cfg, endpoint, pki, network)
+    export_vault_side(endpoint, pki, cfg)
+    facts = {}
+    for target in cfg.clusters:
+        facts[target.key] = cluster_side(cfg, target, endpoint, pki, network)
+    if cfg.listed:
+        export_listed_clusters(facts, pki)
+    elif facts:
+        export_cluster(facts[""], pki.credentials[""])
 
 
-def cluster_side(cfg: StackConfig, endpoint: VaultEndpoint, pki: VaultPki, network) -> None:
-    """The cluster (k3d, or the one given), cert-manager, Linkerd's identity and Linkerd."""
+@dataclass
+class ClusterFacts:
+    """What a cluster's part of the stack tells its operator (and another tool installing Linkerd)."""
+
+    issuer: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+    bundle: pulumi.Output[str]
+    certificate: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+
+
+def cluster_side(
+    cfg: StackConfig, target: ClusterTarget, endpoint: VaultEndpoint, pki: VaultPki, network
+) -> ClusterFacts:
+    """One cluster (k3d, or one given), cert-manager, Linkerd's identity and Linkerd.
+
+    A listed cluster's resources are named after it (``<name>-...``); the stack's one cluster keeps the
+    plain names.
+    """
     import pulumi_kubernetes as k8s
 
     from components.cert_manager import CertManager, CertManagerArgs, ExistingCertManager, ExistingCertManagerArgs
     from components.identity import LinkerdIdentity, LinkerdIdentityArgs
-    from components.linkerd import LinkerdControlPlane, LinkerdControlPlaneArgs, control_plane_values, linkerd_namespace
+    from components.linkerd import LinkerdControlPlane, LinkerdControlPlaneArgs, linkerd_namespace
 
-    if cfg.cluster.mode == "k3d":
+    prefix = f"{target.key}-" if target.key else ""
+    cluster_cfg = target.cluster
+    if cluster_cfg.mode == "k3d":
         from components.cluster import K3dCluster, K3dClusterArgs
 
         cluster = K3dCluster(
-            "k3d",
+            f"{prefix}k3d",
             K3dClusterArgs(
-                cluster_name=cfg.cluster.name,
+                cluster_name=cluster_cfg.name,
                 network=network.name,
-                api_port=cfg.cluster.api_port,
-                k3s_image=cfg.cluster.k3s_image,
+                api_port=cluster_cfg.api_port,
+                k3s_image=cluster_cfg.k3s_image,
             ),
         )
         kubeconfig = cluster.kubeconfig
     else:
-        kubeconfig = cfg.cluster.kubeconfig.output()
-    kubernetes = k8s.Provider("kubernetes", kubeconfig=kubeconfig, context=cfg.cluster.context)
+        kubeconfig = cluster_cfg.kubeconfig.output()
+    kubernetes = k8s.Provider(f"{prefix}kubernetes", kubeconfig=kubeconfig, context=cluster_cfg.context)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": kubernetes})
 
-    if cfg.cert_manager.install:
+    if target.cert_manager.install:
         cert_manager = CertManager(
-            "cert-manager", CertManagerArgs(namespace=cfg.cert_manager.namespace), opts=on_cluster
+            f"{prefix}cert-manager", CertManagerArgs(namespace=target.cert_manager.namespace), opts=on_cluster
         )
     else:
         cert_manager = ExistingCertManager(
-            "cert-manager", ExistingCertManagerArgs(namespace=cfg.cert_manager.namespace), opts=on_cluster
+            f"{prefix}cert-manager", ExistingCertManagerArgs(namespace=target.cert_manager.namespace), opts=on_cluster
         )
     # Nothing of ours lands on a cluster whose cert-manager or trust-manager is missing.
     namespace = linkerd_namespace(
-        "linkerd-namespace", opts=on_cluster.merge(pulumi.ResourceOptions(depends_on=[cert_manager]))
+        f"{prefix}linkerd-namespace", opts=on_cluster.merge(pulumi.ResourceOptions(depends_on=[cert_manager]))
+    )
+    vault_server = (
+        pulumi.Output.from_input(target.vault_cluster_address)
+        if target.vault_cluster_address
+        else endpoint.cluster_address
     )
     identity = LinkerdIdentity(
-        "linkerd-identity",
+        f"{prefix}linkerd-identity",
         LinkerdIdentityArgs(
             cert_manager=cert_manager,
             linkerd_namespace=namespace,
-            vault_server=endpoint.cluster_address,
+            vault_server=vault_server,
             sign_path=pki.sign_path,
-            anchor_pem=pki.anchor_pem,
+            anchor_pems={a.name: a.pem for a in pki.anchors.values()},
             pki=cfg.pki,
-            credential=pki.credential,
+            credential=pki.credentials[target.key],
             vault_ca_bundle_pem=cfg.vault.ca_bundle_pem,
             vault_namespace=cfg.vault.namespace,
-            ready_timeout_seconds=cfg.cert_manager.ready_timeout.seconds,
+            ready_timeout_seconds=target.cert_manager.ready_timeout.seconds,
         ),
         opts=on_cluster,
     )
-    if cfg.linkerd.install:
+    if target.linkerd.install:
         LinkerdControlPlane(
-            "linkerd",
+            f"{prefix}linkerd",
             LinkerdControlPlaneArgs(
                 namespace=namespace.metadata.name,
-                install_gateway_api=cfg.linkerd.install_gateway_api,
+                install_gateway_api=target.linkerd.install_gateway_api,
                 wait_for=identity,
             ),
             opts=on_cluster,
         )
+    return ClusterFacts(
+        issuer=identity.issuer_name,
+        namespace=namespace.metadata.name,
+        bundle=identity.bundle_name,
+        certificate=identity.certificate_name,
+        kubeconfig=pulumi.Output.secret(kubeconfig),
+    )
 
-    pulumi.export("clusterIssuer", identity.issuer_name)
+
+def export_cluster(facts: ClusterFacts, credential: VaultCredential) -> None:
+    """The stack's one cluster: flat outputs."""
+    from components.linkerd import control_plane_values
+
+    pulumi.export("clusterIssuer", facts.issuer)
     # What a Linkerd installed by another tool (Argo CD, Flux, the linkerd CLI) must be given.
-    pulumi.export("linkerdNamespace", namespace.metadata.name)
+    pulumi.export("linkerdNamespace", facts.namespace)
     pulumi.export("linkerdIdentityValues", control_plane_values())
-    pulumi.export("trustRootsConfigMap", identity.bundle_name)
-    pulumi.export("issuerSecret", identity.certificate_name)
-    pulumi.export("kubeconfig", pulumi.Output.secret(kubeconfig))
+    pulumi.export("trustRootsConfigMap", facts.bundle)
+    pulumi.export("issuerSecret", facts.certificate)
+    pulumi.export("kubeconfig", facts.kubeconfig)
 
 
-def export_vault_side(endpoint: VaultEndpoint, pki: VaultPki) -> None:
+def export_listed_clusters(facts: dict[str, ClusterFacts], pki: VaultPki) -> None:
+    """Listed clusters: ``clusters`` (plain facts by name) and ``clusterSecrets`` (kubeconfig, credential)."""
+    from components.linkerd import control_plane_values
+
+    plain, secret = {}, {}
+    for key, f in facts.items():
+        credential = pki.credentials[key]
+        plain[key] = {
+            "clusterIssuer": f.issuer,
+            "linkerdNamespace": f.namespace,
+            "trustRootsConfigMap": f.bundle,
+            "issuerSecret": f.certificate,
+            **credential_facts(credential),
+        }
+        secret[key] = {"kubeconfig": f.kubeconfig, **credential_secrets(credential)}
+    pulumi.export("clusters", plain)
+    pulumi.export("clusterSecrets", pulumi.Output.secret(secret))
+    pulumi.export("linkerdIdentityValues", control_plane_values())
+
+
+def credential_facts(credential: VaultCredential) -> dict[str, pulumi.Output[str]]:
+    if isinstance(credential, AppRoleLogin):
+        return {"approleMount": credential.mount, "approleRoleId": credential.role_id}
+    return {"vaultTokenExpiresAt": credential.expires_at}
+
+
+def credential_secrets(credential: VaultCredential) -> dict[str, pulumi.Output[str]]:
+    if isinstance(credential, AppRoleLogin):
+        return {"approleSecretId": credential.secret_id}
+    return {"vaultToken": credential.token}
+
+
+def export_vault_side(endpoint: VaultEndpoint, pki: VaultPki, cfg: StackConfig) -> None:
     """What the cluster side (or another stack) consumes from Vault's side."""
-    facts = pki.anchor_pem.apply(x509.anchor_facts)
     pulumi.export("vaultAddress", endpoint.address)
     pulumi.export("vaultClusterAddress", endpoint.cluster_address)
     pulumi.export("pkiMountPath", pki.mount_path)
     pulumi.export("signPath", pki.sign_path)
     pulumi.export("signerPolicy", pki.policy_name)
-    pulumi.export("trustAnchorPem", pki.anchor_pem)
-    pulumi.export("trustAnchorSha256", facts.apply(lambda f: f.sha256_fingerprint))
-    pulumi.export("trustAnchorNotAfter", facts.apply(lambda f: f.not_after))
-    credential = pki.credential
-    pulumi.export("credentialKind", credential.kind)
+    # Read back by the next run (lib/rotation.py): what this `up` deployed.
+    pulumi.export(rotation.OUTPUT, Rotation(cfg.pki.anchors, cfg.pki.signing_anchor).as_output())
+    pulumi.export(
+        "trustAnchors",
+        {a.name: anchor_output(a, a is pki.signing) for a in pki.anchors.values()},
+    )
+    signing = pki.signing.pem.apply(x509.anchor_facts)
+    pulumi.export("trustAnchorPem", pki.signing.pem)
+    pulumi.export("trustAnchorSha256", signing.apply(lambda f: f.sha256_fingerprint))
+    pulumi.export("trustAnchorNotAfter", signing.apply(lambda f: f.not_after))
+    for anchor in pki.anchors.values():
+        kept_as_generated(anchor, cfg)
+    credentials = pki.credentials
+    pulumi.export("credentialKind", cfg.credential.kind)
+    if cfg.listed:
+        return
+    credential = credentials[""]
     if isinstance(credential, AppRoleLogin):
         pulumi.export("approleMount", credential.mount)
         pulumi.export("approleRoleId", credential.role_id)
@@ -182,3 +293,38 @@ def export_vault_side(endpoint: VaultEndpoint, pki: VaultPki) -> None:
     else:
         pulumi.export("vaultToken", credential.token)
         pulumi.export("vaultTokenExpiresAt", credential.expires_at)
+
+
+def anchor_output(anchor: TrustAnchor, signing: bool) -> pulumi.Output[dict]:
+    """An anchor's fingerprint, expiry and PEM, and whether it signs the identity issuer."""
+
+    def describe(pem: str) -> dict:
+        facts = x509.anchor_facts(pem)
+        return {"sha256": facts.sha256_fingerprint, "notAfter": facts.not_after, "signing": signing, "pem": pem}
+
+    return anchor.pem.apply(describe)
+
+
+# Vault backdates notBefore (30 s by default): a lifetime this close to anchorTtl is anchorTtl.
+_LIFETIME_SLACK_SECONDS = 300
+
+
+def kept_as_generated(anchor: TrustAnchor, cfg: StackConfig) -> None:
+    """Warn when the config describes anchors other than this one was generated as: it is kept as it is."""
+
+    def compare(pem: str | None) -> None:
+        if not pem:  # a preview of an anchor not generated yet
+            return
+        facts = x509.anchor_facts(pem)
+        later = f"applies to anchors generated from now on; {anchor.name} keeps"
+        how = "(rotating to a new anchor applies it: README, \"Rotating the trust anchor\")"
+        if facts.subject_common_name != cfg.pki.anchor_common_name:
+            pulumi.log.warn(
+                f"anchorCommonName: {cfg.pki.anchor_common_name} {later} {facts.subject_common_name} {how}"
+            )
+        if abs(facts.lifetime_seconds - cfg.pki.anchor_ttl.seconds) > _LIFETIME_SLACK_SECONDS:
+            pulumi.log.warn(
+                f"anchorTtl: {cfg.pki.anchor_ttl.text} {later} its lifetime, until {facts.not_after} {how}"
+            )
+
+    anchor.pem.apply(compare)

@@ -1,15 +1,17 @@
-"""Vault's side of the PKI: mount, URLs, trust anchor, signing policy, credential.
+"""Vault's side of the PKI: mount, URLs, trust anchors, signing policy, credentials.
 
-The trust anchor is generated inside Vault (``type=internal``): its private key
-never leaves Vault and never enters Pulumi state. cert-manager gets the least
-privilege that signs Linkerd's identity issuer: ``update`` on the
-sign-intermediate path, nothing else.
+Each trust anchor's key is generated inside Vault (``type=internal``): its
+private part never leaves Vault and never enters Pulumi state. The mount holds
+one anchor, or two during a rotation (lib/rotation.py); each is a Vault issuer
+named after it. cert-manager gets the least privilege that signs Linkerd's
+identity issuer: ``update`` on the signing anchor's own sign-intermediate path
+(``<mount>/issuer/<anchor>/sign-intermediate``), nothing else.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import ClassVar
 
@@ -21,7 +23,7 @@ from lib.names import RFC3339
 
 
 def signing_policy(sign_path: str) -> str:
-    """The whole of what cert-manager may do in Vault: sign intermediates at one path."""
+    """The whole of what cert-manager may do in Vault: sign intermediates at one issuer's path."""
     # docs/design.md, "Least privilege" (checked against OpenBao: update alone signs; sudo is not needed).
     return f'path "{sign_path}" {{\n  capabilities = ["update"]\n}}\n'
 
@@ -57,28 +59,40 @@ class TokenLogin:
 VaultCredential = AppRoleLogin | TokenLogin
 
 
+@dataclass(frozen=True)
+class TrustAnchor:
+    """One anchor in the mount: its Vault issuer (named after it) and public certificate."""
+
+    name: str
+    pem: pulumi.Output[str]
+    issuer_id: pulumi.Output[str]
+
+
 @dataclass
 class VaultPkiArgs:
     pki_path: str
     """The PKI mount path."""
     max_lease_ttl_seconds: int
-    """The mount's max lease TTL: nothing it issues outlives it, the anchor included."""
+    """The mount's max lease TTL: nothing it issues outlives it, the anchors included."""
     cluster_address: pulumi.Input[str]
     """Where cluster workloads reach Vault: the CA and CRL URLs (AIA, CRL DP) are built from it."""
     pki: PkiConfig
-    """The anchor's name, lifetime and key."""
+    """The anchors (names, which one signs), their common name, lifetime and key."""
     credential: CredentialConfig
     """Which credential cert-manager gets, and its settings."""
+    clusters: dict[str, int] = field(default_factory=lambda: {"": 1})
+    """A credential for each cluster: its key ("" for the stack's one cluster) and secret_id version."""
 
 
 class VaultPki(pulumi.ComponentResource):
-    """PKI mount with an internally generated ECDSA P-256 anchor and cert-manager's credential."""
+    """PKI mount with ECDSA P-256 anchors generated inside it, and a signing credential per cluster."""
 
     mount_path: pulumi.Output[str]
     sign_path: pulumi.Output[str]
-    anchor_pem: pulumi.Output[str]
+    anchors: dict[str, TrustAnchor]
+    signing: TrustAnchor
     policy_name: pulumi.Output[str]
-    credential: VaultCredential
+    credentials: dict[str, VaultCredential]
 
     def __init__(self, name: str, args: VaultPkiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("linkerd-vault-pki:vault_pki:VaultPki", name, None, opts)
@@ -88,7 +102,7 @@ class VaultPki(pulumi.ComponentResource):
             f"{name}-mount",
             path=args.pki_path,
             type="pki",
-            description="Linkerd trust anchor (managed by linkerd-vault-pki)",
+            description="Linkerd trust anchors (managed by linkerd-vault-pki)",
             max_lease_ttl_seconds=args.max_lease_ttl_seconds,
             opts=child,
         )
@@ -99,27 +113,18 @@ class VaultPki(pulumi.ComponentResource):
             crl_distribution_points=[pulumi.Output.concat(args.cluster_address, "/v1/", mount.path, "/crl")],
             opts=child,
         )
-        anchor = vault.pkisecret.SecretBackendRootCert(
-            f"{name}-anchor",
+        self.anchors = {anchor: self._anchor(name, anchor, mount, args.pki) for anchor in args.pki.anchors}
+        self.signing = self.anchors[args.pki.signing_anchor]
+        # The mount's default issuer follows the signing anchor, so that `<mount>/ca` and the default paths
+        # say what signs; cert-manager itself signs at the issuer's own path, which no default change moves.
+        defaults = vault.pkisecret.SecretBackendConfigIssuers(
+            f"{name}-default-issuer",
             backend=mount.path,
-            type="internal",  # the key is generated in Vault and never returned
-            common_name=args.pki.anchor_common_name,
-            ttl=args.pki.anchor_ttl.vault_ttl,
-            key_type=args.pki.anchor_key_type,
-            key_bits=args.pki.anchor_key_bits,
-            issuer_name="linkerd-trust-anchor",
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                # The provider would update a new ttl in state only (the certificate keeps its expiry), and
-                # create a replacement before deleting the old one, which Vault refuses (the issuer name is
-                # taken). So any change of what defines the anchor generates a new one, the old issuer
-                # deleted first; the new one is then the mount's default, and the sign path signs with it.
-                # The running proxies do not trust it yet: README, "Credentials, and what expires".
-                replace_on_changes=["commonName", "ttl", "keyType", "keyBits", "type"],
-                delete_before_replace=True,
-            ),
+            default=self.signing.issuer_id,
+            default_follows_latest_issuer=False,
+            opts=child,
         )
-        sign_path = pulumi.Output.concat(mount.path, "/root/sign-intermediate")
+        sign_path = pulumi.Output.concat(mount.path, "/issuer/", self.signing.name, "/sign-intermediate")
         policy = vault.Policy(
             f"{name}-policy",
             name=policy_name(args.pki_path),
@@ -128,37 +133,90 @@ class VaultPki(pulumi.ComponentResource):
         )
 
         self.mount_path = mount.path
-        self.sign_path = sign_path
-        self.anchor_pem = anchor.certificate
+        # Handed to cert-manager only once the policy allows it and the issuer is the default.
+        self.sign_path = pulumi.Output.all(sign_path, policy.id, defaults.id).apply(lambda v: v[0])
         self.policy_name = policy.name
-        if args.credential.kind == "approle":
-            self.credential = self._approle(name, args.credential, policy)
-        else:
-            self.credential = self._token(name, args.credential, policy)
+        make = self._approle if args.credential.kind == "approle" else self._token
+        backend = self._approle_backend(name, args.credential) if args.credential.kind == "approle" else None
+        self.credentials = {
+            key: make(name, key, args.credential, version, policy, backend) for key, version in args.clusters.items()
+        }
 
         self.register_outputs(
             {
                 "mount_path": self.mount_path,
                 "sign_path": self.sign_path,
-                "anchor_pem": self.anchor_pem,
+                "anchors": {a.name: a.pem for a in self.anchors.values()},
                 "policy_name": self.policy_name,
             }
         )
 
-    def _approle(self, name: str, cred: CredentialConfig, policy: vault.Policy) -> AppRoleLogin:
-        """AppRole: cert-manager logs in for every signing, so nothing expires."""
-        child = pulumi.ResourceOptions(parent=self)
-        backend = vault.AuthBackend(
+    def _anchor(self, name: str, anchor: str, mount: vault.Mount, pki: PkiConfig) -> TrustAnchor:
+        """A key generated in Vault (never returned) and the self-signed anchor certificate of it.
+
+        The key is a resource of its own so that retiring the anchor deletes it too: deleting a Vault
+        issuer leaves its key in the mount. The anchor's common name, lifetime and key are what it was
+        generated with: changing anchorCommonName or anchorTtl applies to anchors generated from then on
+        (a rotation), never to a live one, which the running proxies trust as it is.
+        """
+        key = vault.pkisecret.SecretBackendKey(
+            f"{name}-anchor-key-{anchor}",
+            backend=mount.path,
+            type="internal",  # generated in Vault; its private part is never returned
+            key_name=anchor,
+            key_type=pki.anchor_key_type,
+            key_bits=pki.anchor_key_bits,
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["keyType", "keyBits"]),
+        )
+        cert = vault.pkisecret.SecretBackendRootCert(
+            f"{name}-anchor-{anchor}",
+            backend=mount.path,
+            type="existing",  # signed with the key above, inside Vault
+            key_ref=key.key_id,
+            common_name=pki.anchor_common_name,
+            ttl=pki.anchor_ttl.vault_ttl,
+            key_type=pki.anchor_key_type,
+            key_bits=pki.anchor_key_bits,
+            issuer_name=anchor,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=["commonName", "ttl", "keyType", "keyBits"],
+                # Vault refuses a second issuer of the same name: a replacement deletes the old one first.
+                delete_before_replace=True,
+            ),
+        )
+        return TrustAnchor(name=anchor, pem=cert.certificate, issuer_id=cert.issuer_id)
+
+    def _approle_backend(self, name: str, cred: CredentialConfig) -> vault.AuthBackend:
+        return vault.AuthBackend(
             f"{name}-approle",
             type="approle",
             path=cred.approle_mount,
             description="cert-manager's login for Linkerd's identity issuer (managed by linkerd-vault-pki)",
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _approle(
+        self,
+        name: str,
+        cluster: str,
+        cred: CredentialConfig,
+        version: int,
+        policy: vault.Policy,
+        backend: vault.AuthBackend | None,
+    ) -> AppRoleLogin:
+        """AppRole: cert-manager logs in for every signing, so nothing expires.
+
+        Each cluster has a role of its own (``cert-manager-<cluster>``): one cluster's secret_id can be
+        rotated or revoked without touching another's.
+        """
+        assert backend is not None
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = f"{name}-{cluster}" if cluster else name
         role = vault.approle.AuthBackendRole(
-            f"{name}-role",
+            f"{prefix}-role",
             backend=backend.path,
-            role_name=cred.approle_role,
+            role_name=f"{cred.approle_role}-{cluster}" if cluster else cred.approle_role,
             token_policies=[policy.name],
             token_no_default_policy=True,
             token_ttl=cred.approle_token_ttl.seconds,
@@ -168,22 +226,30 @@ class VaultPki(pulumi.ComponentResource):
             opts=child,
         )
         secret_id = vault.approle.AuthBackendRoleSecretId(
-            f"{name}-secret-id",
+            f"{prefix}-secret-id",
             backend=backend.path,
             role_name=role.role_name,
             # Bumping secretIdVersion replaces the secret_id: the new one is created and
             # written to the cluster before the old one is destroyed.
-            metadata=json.dumps({"managed-by": "linkerd-vault-pki", "version": str(cred.secret_id_version)}),
+            metadata=json.dumps({"managed-by": "linkerd-vault-pki", "version": str(version)}),
             opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["metadata"]),
         )
         return AppRoleLogin(
             mount=backend.path, role_id=role.role_id, secret_id=pulumi.Output.secret(secret_id.secret_id)
         )
 
-    def _token(self, name: str, cred: CredentialConfig, policy: vault.Policy) -> TokenLogin:
-        """A non-periodic orphan token, as the walkthrough makes. It expires: see the README."""
+    def _token(
+        self,
+        name: str,
+        cluster: str,
+        cred: CredentialConfig,
+        version: int,
+        policy: vault.Policy,
+        backend: vault.AuthBackend | None,
+    ) -> TokenLogin:
+        """A non-periodic orphan token per cluster, as the walkthrough makes. It expires: see the README."""
         token = vault.Token(
-            f"{name}-token",
+            f"{name}-{cluster}-token" if cluster else f"{name}-token",
             policies=[policy.name],
             no_parent=True,
             no_default_policy=True,

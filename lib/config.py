@@ -8,7 +8,9 @@ and nothing is registered before the whole configuration has passed.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -101,6 +103,9 @@ class VaultConfig:
     namespace: str | None = None  # Vault Enterprise / OpenBao namespace
 
 
+DEFAULT_ANCHOR = "linkerd-trust-anchor"
+
+
 @dataclass(frozen=True)
 class PkiConfig:
     anchor_common_name: str
@@ -110,6 +115,10 @@ class PkiConfig:
     previous_anchor_pem: str | None
     issuer_duration: Duration
     issuer_renew_before: Duration
+    # The anchors Vault holds in the mount (issuer names, oldest first), all in the trust bundle,
+    # and the one that signs the identity issuer. A rotation is a change of these, one phase per `up`.
+    anchors: tuple[str, ...] = (DEFAULT_ANCHOR,)
+    signing_anchor: str = DEFAULT_ANCHOR
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,7 @@ class CredentialConfig:
     approle_mount: str
     approle_role: str
     approle_token_ttl: Duration
-    secret_id_version: int
+    secret_id_version: int = 1  # the top-level one: a listed cluster has its own
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,18 @@ class LinkerdConfig:
 
 
 @dataclass(frozen=True)
+class ClusterTarget:
+    """One cluster the PKI serves: its own provider, Vault credential, identity issuer and bundle."""
+
+    key: str  # "" for the stack's one cluster (top-level keys); the entry's name for a listed cluster
+    cluster: ClusterConfig
+    cert_manager: CertManagerConfig
+    linkerd: LinkerdConfig
+    vault_cluster_address: str | None  # None: the Vault container's or the external Vault's address
+    secret_id_version: int = 1
+
+
+@dataclass(frozen=True)
 class StackConfig:
     cluster: ClusterConfig
     vault: VaultConfig
@@ -147,14 +168,21 @@ class StackConfig:
     linkerd: LinkerdConfig
     cert_manager: CertManagerConfig = CertManagerConfig(install=True)
     warnings: tuple[str, ...] = ()  # nothing wrong yet, but soon (a certificate about to expire)
+    # Every cluster on the anchor: the top-level one, or the `clusters` list; none with clusterMode none.
+    clusters: tuple[ClusterTarget, ...] = ()
 
     @property
     def has_cluster(self) -> bool:
-        return self.cluster.mode != "none"
+        return bool(self.clusters)
+
+    @property
+    def listed(self) -> bool:
+        """True when the clusters come from the `clusters` list (their resources and outputs are named)."""
+        return any(t.key for t in self.clusters)
 
     @property
     def needs_docker_network(self) -> bool:
-        return self.cluster.mode == "k3d" or self.vault.mode == "docker"
+        return any(t.cluster.mode == "k3d" for t in self.clusters) or self.vault.mode == "docker"
 
 
 class _Reader:
@@ -381,27 +409,6 @@ def parse(
     for problem in settings.unused_settings(r.raw):
         r.fail(problem)
 
-    cluster = ClusterConfig(
-        mode=r.choice("clusterMode", CLUSTER_MODES, "k3d"),
-        name=r.pattern("clusterName", "pki-cluster", _DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
-        network=r.pattern("dockerNetwork", "pki-network", _DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
-        api_port=r.integer("k3dApiPort", 6550, 1024, 65535),
-        kubeconfig=r.secret("kubeconfig"),
-        context=r.text("kubeContext"),
-        k3s_image=r.pattern(
-            "k3sImage", versions.K3S_IMAGE, _IMAGE, f"a container image reference such as {versions.K3S_IMAGE}"
-        ),
-    )
-    if cluster.network in DOCKER_RESERVED_NETWORKS:
-        r.fail(f"dockerNetwork: {cluster.network} is one of Docker's own networks; name a network of this stack's own")
-    if cluster.kubeconfig is not None and (problem := kubeconfig_problem(cluster.kubeconfig.value, cluster.context)):
-        r.fail(problem)
-    if cluster.mode == "existing" and cluster.kubeconfig is None:
-        r.fail(
-            "kubeconfig: is required when clusterMode is existing; set it with "
-            "`pulumi config set --secret kubeconfig < ~/.kube/config` (and kubeContext to pick a context)"
-        )
-
     vault_mode = r.choice("vaultMode", VAULT_MODES, "docker")
     token = r.secret("vaultToken")
     if token is None:
@@ -411,50 +418,28 @@ def parse(
             "`pulumi config set --secret vaultToken ...` (scripts/stack generates one for the dev stack)"
         )
     address = r.url("vaultAddress")
-    cluster_address = r.url("vaultClusterAddress")
     if vault_mode == "external" and address is None and "vaultAddress" not in r.raw:
         r.fail("vaultAddress: is required when vaultMode is external, such as https://vault.example.com")
-    if (
-        vault_mode == "docker"
-        and cluster.mode == "existing"
-        and cluster_address is None
-        and "vaultClusterAddress" not in r.raw
-    ):
-        r.fail(
-            "vaultClusterAddress: is required when clusterMode is existing and vaultMode is docker: "
-            "say how the cluster reaches the Vault container, such as http://192.168.1.20:8200"
-        )
     insecure_http = r.boolean("vaultInsecureHttp", False)
     if vault_mode == "external" and not insecure_http:
-        for key, value in (("vaultAddress", address), ("vaultClusterAddress", cluster_address)):
-            if value and value.startswith("http://") and not is_loopback(value):
-                r.fail(
-                    f"{key}: {value} is plain http to another host: the Vault token and the certificates "
-                    "would travel in clear; use https://, or set vaultInsecureHttp to true to accept that"
-                )
-    reach = cluster_address or (address if vault_mode == "external" else None)
-    if reach and is_loopback(reach) and cluster.mode == "k3d":
-        key = "vaultClusterAddress" if cluster_address else "vaultAddress"
-        r.fail(
-            f"{key}: {reach} is this host's loopback, which k3d's nodes (containers) cannot reach; "
-            "set vaultClusterAddress to an address the cluster reaches"
-        )
-    if reach and is_loopback(reach) and cluster.mode == "existing" and cluster_address is None:
-        r.fail(
-            f"vaultAddress: {reach} is this host's loopback, which a cluster's pods cannot reach; set "
-            "vaultClusterAddress to an address the cluster reaches (or to this one, if the cluster runs on this host)"
-        )
+        _check_plain_http(r, "vaultAddress", address)
     ca_bundle = r.text("vaultCaBundlePem")
     if ca_bundle is not None and (problem := x509.check_ca_bundle_pem(ca_bundle, now)):
         r.fail(f"vaultCaBundlePem: {problem}")
     namespace = r.text("vaultNamespace")
     if namespace is not None and not _MOUNT_PATH.match(namespace):
         r.fail(f"vaultNamespace: {namespace!r} is not a Vault namespace path such as team-a or team-a/prod")
+    if "clusters" in r.raw:
+        targets = _listed_clusters(r, vault_mode, address, insecure_http)
+        top = targets[0] if targets else None
+    else:
+        top = _cluster_target(r, "", vault_mode, address, insecure_http)
+        targets = (top,) if top.cluster.mode != "none" else ()
     vault = VaultConfig(
         mode=vault_mode,
         token=token or Secret(""),
         address=address,
-        cluster_address=cluster_address,
+        cluster_address=top.vault_cluster_address if top and not top.key else None,
         host_port=r.integer("vaultHostPort", 8200, 1024, 65535),
         pki_path=r.pattern(
             "pkiPath", "pki", _LOWER_MOUNT_PATH, "a lowercase Vault mount path such as pki or linkerd/pki"
@@ -472,6 +457,7 @@ def parse(
     key_type = r.choice(
         "anchorKeyType", ANCHOR_KEY_TYPES, "ec", why="Linkerd accepts only ECDSA P-256 issuers and anchors"
     )
+    anchors, signing = _anchors(r)
     pki = PkiConfig(
         anchor_common_name=r.pattern(
             "anchorCommonName", "root.linkerd.cluster.local", _DNS_NAME, "a lowercase DNS name"
@@ -482,6 +468,8 @@ def parse(
         previous_anchor_pem=previous,
         issuer_duration=r.duration("issuerDuration", "48h"),
         issuer_renew_before=r.duration("issuerRenewBefore", "25h"),
+        anchors=anchors,
+        signing_anchor=signing,
     )
 
     credential = CredentialConfig(
@@ -490,7 +478,7 @@ def parse(
         approle_mount=r.pattern("approleMount", "linkerd-approle", _MOUNT_PATH, "a Vault mount path such as approle"),
         approle_role="cert-manager",
         approle_token_ttl=r.duration("approleTokenTtl", "10m"),
-        secret_id_version=r.integer("secretIdVersion", 1, 1, 1_000_000),
+        secret_id_version=top.secret_id_version if top and not top.key else 1,
     )
 
     _check_durations(r, vault, pki, credential)
@@ -500,11 +488,7 @@ def parse(
     ):
         if path.split("/")[0].lower() in reserved:
             r.fail(f"{key}: {path} is under a path Vault keeps for itself ({', '.join(reserved)}); choose another")
-    if cluster.mode == "k3d" and vault.mode == "docker" and cluster.api_port == vault.host_port:
-        r.fail(
-            f"k3dApiPort: {cluster.api_port} is also vaultHostPort; the Kubernetes API and Vault need a port each "
-            "on 127.0.0.1"
-        )
+    _check_ports(r, vault, targets)
     if credential.kind == "token":
         max_ttl = r.duration("vaultMaxTokenTtl", "768h")
         if credential.token_ttl.seconds > max_ttl.seconds:
@@ -512,6 +496,83 @@ def parse(
                 f"tokenTtl: {credential.token_ttl.text} is longer than the Vault's max token TTL "
                 f"{max_ttl.text} (vaultMaxTokenTtl); Vault would cut it short"
             )
+
+    if r.problems:
+        raise ConfigError(dict.fromkeys(r.problems))  # an inherited key's problem once, not once a cluster
+    warnings = tuple(
+        f"{key}: {soon}"
+        for key, pem in (("previousAnchorPem", previous), ("vaultCaBundlePem", ca_bundle))
+        if pem
+        for soon in x509.expiring_soon(pem, now)
+    )
+    assert top is not None  # an empty or unreadable `clusters` list is a problem reported above
+    return StackConfig(
+        cluster=top.cluster,
+        vault=vault,
+        pki=pki,
+        credential=credential,
+        linkerd=top.linkerd,
+        cert_manager=top.cert_manager,
+        warnings=warnings,
+        clusters=targets,
+    )
+
+
+def _check_plain_http(r: _Reader, key: str, value: str | None) -> None:
+    if value and value.startswith("http://") and not is_loopback(value):
+        r.fail(
+            f"{key}: {value} is plain http to another host: the Vault token and the certificates "
+            "would travel in clear; use https://, or set vaultInsecureHttp to true to accept that"
+        )
+
+
+def _cluster_target(
+    r: _Reader, key: str, vault_mode: str, vault_address: str | None, insecure_http: bool
+) -> ClusterTarget:
+    """One cluster's settings, from the top-level keys (``key`` "") or a `clusters` entry's reader."""
+    mode = r.choice("clusterMode", CLUSTER_MODES if not key else ("k3d", "existing"), "k3d")
+    cluster = ClusterConfig(
+        mode=mode,
+        name=key
+        or r.pattern("clusterName", "pki-cluster", _DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
+        network=r.pattern("dockerNetwork", "pki-network", _DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
+        api_port=r.integer("k3dApiPort", 6550, 1024, 65535),
+        kubeconfig=r.secret("kubeconfig"),
+        context=r.text("kubeContext"),
+        k3s_image=r.pattern(
+            "k3sImage", versions.K3S_IMAGE, _IMAGE, f"a container image reference such as {versions.K3S_IMAGE}"
+        ),
+    )
+    if cluster.network in DOCKER_RESERVED_NETWORKS:
+        r.fail(f"dockerNetwork: {cluster.network} is one of Docker's own networks; name a network of this stack's own")
+    if cluster.kubeconfig is not None and (problem := kubeconfig_problem(cluster.kubeconfig.value, cluster.context)):
+        r.fail(problem)
+    if mode == "existing" and cluster.kubeconfig is None:
+        r.fail(
+            "kubeconfig: is required when clusterMode is existing; set it with "
+            "`pulumi config set --secret kubeconfig < ~/.kube/config` (and kubeContext to pick a context)"
+        )
+
+    cluster_address = r.url("vaultClusterAddress")
+    if vault_mode == "docker" and mode == "existing" and cluster_address is None and "vaultClusterAddress" not in r.raw:
+        r.fail(
+            "vaultClusterAddress: is required when clusterMode is existing and vaultMode is docker: "
+            "say how the cluster reaches the Vault container, such as http://192.168.1.20:8200"
+        )
+    if vault_mode == "external" and not insecure_http:
+        _check_plain_http(r, "vaultClusterAddress", cluster_address)
+    reach = cluster_address or (vault_address if vault_mode == "external" else None)
+    if reach and is_loopback(reach) and mode == "k3d":
+        where = "vaultClusterAddress" if cluster_address else "vaultAddress"
+        r.fail(
+            f"{where}: {reach} is this host's loopback, which k3d's nodes (containers) cannot reach; "
+            "set vaultClusterAddress to an address the cluster reaches"
+        )
+    if reach and is_loopback(reach) and mode == "existing" and cluster_address is None:
+        r.fail(
+            f"vaultAddress: {reach} is this host's loopback, which a cluster's pods cannot reach; set "
+            "vaultClusterAddress to an address the cluster reaches (or to this one, if the cluster runs on this host)"
+        )
 
     linkerd = LinkerdConfig(
         install_gateway_api=r.boolean("installGatewayApi", True),
@@ -524,24 +585,194 @@ def parse(
     )
     if not 10 <= cert_manager.ready_timeout.seconds <= 7200:
         r.fail(f"readyTimeout: {cert_manager.ready_timeout.text} is not from 10s to 2h")
-
-    if r.problems:
-        raise ConfigError(r.problems)
-    warnings = tuple(
-        f"{key}: {soon}"
-        for key, pem in (("previousAnchorPem", previous), ("vaultCaBundlePem", ca_bundle))
-        if pem
-        for soon in x509.expiring_soon(pem, now)
-    )
-    return StackConfig(
+    return ClusterTarget(
+        key=key,
         cluster=cluster,
-        vault=vault,
-        pki=pki,
-        credential=credential,
-        linkerd=linkerd,
         cert_manager=cert_manager,
-        warnings=warnings,
+        linkerd=linkerd,
+        vault_cluster_address=cluster_address,
+        secret_id_version=r.integer("secretIdVersion", 1, 1, 1_000_000),
     )
+
+
+# What a `clusters` entry may set; every other cluster setting is the stack's (top-level) one.
+CLUSTER_ENTRY_KEYS = (
+    "name",
+    "clusterMode",
+    "k3dApiPort",
+    "k3sImage",
+    "kubeconfig",
+    "kubeContext",
+    "vaultClusterAddress",
+    "certManager",
+    "trustNamespace",
+    "linkerd",
+    "installGatewayApi",
+    "readyTimeout",
+    "secretIdVersion",
+)
+MAX_CLUSTERS = 200
+
+
+class _EntryReader(_Reader):
+    """A `clusters` entry over the top-level keys: its problems name ``clusters[i].key``."""
+
+    def __init__(self, entry: dict[str, str], inherited: Mapping[str, str], label: str, secret: bool):
+        super().__init__({**inherited, **entry}, {"kubeconfig"} if secret else set())
+        self.entry = entry
+        self.label = label
+
+    def fail(self, message: str) -> None:
+        key = message.split(":", 1)[0]
+        self.problems.append(f"{self.label}.{message}" if key in self.entry else message)
+
+    def secret(self, key: str) -> Secret | None:
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        if key in self.entry and key not in self.secret_keys:
+            self.problems.append(
+                f"{self.label}.{key}: is stored in plain text; set it with "
+                f"`pulumi config set --secret --path '{self.label}.{key}' ...` (it must stay a Pulumi secret)"
+            )
+        return Secret(value)
+
+
+def _listed_clusters(
+    r: _Reader, vault_mode: str, vault_address: str | None, insecure_http: bool
+) -> tuple[ClusterTarget, ...]:
+    """The `clusters` list: each entry a cluster of its own, the top-level keys its defaults."""
+    entries = _structured(r, "clusters")
+    if entries is None:
+        return ()
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        r.fail(
+            "clusters: is not a list of clusters; give one entry per cluster, such as "
+            "[{name: east, clusterMode: k3d, k3dApiPort: 6551}, {name: west, clusterMode: k3d, k3dApiPort: 6552}]"
+        )
+        return ()
+    if len(entries) > MAX_CLUSTERS:
+        r.fail(f"clusters: lists {len(entries)} clusters; at most {MAX_CLUSTERS}")
+        return ()
+    if "clusterName" in r.raw:
+        r.fail("clusterName: is not used when clusters are listed (each entry has its own name); remove it")
+    inherited = {k: v for k, v in r.raw.items() if k in CLUSTER_ENTRY_KEYS}
+    targets: list[ClusterTarget] = []
+    seen: set[str] = set()
+    for i, raw_entry in enumerate(entries):
+        label = f"clusters[{i}]"
+        entry = {str(k): _scalar(v) for k, v in raw_entry.items()}
+        for key in sorted(set(entry) - set(CLUSTER_ENTRY_KEYS)):
+            close = difflib.get_close_matches(key, CLUSTER_ENTRY_KEYS, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"an entry takes {', '.join(CLUSTER_ENTRY_KEYS)}"
+            r.fail(f"{label}.{key}: is not a setting of a cluster entry; {hint}")
+        name = entry.get("name")
+        if name is None or not _DNS_LABEL.match(name):
+            r.fail(f"{label}.name: {name!r} is not a lowercase DNS label of at most 32 characters (each entry needs one)")
+            continue
+        if name in seen:
+            r.fail(f"{label}.name: {name} is listed twice; each cluster needs a name of its own")
+            continue
+        seen.add(name)
+        sub = _EntryReader(
+            {k: v for k, v in entry.items() if k in CLUSTER_ENTRY_KEYS and k != "name"},
+            inherited,
+            label,
+            secret="clusters" in r.secret_keys,
+        )
+        for problem in settings.unused_settings(sub.raw):
+            key = problem.split(":", 1)[0]
+            if key in sub.entry:
+                sub.fail(problem)
+        targets.append(_cluster_target(sub, name, vault_mode, vault_address, insecure_http))
+        r.problems.extend(sub.problems)
+    return tuple(targets)
+
+
+def _structured(r: _Reader, key: str):
+    """A structured config value (a list or object set with `--path`, or JSON text); None when unreadable."""
+    value = r.raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        r.fail(f"{key}: is not a list; write it as YAML in Pulumi.<stack>.yaml or set entries with `--path`")
+        return None
+
+
+def _scalar(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+# A Vault issuer name that is also a Kubernetes name: `vault-<anchor>` is the ClusterIssuer.
+_ANCHOR_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+RESERVED_ANCHOR_NAMES = ("default", "previous-anchor")  # Vault's name for the default issuer; previousAnchorPem's key
+MAX_ANCHORS = 2  # a rotation holds two anchors: the one that signs and the one coming or going
+
+
+def _anchors(r: _Reader) -> tuple[tuple[str, ...], str]:
+    """The anchors the mount holds (oldest first) and the signing one; see lib/rotation.py for the phases."""
+    default = (DEFAULT_ANCHOR,)
+    text = r.raw.get("anchors")
+    if text is None:
+        names: list = list(default)
+    elif isinstance(text, str) and not text.lstrip().startswith("["):
+        names = [n.strip() for n in text.split(",")]
+    else:
+        names = _structured(r, "anchors")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            r.fail("anchors: is not a list of anchor names, such as [anchor-2026-11] or [anchor-2026-11, anchor-2027-02]")
+            return default, DEFAULT_ANCHOR
+    bad = [n for n in names if not _ANCHOR_NAME.match(n) or n in RESERVED_ANCHOR_NAMES]
+    if bad:
+        r.fail(
+            f"anchors: {', '.join(map(repr, bad))} is not an anchor name: a lowercase DNS label of at most 40 "
+            "characters, not `default` or `previous-anchor` (it names the Vault issuer and key, the ClusterIssuer "
+            "vault-<name> and the bundle source <name>.crt)"
+        )
+        return default, DEFAULT_ANCHOR
+    if not names:
+        r.fail("anchors: is empty; the mount needs an anchor (the default is [linkerd-trust-anchor])")
+        return default, DEFAULT_ANCHOR
+    if len(set(names)) != len(names):
+        r.fail(f"anchors: lists a name twice ({', '.join(names)})")
+        return default, DEFAULT_ANCHOR
+    if len(names) > MAX_ANCHORS:
+        r.fail(
+            f"anchors: lists {len(names)} anchors; a rotation holds two at most (the signing one and the one "
+            "being added or retired): finish one rotation before starting the next"
+        )
+        return default, DEFAULT_ANCHOR
+    signing = r.raw.get("signingAnchor", names[0])
+    if signing not in names:
+        r.fail(
+            f"signingAnchor: {signing!r} is not one of anchors ({', '.join(names)}); an anchor signs only "
+            "while it is in the trust bundle: add it to anchors first"
+        )
+        return tuple(names), names[0]
+    return tuple(names), signing
+
+
+def _check_ports(r: _Reader, vault: VaultConfig, targets: tuple[ClusterTarget, ...]) -> None:
+    """Each k3d cluster's API and the Vault container need a port of their own on 127.0.0.1."""
+    taken: dict[int, str] = {vault.host_port: "vaultHostPort"} if vault.mode == "docker" else {}
+    for t in targets:
+        if t.cluster.mode != "k3d":
+            continue
+        of = f" of cluster {t.key}" if t.key else ""
+        if t.cluster.api_port in taken:
+            r.fail(
+                f"k3dApiPort: {t.cluster.api_port}{of} is also {taken[t.cluster.api_port]}; each k3d "
+                "cluster's API and Vault need a port of their own on 127.0.0.1"
+            )
+        taken.setdefault(t.cluster.api_port, f"the k3dApiPort of cluster {t.key}")
 
 
 def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: CredentialConfig) -> None:

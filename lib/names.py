@@ -7,17 +7,30 @@ names without importing a Pulumi SDK.
 LINKERD_NAMESPACE = "linkerd"
 CONTROL_PLANE_LABEL = "linkerd.io/is-control-plane"  # what the trust Bundle targets
 
-ISSUER_NAME = "vault-issuer"  # the ClusterIssuer
+ISSUER_PREFIX = "vault-"  # the ClusterIssuer is vault-<signing anchor>: a switch renames it, and cert-manager
+# re-issues a Certificate whose issuerRef changed (the identity issuer is then signed by the new anchor)
 CERTIFICATE_NAME = "linkerd-identity-issuer"  # the Certificate, and the Secret Linkerd reads (kubernetes.io/tls)
 IDENTITY_NAME = "identity.linkerd.cluster.local"
 BUNDLE_NAME = "linkerd-identity-trust-roots"  # the ConfigMap name Linkerd reads with externalCA
 BUNDLE_KEY = "ca-bundle.crt"
 ANCHOR_CONFIGMAP = "linkerd-trust-anchor"
-ANCHOR_KEY = "anchor.crt"
+ANCHOR_KEY_SUFFIX = ".crt"  # the anchor ConfigMap holds <anchor>.crt for each anchor in the mount
 PREVIOUS_ANCHOR_KEY = "previous-anchor.crt"
 APPROLE_SECRET = "linkerd-vault-approle"
 APPROLE_SECRET_KEY = "secretId"
 TOKEN_SECRET = "linkerd-vault-token"
 TOKEN_SECRET_KEY = "token"
+
+
+
+def cluster_issuer_name(anchor: str) -> str:
+    """The ClusterIssuer that signs with ``anchor`` (Vault's issuer of that name)."""
+    return f"{ISSUER_PREFIX}{anchor}"
+
+
+def anchor_key(anchor: str) -> str:
+    """The key of ``anchor``'s public certificate in the anchor ConfigMap (a Bundle source)."""
+    return f"{anchor}{ANCHOR_KEY_SUFFIX}"
+
 
 RFC3339 = "%Y-%m-%dT%H:%M:%SZ"  # how every time this program outputs is written (UTC)

@@ -135,7 +135,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("anchorCommonName", "root.linkerd.cluster.local", "the anchor's common name (a lowercase DNS name)"),
     Setting("anchorTtl", "2160h", "must be <= `pkiMaxLeaseTtl`"),
     Setting("anchorKeyType", "ec", "`ec` only (ECDSA P-256: Linkerd accepts no other)"),
-    Setting("previousAnchorPem", None, "a previous anchor's public certificate, kept in the bundle during rotation"),
+    Setting(
+        "anchors",
+        "[linkerd-trust-anchor]",
+        "the anchors generated and kept in the mount, oldest first (Vault issuer names, lowercase DNS labels); "
+        "all are in the trust bundle; at most two: a rotation adds one, then retires the old (README, rotation)",
+        shown_default="`[linkerd-trust-anchor]`",
+    ),
+    Setting(
+        "signingAnchor",
+        None,
+        "the anchor that signs the identity issuer; one of `anchors`",
+        shown_default="the first of `anchors`",
+    ),
+    Setting(
+        "previousAnchorPem",
+        None,
+        "a public certificate of an anchor from outside this mount (a mesh migrating here), kept in the bundle",
+    ),
     Setting("issuerDuration", "48h", "identity issuer lifetime; >= 1h, < `anchorTtl`"),
     Setting("issuerRenewBefore", "25h", "< `issuerDuration`"),
     Setting("credential", "approle", "`approle`, `token`"),
@@ -153,6 +170,15 @@ SETTINGS: tuple[Setting, ...] = (
         "768h",
         "the Vault's max token TTL (Vault's default 768h); `tokenTtl` may not exceed it",
         when("credential", "token"),
+    ),
+    Setting(
+        "clusters",
+        None,
+        "a list of clusters on the one anchor, each `{name, clusterMode: k3d|existing, ...}` with its own "
+        "k3dApiPort, k3sImage, kubeconfig (secret), kubeContext, vaultClusterAddress, certManager, trustNamespace, "
+        "linkerd, installGatewayApi, readyTimeout, secretIdVersion (unset: the top-level value)",
+        WITH_A_CLUSTER,
+        shown_default="one cluster, from the top-level keys",
     ),
     Setting(
         "installGatewayApi",

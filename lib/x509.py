@@ -22,6 +22,7 @@ class AnchorFacts:
     sha256_fingerprint: str  # colon-separated upper-case hex, as `openssl x509 -fingerprint -sha256` prints
     not_after: str  # RFC 3339, UTC
     subject_common_name: str
+    lifetime_seconds: int = 0  # notAfter - notBefore
 
 
 def _load_one(pem: str) -> x509.Certificate:
@@ -44,6 +45,7 @@ def anchor_facts(pem: str) -> AnchorFacts:
         sha256_fingerprint=sha256_fingerprint(cert),
         not_after=cert.not_valid_after_utc.strftime(RFC3339),
         subject_common_name=str(cn[0].value) if cn else "",
+        lifetime_seconds=int((cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds()),
     )
 
 

@@ -22,6 +22,7 @@ DESCRIPTIONS = {
         "A Vault policy grants only update on a sign-intermediate path",
     ),
     rules.ROOT_CERT: ("anchor-generated-in-vault", "The trust anchor is generated inside Vault, ECDSA P-256"),
+    rules.PKI_KEY: ("anchor-key-generated-in-vault", "A PKI key is generated inside Vault, ECDSA P-256"),
     rules.CERTIFICATE: (
         "identity-issuer-certificate",
         "The identity issuer is a P-256 CA, renewed >= 5m before expiry",

@@ -18,6 +18,7 @@ Props = Mapping[str, Any]
 
 VAULT_POLICY = "vault:index/policy:Policy"
 ROOT_CERT = "vault:pkiSecret/secretBackendRootCert:SecretBackendRootCert"
+PKI_KEY = "vault:pkiSecret/secretBackendKey:SecretBackendKey"
 MOUNT = "vault:index/mount:Mount"
 TOKEN = "vault:index/token:Token"
 CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
@@ -71,11 +72,26 @@ def vault_policy_least_privilege(props: Props) -> list[str]:
 
 
 def anchor_generated_in_vault(props: Props) -> list[str]:
+    """The anchor is signed inside Vault with a key generated there: type internal, or existing with a
+    key_ref to a key of the mount (whose own rule, ``anchor_key_generated_in_vault``, says it is internal)."""
     found = []
-    if props.get("type") != "internal":
-        found.append("the anchor must be generated inside Vault (type internal): its key must never leave Vault")
+    kind = props.get("type")
+    if kind not in ("internal", "existing") or (kind == "existing" and not props.get("keyRef")):
+        found.append(
+            "the anchor must be generated inside Vault (type internal, or existing with a keyRef to a key "
+            "generated in the mount): its key must never leave Vault"
+        )
     if props.get("keyType") != "ec" or props.get("keyBits") not in (None, 256):
         found.append("the anchor must be ECDSA P-256 (keyType ec, keyBits 256): Linkerd accepts no other")
+    return found
+
+
+def anchor_key_generated_in_vault(props: Props) -> list[str]:
+    found = []
+    if props.get("type") != "internal":
+        found.append("a PKI key must be generated inside Vault (type internal): it must never leave Vault")
+    if props.get("keyType") != "ec" or props.get("keyBits") not in (None, 256):
+        found.append("a PKI key must be ECDSA P-256 (keyType ec, keyBits 256): Linkerd accepts no other")
     return found
 
 
@@ -125,6 +141,7 @@ def token_expires(props: Props) -> list[str]:
 RESOURCE_RULES = {
     VAULT_POLICY: vault_policy_least_privilege,
     ROOT_CERT: anchor_generated_in_vault,
+    PKI_KEY: anchor_key_generated_in_vault,
     CERTIFICATE: identity_issuer_certificate,
     BUNDLE: bundle_targets_labelled_namespaces,
     RELEASE: helm_release_pinned,

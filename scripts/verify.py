@@ -2,13 +2,15 @@
 
 Usage: scripts/stack verify [--skip-linkerd-check]
 
-Reads the stack's outputs (the kubeconfig through a 0600 temporary file that is
-removed afterwards), then checks on the cluster:
+Reads the stack's outputs (each kubeconfig through a 0600 temporary file that is
+removed afterwards), then checks on each cluster (every one of `clusters`, when listed):
 - the ClusterIssuer and the identity issuer Certificate are Ready;
 - the issuer certificate Linkerd uses is ECDSA P-256, a CA, signed by the anchor
-  Vault holds, and valid now (only tls.crt is read, never tls.key);
-- the trust roots ConfigMap holds exactly the anchor (by SHA-256 fingerprint),
+  that signs now (`signingAnchor`), and valid now (only tls.crt is read, never tls.key);
+- the trust roots ConfigMap holds every anchor in Vault (by SHA-256 fingerprint),
   and exists only in namespaces labelled as Linkerd's control plane;
+- every meshed pod's proxy trusts every anchor (what it was injected with): the
+  sign that a rotation may go on to its next phase;
 - `linkerd check` passes (its warning about an issuer valid < 60 days is expected).
 Exit status 0 when every check passed, 1 otherwise, 2 when it could not look.
 """
@@ -37,7 +39,6 @@ from lib.names import (
     BUNDLE_NAME,
     CERTIFICATE_NAME,
     CONTROL_PLANE_LABEL,
-    ISSUER_NAME,
     LINKERD_NAMESPACE,
     RFC3339,
 )
@@ -80,7 +81,7 @@ def pem_certificates(data: bytes) -> list[x509.Certificate]:
         return []
 
 
-def issuer_checks(issuer: x509.Certificate, anchor: x509.Certificate) -> list[Check]:
+def issuer_checks(issuer: x509.Certificate, anchor: x509.Certificate, anchor_name: str) -> list[Check]:
     results = []
     key = issuer.public_key()
     results.append(
@@ -92,9 +93,15 @@ def issuer_checks(issuer: x509.Certificate, anchor: x509.Certificate) -> list[Ch
     )
     try:
         issuer.verify_directly_issued_by(anchor)
-        results.append(Check("the issuer is signed by the Vault anchor", True))
+        results.append(Check(f"the issuer is signed by the signing anchor ({anchor_name})", True))
     except (InvalidSignature, ValueError, TypeError) as exc:
-        results.append(Check("the issuer is signed by the Vault anchor", False, str(exc) or type(exc).__name__))
+        results.append(
+            Check(
+                f"the issuer is signed by the signing anchor ({anchor_name})",
+                False,
+                str(exc) or type(exc).__name__,
+            )
+        )
     now = dt.datetime.now(dt.UTC)
     results.append(
         Check(
@@ -111,19 +118,50 @@ def issuer_checks(issuer: x509.Certificate, anchor: x509.Certificate) -> list[Ch
     return results
 
 
+# How the proxy injector hands a proxy its trust roots (Linkerd's pkg/k8s and proxy template).
+PROXY_CONTAINER = "linkerd-proxy"
+PROXY_TRUST_ENV = "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"
+
+
+def anchors_of(outputs: dict) -> tuple[dict[str, x509.Certificate], str]:
+    """Every anchor the stack keeps in Vault, by name, and the signing one's name."""
+    listed = outputs.get("trustAnchors") or {}
+    if not listed:  # a stack from before rotation: one anchor
+        return {"anchor": x509.load_pem_x509_certificate(outputs["trustAnchorPem"].encode())}, "anchor"
+    anchors = {name: x509.load_pem_x509_certificate(a["pem"].encode()) for name, a in listed.items()}
+    signing = next((name for name, a in listed.items() if a.get("signing")), next(iter(listed)))
+    return anchors, signing
+
+
+def proxy_trust(pods: list[dict]) -> dict[str, set[str]]:
+    """Each meshed pod (namespace/name) and the fingerprints of the anchors its proxy trusts."""
+    found = {}
+    for pod in pods:
+        spec = pod.get("spec", {})
+        for container in [*spec.get("containers", []), *spec.get("initContainers", [])]:
+            if container.get("name") != PROXY_CONTAINER:
+                continue
+            env = {e.get("name"): e.get("value", "") for e in container.get("env", [])}
+            roots = pem_certificates(env.get(PROXY_TRUST_ENV, "").encode())
+            meta = pod.get("metadata", {})
+            found[f"{meta.get('namespace')}/{meta.get('name')}"] = {sha256_fingerprint(c) for c in roots}
+    return found
+
+
 def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[], str] | None) -> list[Check]:
     results: list[Check] = []
-    anchor = x509.load_pem_x509_certificate(outputs["trustAnchorPem"].encode())
+    anchors, signing_name = anchors_of(outputs)
+    signing = anchors[signing_name]
     results.append(
         Check(
             "the anchor output matches its fingerprint output",
-            sha256_fingerprint(anchor) == outputs["trustAnchorSha256"],
+            sha256_fingerprint(signing) == outputs["trustAnchorSha256"],
             outputs["trustAnchorSha256"],
         )
     )
 
-    issuer_name = outputs.get("clusterIssuer", ISSUER_NAME)
-    ns = LINKERD_NAMESPACE
+    issuer_name = outputs["clusterIssuer"]
+    ns = outputs.get("linkerdNamespace", LINKERD_NAMESPACE)
     ok, message = ready(json.loads(kubectl("get", "clusterissuer", issuer_name, "-o", "json")))
     results.append(Check(f"ClusterIssuer {issuer_name} is Ready", ok, message))
     ok, message = ready(json.loads(kubectl("-n", ns, "get", "certificate", CERTIFICATE_NAME, "-o", "json")))
@@ -140,16 +178,17 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
         )
     )
     if issuers:
-        results.extend(issuer_checks(issuers[0], anchor))
+        results.extend(issuer_checks(issuers[0], signing, signing_name))
 
     bundle = json.loads(kubectl("-n", ns, "get", "configmap", BUNDLE_NAME, "-o", "json")).get("data", {})
     roots = pem_certificates(bundle.get(BUNDLE_KEY, "").encode())
-    prints = sorted(sha256_fingerprint(c) for c in roots)
+    prints = {sha256_fingerprint(c) for c in roots}
+    missing = sorted(name for name, cert in anchors.items() if sha256_fingerprint(cert) not in prints)
     results.append(
         Check(
-            "the trust roots hold the Vault anchor",
-            sha256_fingerprint(anchor) in prints,
-            f"{len(prints)} root(s) in {ns}/{BUNDLE_NAME}",
+            "the trust roots hold every Vault anchor",
+            not missing,
+            f"{len(prints)} root(s) in {ns}/{BUNDLE_NAME}" + (f"; missing {', '.join(missing)}" if missing else ""),
         )
     )
 
@@ -169,6 +208,19 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
         )
     )
 
+    proxies = proxy_trust(json.loads(kubectl("get", "pods", "-A", "-o", "json"))["items"])
+    wanted = {sha256_fingerprint(c) for c in anchors.values()}
+    behind = sorted(pod for pod, trusted in proxies.items() if not wanted <= trusted)
+    results.append(
+        Check(
+            "every meshed proxy trusts every anchor",
+            not behind,
+            f"{len(proxies)} meshed pod(s)"
+            + (f"; restart these (kubectl rollout restart): {', '.join(behind[:5])}" if behind else "")
+            + (f" and {len(behind) - 5} more" if len(behind) > 5 else ""),
+        )
+    )
+
     if linkerd_check is not None:
         try:
             linkerd_check()
@@ -178,35 +230,54 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
     return results
 
 
+def clusters_of(outputs: dict) -> dict[str, dict]:
+    """Each cluster's outputs (the stack's one, or every listed one), its kubeconfig included."""
+    if "clusters" in outputs:
+        secrets = outputs.get("clusterSecrets") or {}
+        return {
+            name: {**outputs, **facts, "kubeconfig": secrets.get(name, {}).get("kubeconfig", "")}
+            for name, facts in outputs["clusters"].items()
+        }
+    if "kubeconfig" in outputs:
+        return {"": outputs}
+    return {}
+
+
+def check_cluster(outputs: dict, with_linkerd_check: bool) -> list[Check]:
+    """Every check on one cluster, through kubectl with its kubeconfig in a 0600 file removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="lvp-verify-") as tmp:
+        path = os.path.join(tmp, "kubeconfig")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(outputs["kubeconfig"])
+        env = {**os.environ, "KUBECONFIG": path}
+
+        def kubectl(*kargs: str) -> str:
+            return run(["kubectl", *kargs], env=env)
+
+        def linkerd() -> str:
+            return run(["linkerd", "check"], env=env)
+
+        return checks(outputs, kubectl, linkerd if with_linkerd_check else None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default=os.environ.get("LVP_STACK", "dev"))
-    parser.add_argument("--skip-linkerd-check", action="store_true")
+    parser.add_argument("--skip-linkerd-check", dest="linkerd_check", action="store_false")
     args = parser.parse_args(argv)
 
+    results: list[Check] = []
     try:
         outputs = json.loads(run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", args.stack]))
-        if "kubeconfig" not in outputs:
+        clusters = clusters_of(outputs)
+        if not clusters:
             raise CannotLook(f"stack {args.stack} has no cluster (clusterMode none?) or was never brought up")
-        with tempfile.TemporaryDirectory(prefix="lvp-verify-") as tmp:
-            path = os.path.join(tmp, "kubeconfig")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(outputs["kubeconfig"])
-            env = {**os.environ, "KUBECONFIG": path}
-
-            def kubectl(*kargs: str) -> str:
-                return run(["kubectl", *kargs], env=env)
-
-            linkerd = None
-            if not args.skip_linkerd_check:
-                if shutil.which("linkerd") is None:
-                    raise CannotLook("the linkerd CLI is not installed (or pass --skip-linkerd-check)")
-
-                def linkerd() -> str:
-                    return run(["linkerd", "check"], env=env)
-
-            results = checks(outputs, kubectl, linkerd)
+        if args.linkerd_check and shutil.which("linkerd") is None:
+            raise CannotLook("the linkerd CLI is not installed (or pass --skip-linkerd-check)")
+        for name, cluster_outputs in clusters.items():
+            found = check_cluster(cluster_outputs, args.linkerd_check)
+            results.extend(Check(f"[{name}] {c.name}", c.ok, c.detail) if name else c for c in found)
     except CannotLook as exc:
         print(f"verify: cannot check: {exc}", file=sys.stderr)
         return 2

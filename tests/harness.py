@@ -32,10 +32,11 @@ SDK_INTERNALS = {
     "MockMonitor.resources": "the monitor's map of URN to registration, holding each resource's resolved state",
     "pulumi.runtime.settings.set_root_resource": "reset between renders, so each render starts a new stack",
     "pulumi.runtime.sync_await._sync_await": "resolves export Outputs after the program has run",
-    "RegisterResourceRequest.deleteBeforeReplace / replaceOnChanges / dependencies / parent / provider": (
+    "RegisterResourceRequest.deleteBeforeReplace / replaceOnChanges / ignoreChanges / dependencies / parent / provider": (
         "the resource options the engine orders and replaces on"
     ),
     "ReadResourceRequest.id": "the id a `.get` reads",
+    "MockCallArgs.token / args": "answer the engine's readStackOutputs (the stack's last outputs) in `call`",
 }
 
 PROJECT = "linkerd-vault-pki"
@@ -91,6 +92,7 @@ class Registration:
     secret_paths: set[str] = field(default_factory=set)  # dotted input paths sent as secrets
     delete_before_replace: bool = False
     replace_on_changes: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
     read_id: str | None = None  # set for a resource read (``.get``), not managed
 
     def is_secret(self, path: str) -> bool:
@@ -149,8 +151,9 @@ def _upstream(resource: Registration) -> list[str]:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Computed outputs shaped like the real providers' for the fields the program reads."""
 
-    def __init__(self, anchor_pem: str):
+    def __init__(self, anchor_pem: str, deployed: dict[str, Any] | None = None):
         self.anchor_pem = anchor_pem
+        self.deployed = deployed or {}  # the outputs of the stack's last `up`, as readStackOutputs returns them
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
@@ -159,7 +162,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "certificate": self.anchor_pem,
                 "issuingCa": self.anchor_pem,
                 "serialNumber": "1a:2b",
+                "issuerId": f"issuer-id-{s['issuerName']}",
             },
+            "vault:pkiSecret/secretBackendKey:SecretBackendKey": lambda s: {"keyId": f"key-id-{s['keyName']}"},
             "docker:index/remoteImage:RemoteImage": lambda s: {"imageId": f"{s['name']}@sha256:{'0' * 64}"},
             "docker:index/container:Container": lambda s: {
                 "networkDatas": [{"ipAddress": CONTAINER_IP, "networkName": "pki-network"}],
@@ -185,6 +190,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return f"{args.name}_id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "pulumi:pulumi:readStackOutputs":
+            return {"name": args.args["name"], "outputs": self.deployed, "secretOutputNames": []}
         return {}
 
 
@@ -222,6 +229,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     secret_paths=secret_paths,
                     delete_before_replace=request.deleteBeforeReplace,
                     replace_on_changes=list(request.replaceOnChanges),
+                    ignore_changes=list(request.ignoreChanges),
                     provider=request.provider or None,
                     dependencies=list(request.dependencies),
                     parent=request.parent,
@@ -246,18 +254,30 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def render(cfg: config_module.StackConfig, preview: bool = False, anchor_pem: str = ANCHOR_PEM) -> Rendered:
-    """Run ``program.run(cfg)`` under mocks."""
+def render(
+    cfg: config_module.StackConfig,
+    preview: bool = False,
+    anchor_pem: str = ANCHOR_PEM,
+    deployed: dict[str, Any] | None = None,
+    partial: Rendered | None = None,
+) -> Rendered:
+    """Run ``program.run(cfg)`` under mocks; ``deployed``: the outputs of the stack's last `up`."""
     from components import program
 
-    return render_program(lambda: program.run(cfg), preview=preview, anchor_pem=anchor_pem)
+    return render_program(
+        lambda: program.run(cfg), preview=preview, anchor_pem=anchor_pem, deployed=deployed, partial=partial
+    )
 
 
 def render_program(
-    run: Callable[[], None], preview: bool = False, anchor_pem: str = ANCHOR_PEM, partial: Rendered | None = None
+    run: Callable[[], None],
+    preview: bool = False,
+    anchor_pem: str = ANCHOR_PEM,
+    partial: Rendered | None = None,
+    deployed: dict[str, Any] | None = None,
 ) -> Rendered:
     """Run any program callable under mocks; ``partial`` receives what was registered even if it raises."""
-    mocks = RecordingMocks(anchor_pem)
+    mocks = RecordingMocks(anchor_pem, deployed)
     monitor = RecordingMonitor(mocks)
     settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=preview, monitor=monitor)

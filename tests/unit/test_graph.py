@@ -24,7 +24,9 @@ def test_the_picture_shows_the_waits_that_matter():
         "linkerd_identity_cluster_issuer ==> linkerd_identity_issuer_certificate",
         "linkerd_identity_issuer_certificate ==> linkerd_crds",
         "linkerd_identity_bundle --> linkerd_crds",
-        "linkerd_pki_anchor --> linkerd_identity_trust_anchor",
+        "linkerd_pki_anchor_linkerd_trust_anchor --> linkerd_identity_trust_anchor",
+        "linkerd_pki_anchor_key_linkerd_trust_anchor --> linkerd_pki_anchor_linkerd_trust_anchor",
+        "linkerd_pki_default_issuer --> linkerd_identity_cluster_issuer",
         "linkerd_crds ==> linkerd_control_plane",
     ):
         assert edge in diagram, edge

@@ -22,10 +22,11 @@ def test_every_internal_the_harness_uses_is_still_there():
         ),
         "pulumi.runtime.settings.set_root_resource": lambda: callable(settings.set_root_resource),
         "pulumi.runtime.sync_await._sync_await": lambda: callable(sync_await._sync_await),
-        "RegisterResourceRequest.deleteBeforeReplace / replaceOnChanges / dependencies / parent / provider": lambda: (
+        "RegisterResourceRequest.deleteBeforeReplace / replaceOnChanges / ignoreChanges / dependencies / parent / provider": lambda: (
             {
                 "deleteBeforeReplace",
                 "replaceOnChanges",
+                "ignoreChanges",
                 "dependencies",
                 "parent",
                 "provider",
@@ -33,6 +34,7 @@ def test_every_internal_the_harness_uses_is_still_there():
             <= set(resource_pb2.RegisterResourceRequest.DESCRIPTOR.fields_by_name)
         ),
         "ReadResourceRequest.id": lambda: "id" in resource_pb2.ReadResourceRequest.DESCRIPTOR.fields_by_name,
+        "MockCallArgs.token / args": lambda: {"token", "args"} <= set(inspect.signature(mocks.MockCallArgs).parameters),
         "MockMonitor.resources": lambda: (
             "resources" in vars(mocks.MockMonitor(harness.RecordingMocks("")))
             if "mocks" in inspect.signature(mocks.MockMonitor.__init__).parameters
@@ -55,4 +57,4 @@ def test_the_harness_records_what_the_program_registers():
     k3d = rendered.one("command:local:Command")
     assert k3d.delete_before_replace and "create" in k3d.replace_on_changes
     assert any(r.dependencies for r in rendered.resources)
-    assert rendered.outputs["signPath"] == "pki/root/sign-intermediate"
+    assert rendered.outputs["signPath"] == "pki/issuer/linkerd-trust-anchor/sign-intermediate"

@@ -25,6 +25,8 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 MOUNT = "vault:index/mount:Mount"
 ROLE = "vault:appRole/authBackendRole:AuthBackendRole"
 POLICY = "vault:index/policy:Policy"
+PKI_KEY = "vault:pkiSecret/secretBackendKey:SecretBackendKey"
+CONFIG_ISSUERS = "vault:pkiSecret/secretBackendConfigIssuers:SecretBackendConfigIssuers"
 
 
 @pytest.fixture(scope="module", params=list(MODES))
@@ -287,19 +289,26 @@ def test_pki_mount_and_anchor(laptop):
     mount = laptop.one("vault:index/mount:Mount")
     assert (mount.inputs["type"], mount.inputs["path"]) == ("pki", "pki")
     assert mount.inputs["maxLeaseTtlSeconds"] == 2160 * 3600
-    anchor = laptop.one(ROOT_CERT)
-    assert anchor.inputs["type"] == "internal"  # the key is generated in Vault and never leaves it
+    anchor, key = laptop.one(ROOT_CERT), laptop.one(PKI_KEY)
+    # The key is generated in Vault and never leaves it; the anchor is signed with it, in Vault.
+    assert (key.inputs["type"], key.inputs["keyType"], key.inputs["keyBits"]) == ("internal", "ec", 256)
+    assert (anchor.inputs["type"], anchor.inputs["keyRef"]) == ("existing", "key-id-linkerd-trust-anchor")
+    assert anchor.inputs["issuerName"] == key.inputs["keyName"] == "linkerd-trust-anchor"
     assert anchor.inputs["commonName"] == "root.linkerd.cluster.local"
     assert (anchor.inputs["keyType"], anchor.inputs["keyBits"]) == ("ec", 256)
     assert anchor.inputs["ttl"] == f"{2160 * 3600}s"
-    assert anchor.inputs["backend"] == "pki"
+    assert anchor.inputs["backend"] == key.inputs["backend"] == "pki"
+    # The mount's default issuer is the signing anchor.
+    defaults = laptop.one(CONFIG_ISSUERS)
+    assert defaults.inputs["default"] == "issuer-id-linkerd-trust-anchor"
+    assert defaults.inputs["defaultFollowsLatestIssuer"] is False
 
 
 def test_signing_policy_grants_update_on_sign_intermediate_only(laptop):
     policy = laptop.one("vault:index/policy:Policy")
     text = policy.inputs["policy"]
     assert text.count("path ") == 1
-    assert 'path "pki/root/sign-intermediate"' in text
+    assert 'path "pki/issuer/linkerd-trust-anchor/sign-intermediate"' in text
     assert 'capabilities = ["update"]' in text
     assert "sudo" not in text and "*" not in text
 
@@ -410,15 +419,15 @@ def test_cluster_issuer_signs_at_sign_intermediate_with_approle(laptop):
     issuer = laptop.custom_resource("ClusterIssuer")
     secret = laptop.one("kubernetes:core/v1:Secret")
     vault_spec = issuer.inputs["spec"]["vault"]
-    assert issuer.inputs["metadata"]["name"] == "vault-issuer"
-    assert vault_spec["path"] == "pki/root/sign-intermediate"
+    assert issuer.inputs["metadata"]["name"] == "vault-linkerd-trust-anchor"
+    assert vault_spec["path"] == "pki/issuer/linkerd-trust-anchor/sign-intermediate"
     approle = vault_spec["auth"]["appRole"]
     assert approle["path"] == "linkerd-approle" and approle["roleId"] == harness.ROLE_ID
     assert secret.inputs["metadata"]["namespace"] == "cert-manager"
     assert secret.inputs["metadata"]["name"] == approle["secretRef"]["name"]
     assert secret.inputs["stringData"] == {approle["secretRef"]["key"]: harness.SECRET_ID}
     assert secret.is_secret("stringData")
-    assert laptop.outputs["clusterIssuer"] == "vault-issuer"
+    assert laptop.outputs["clusterIssuer"] == "vault-linkerd-trust-anchor"
 
 
 def test_cluster_issuer_with_a_token(laptop_token):
@@ -455,20 +464,21 @@ def test_trust_bundle_comes_from_vaults_anchor_and_reaches_only_the_control_plan
     # Sourced from the anchor's public certificate in the trust namespace, never
     # from the issuer's Secret (which holds the issuer's private key).
     assert anchor_source.inputs["metadata"]["namespace"] == "cert-manager"
-    assert [s["configMap"]["name"] for s in spec["sources"]] == [anchor_source.inputs["metadata"]["name"]]
-    assert "secret" not in json.dumps(spec["sources"])
-    assert anchor_source.inputs["data"] == {spec["sources"][0]["configMap"]["key"]: harness.ANCHOR_PEM}
+    # One source, the whole ConfigMap: it holds exactly the anchors to trust, so a rotation never
+    # changes the Bundle (which could name a key the ConfigMap no longer holds).
+    assert spec["sources"] == [{"configMap": {"name": anchor_source.inputs["metadata"]["name"], "includeAllKeys": True}}]
+    assert anchor_source.inputs["data"] == {"linkerd-trust-anchor.crt": harness.ANCHOR_PEM}
     assert "PRIVATE KEY" not in json.dumps(anchor_source.inputs)
 
 
 def test_previous_anchor_joins_the_bundle_for_rotation():
     previous, _ = harness.make_ca(common_name="old-root.linkerd.cluster.local")
     rendered = render(cfg(previousAnchorPem=previous))
-    bundle = rendered.custom_resource("Bundle")
     anchor_source = rendered.one("kubernetes:core/v1:ConfigMap")
-    keys = [s["configMap"]["key"] for s in bundle.inputs["spec"]["sources"]]
-    assert len(keys) == 2
-    assert sorted(anchor_source.inputs["data"][k] for k in keys) == sorted([harness.ANCHOR_PEM, previous])
+    assert anchor_source.inputs["data"] == {
+        "linkerd-trust-anchor.crt": harness.ANCHOR_PEM,
+        "previous-anchor.crt": previous,
+    }
 
 
 def test_custom_resources_wait_for_readiness(laptop):
@@ -548,7 +558,7 @@ def test_anchor_outputs_are_derived_from_vaults_certificate(laptop):
     assert laptop.outputs["trustAnchorSha256"].replace(":", "").lower() == hashlib.sha256(der).hexdigest()
     assert laptop.outputs["trustAnchorNotAfter"] == "2027-02-26T00:00:00Z"
     assert laptop.outputs["trustAnchorPem"] == harness.ANCHOR_PEM
-    assert laptop.outputs["signPath"] == "pki/root/sign-intermediate"
+    assert laptop.outputs["signPath"] == "pki/issuer/linkerd-trust-anchor/sign-intermediate"
 
 
 def test_vault_only_mode_exports_what_the_cluster_side_consumes():
@@ -567,9 +577,10 @@ def test_first_preview_of_an_empty_stack_registers_everything():
 @pytest.mark.parametrize(
     ("key", "value"), [("anchorTtl", "2000h"), ("anchorCommonName", "root2.linkerd.cluster.local")]
 )
-def test_changing_what_defines_the_anchor_generates_a_new_one_deleting_the_old_first(laptop, key, value):
+def test_changing_what_defines_anchors_leaves_a_live_anchor_as_it_was_generated(laptop, key, value):
+    """A live anchor is what the proxies trust: a new ttl or name applies to the next one (a rotation)."""
     before, after = laptop.one(ROOT_CERT), render(cfg(**{key: value})).one(ROOT_CERT)
     changed = {k for k in after.inputs if after.inputs[k] != before.inputs.get(k)}
-    # Every input a change of this setting touches forces a new anchor (a ttl is never only written to state).
-    assert changed and changed <= set(after.replace_on_changes), (changed, after.replace_on_changes)
-    assert after.delete_before_replace  # the issuer name must be free for the new one
+    assert changed and changed <= set(after.ignore_changes), (changed, after.ignore_changes)
+    assert not after.replace_on_changes
+    assert after.delete_before_replace  # a replacement (a new backend) frees the issuer name first

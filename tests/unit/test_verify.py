@@ -39,18 +39,52 @@ def issued_by(ca_key, ca_pem: str, key=None) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+def meshed_pod(name: str, trusted_pem: str, native_sidecar: bool = False) -> dict:
+    """A pod as Linkerd's proxy injector leaves it: the proxy's trust roots in its environment."""
+    proxy = {
+        "name": "linkerd-proxy",
+        "env": [{"name": "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS", "value": trusted_pem}],
+    }
+    containers = [{"name": "app"}] + ([] if native_sidecar else [proxy])
+    return {
+        "metadata": {"namespace": "shop", "name": name},
+        "spec": {"containers": containers, "initContainers": [proxy] if native_sidecar else []},
+    }
+
+
 class FakeCluster:
-    def __init__(self):
+    """A cluster mid-rotation or not: ``anchors`` oldest first, the signing one named."""
+
+    def __init__(self, rotating: bool = False):
         self.anchor_pem, self.anchor_key = make_ca()
+        self.anchors = {"a1": (self.anchor_pem, self.anchor_key)}
+        if rotating:
+            self.anchors["a2"] = make_ca(common_name="root2.linkerd.cluster.local")
+        self.signing = "a1"
         self.issuer_pem = issued_by(self.anchor_key, self.anchor_pem)
-        self.bundle_pem = self.anchor_pem
+        self.bundle_pem = "".join(pem for pem, _ in self.anchors.values())
         self.issuer_ready = "True"
         self.bundle_namespaces = ["linkerd"]
+        self.pods = [meshed_pod("web", self.bundle_pem), meshed_pod("db", self.bundle_pem, native_sidecar=True)]
         self.calls: list[tuple[str, ...]] = []
 
+    def switch(self) -> None:
+        """The switch phase done: a2 signs, the issuer re-issued under it."""
+        self.signing = "a2"
+        pem, key = self.anchors["a2"]
+        self.issuer_pem = issued_by(key, pem)
+
     def outputs(self) -> dict:
-        facts = anchor_x509.anchor_facts(self.anchor_pem)
-        return {"trustAnchorPem": self.anchor_pem, "trustAnchorSha256": facts.sha256_fingerprint}
+        signing_pem = self.anchors[self.signing][0]
+        return {
+            "trustAnchorPem": signing_pem,
+            "trustAnchorSha256": anchor_x509.anchor_facts(signing_pem).sha256_fingerprint,
+            "trustAnchors": {
+                name: {"pem": pem, "signing": name == self.signing} for name, (pem, _) in self.anchors.items()
+            },
+            "clusterIssuer": f"vault-{self.signing}",
+            "linkerdNamespace": "linkerd",
+        }
 
     def kubectl(self, *args: str) -> str:
         self.calls.append(args)
@@ -68,6 +102,8 @@ class FakeCluster:
                 {"metadata": {"name": "default"}},
             ]
             return json.dumps({"items": items})
+        if args[:2] == ("get", "pods"):
+            return json.dumps({"items": self.pods})
         if args[:2] == ("get", "configmaps"):
             return json.dumps({"items": [{"metadata": {"namespace": ns}} for ns in self.bundle_namespaces]})
         if "configmap" in args:
@@ -81,15 +117,16 @@ class FakeCluster:
 # Every check verify makes on a healthy stack, by name: a check lost or renamed shows here.
 EVERY_CHECK = [
     "the anchor output matches its fingerprint output",
-    "ClusterIssuer vault-issuer is Ready",
+    "ClusterIssuer vault-a1 is Ready",
     "Certificate linkerd/linkerd-identity-issuer is Ready",
     "the issuer Secret holds a certificate",
     "the issuer is ECDSA P-256",
-    "the issuer is signed by the Vault anchor",
+    "the issuer is signed by the signing anchor (a1)",
     "the issuer is valid now",
     "the issuer is a CA",
-    "the trust roots hold the Vault anchor",
+    "the trust roots hold every Vault anchor",
     "the bundle is only in control-plane namespaces",
+    "every meshed proxy trusts every anchor",
     "linkerd check",
 ]
 
@@ -104,14 +141,14 @@ def test_a_healthy_stack_passes_every_check():
 def test_a_bundle_without_the_vault_anchor_fails():
     cluster = FakeCluster()
     cluster.bundle_pem = make_ca(common_name="someone-else")[0]
-    assert cluster.failures() == ["the trust roots hold the Vault anchor"]
+    assert cluster.failures() == ["the trust roots hold every Vault anchor"]
 
 
 def test_an_issuer_from_another_ca_fails():
     cluster = FakeCluster()
     other_pem, other_key = make_ca(common_name="rogue")
     cluster.issuer_pem = issued_by(other_key, other_pem)
-    assert cluster.failures() == ["the issuer is signed by the Vault anchor"]
+    assert cluster.failures() == ["the issuer is signed by the signing anchor (a1)"]
 
 
 def test_a_bundle_leaking_into_other_namespaces_fails():
@@ -143,7 +180,62 @@ def test_an_empty_issuer_secret_is_a_fail_not_a_crash():
 def test_an_empty_trust_bundle_is_a_fail_not_a_crash():
     cluster = FakeCluster()
     cluster.bundle_pem = ""
-    assert cluster.failures() == ["the trust roots hold the Vault anchor"]
+    assert cluster.failures() == ["the trust roots hold every Vault anchor"]
+
+
+# --- rotation: what tells that a phase is complete ---------------------------------------
+
+
+def test_after_add_the_bundle_must_hold_both_anchors_and_every_proxy_trust_both():
+    cluster = FakeCluster(rotating=True)
+    assert cluster.failures() == []
+    only_old = cluster.anchors["a1"][0]
+    cluster.bundle_pem = only_old
+    cluster.pods = [meshed_pod("web", only_old), meshed_pod("api", cluster.anchors["a1"][0] + "")]
+    failed = [c for c in verify.checks(cluster.outputs(), cluster.kubectl, None) if not c.ok]
+    assert [c.name for c in failed] == ["the trust roots hold every Vault anchor", "every meshed proxy trusts every anchor"]
+    assert "missing a2" in failed[0].detail
+    assert "restart these (kubectl rollout restart): shop/api, shop/web" in failed[1].detail
+
+
+def test_proxies_started_before_the_add_are_named_until_restarted():
+    cluster = FakeCluster(rotating=True)
+    cluster.pods.append(meshed_pod("cron", cluster.anchors["a1"][0]))
+    assert cluster.failures() == ["every meshed proxy trusts every anchor"]
+    cluster.pods[-1] = meshed_pod("cron", cluster.bundle_pem)
+    assert cluster.failures() == []
+
+
+def test_after_switch_the_issuer_must_come_from_the_new_anchor():
+    cluster = FakeCluster(rotating=True)
+    cluster.switch()
+    assert cluster.failures() == []
+    old_pem, old_key = cluster.anchors["a1"]
+    cluster.issuer_pem = issued_by(old_key, old_pem)  # cert-manager has not re-issued yet
+    assert cluster.failures() == ["the issuer is signed by the signing anchor (a2)"]
+
+
+def test_unmeshed_pods_are_not_proxies():
+    cluster = FakeCluster()
+    cluster.pods = [{"metadata": {"namespace": "kube-system", "name": "coredns"}, "spec": {"containers": [{}]}}]
+    results = verify.checks(cluster.outputs(), cluster.kubectl, None)
+    proxies = next(c for c in results if c.name == "every meshed proxy trusts every anchor")
+    assert proxies.ok and proxies.detail == "0 meshed pod(s)"
+
+
+def test_listed_clusters_are_each_checked_with_their_own_kubeconfig():
+    outputs = {
+        "trustAnchorSha256": "AA",
+        "clusters": {"east": {"clusterIssuer": "vault-a1"}, "west": {"clusterIssuer": "vault-a1"}},
+        "clusterSecrets": {"east": {"kubeconfig": "east-config"}, "west": {"kubeconfig": "west-config"}},
+    }
+    clusters = verify.clusters_of(outputs)
+    assert sorted(clusters) == ["east", "west"]
+    assert clusters["west"]["kubeconfig"] == "west-config" and clusters["east"]["trustAnchorSha256"] == "AA"
+    assert verify.clusters_of({"kubeconfig": "k", "clusterIssuer": "vault-a1"}) == {
+        "": {"kubeconfig": "k", "clusterIssuer": "vault-a1"}
+    }
+    assert verify.clusters_of({"pkiMountPath": "pki"}) == {}
 
 
 def test_no_pulumi_means_it_cannot_look(monkeypatch, capsys):
