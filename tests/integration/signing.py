@@ -82,6 +82,7 @@ def refused(client: Client, pki_path: str, approle_mount: str | None) -> dict[st
     """Try everything the credential must not do; map each attempt to whether it was refused."""
     attempts = {
         "generate a new root": ("POST", f"{pki_path}/root/generate/internal", {"common_name": "evil"}),
+        "sign with the default issuer": ("POST", f"{pki_path}/root/sign-intermediate", {"csr": "x"}),
         "delete the CA": ("DELETE", f"{pki_path}/root", None),
         "sign a self-issued cert": ("POST", f"{pki_path}/root/sign-self-issued", {"certificate": "x"}),
         "change the URLs": ("POST", f"{pki_path}/config/urls", {"issuing_certificates": ["http://evil"]}),

@@ -108,7 +108,7 @@ def test_scripts_stack_runs_the_project_directory_against_openbao(project, openb
     assert openbao.root_token not in (copy / "Pulumi.vault-side.yaml").read_text()
 
     preview = stack(project, "preview")
-    assert "+ 10 to create" in preview.stdout, preview.stdout[-2000:]  # 7 resources, component, provider, stack
+    assert "+ 12 to create" in preview.stdout, preview.stdout[-2000:]  # 9 resources, component, provider, stack
     assert inventory(root) == before  # a preview touches nothing
 
     stack(project, "up", "--yes")

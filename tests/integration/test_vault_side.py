@@ -30,9 +30,10 @@ from tests.integration.stacks import Stack, new_stack
 pytestmark = pytest.mark.integration
 
 _paths = itertools.count()
-# What the program creates on the Vault side, per credential kind (mount, URLs, anchor, policy,
-# and AppRole's auth mount, role and secret_id or the token): the count `up` must report.
-VAULT_SIDE_RESOURCES = {"approle": 7, "token": 5}
+# What the program creates on the Vault side, per credential kind (mount, URLs, the anchor's key and
+# issuer, the default issuer, policy, and AppRole's auth mount, role and secret_id or the token): the
+# count `up` must report.
+VAULT_SIDE_RESOURCES = {"approle": 9, "token": 7}
 
 
 def vault_side_settings(openbao, **overrides: str) -> dict[str, str]:
@@ -142,9 +143,15 @@ def test_up_creates_the_mount_urls_anchor_and_policy(deployed, openbao):
     assert deployed.outputs["trustAnchorSha256"] == facts.sha256_fingerprint
     assert deployed.outputs["trustAnchorNotAfter"] == anchor.not_valid_after_utc.strftime(RFC3339)
 
-    assert deployed.outputs["signPath"] == f"{path}/root/sign-intermediate"
+    sign_path = f"{path}/issuer/linkerd-trust-anchor/sign-intermediate"
+    assert deployed.outputs["signPath"] == sign_path
     policy = root.read(f"sys/policies/acl/{deployed.outputs['signerPolicy']}")["data"]["policy"]
-    assert policy.split() == ["path", f'"{path}/root/sign-intermediate"', "{", "capabilities", "=", '["update"]', "}"]
+    assert policy.split() == ["path", f'"{sign_path}"', "{", "capabilities", "=", '["update"]', "}"]
+    # One issuer, named after the anchor, the mount's default, on a key of the same name.
+    issuers = root.request("LIST", f"{path}/issuers")["data"]["keys"]
+    issuer = root.read(f"{path}/issuer/linkerd-trust-anchor")["data"]
+    assert issuers == [issuer["issuer_id"]] and root.read(f"{path}/config/issuers")["data"]["default"] == issuers[0]
+    assert root.read(f"{path}/key/{issuer['key_id']}")["data"]["key_name"] == "linkerd-trust-anchor"
 
 
 def test_the_credential_signs_the_identity_issuer_and_nothing_else(deployed, openbao):
@@ -280,28 +287,3 @@ def test_openbao_restarted_empty_is_rebuilt_by_refresh_and_up(engine, own_openba
         issuer, _ = sign_as_cert_manager(client, rebuilt["signPath"])
         issuer.verify_directly_issued_by(x509.load_pem_x509_certificate(anchor.encode()))
         stack.stack.preview(expect_no_changes=True, on_output=lambda _line: None)
-
-
-def test_changing_the_anchor_replaces_it_in_place_and_signing_goes_on(engine, openbao, tmp_path):
-    """What a change of anchorTtl or anchorCommonName does in Vault: the old issuer is deleted first, the new
-    one is the mount's only and default issuer, and the sign path signs with it. The mesh, though, trusts only
-    the old anchor until the bundle reaches every proxy: see the README on the anchor's lifetime."""
-    with new_stack(engine, tmp_path) as stack:
-        first = deploy(stack, openbao)
-        previous = first.outputs
-        for change in ({"anchorTtl": "2000h"}, {"anchorCommonName": "root2.linkerd.cluster.local"}):
-            stack.configure(change)
-            replaced = stack.up()
-            anchor = x509.load_pem_x509_certificate(replaced["trustAnchorPem"].encode())
-            assert replaced["trustAnchorPem"] != previous["trustAnchorPem"], change
-            if "anchorTtl" in change:  # the certificate itself says 2000h, not only Pulumi's state
-                lifetime = anchor.not_valid_after_utc - anchor.not_valid_before_utc
-                assert abs(lifetime.total_seconds() - 2000 * 3600) < 120, lifetime
-            root, path = openbao.root(), first.pki_path
-            issuers = root.request("LIST", f"{path}/issuers")["data"]["keys"]
-            assert len(issuers) == 1 and root.read(f"{path}/config/issuers")["data"]["default"] == issuers[0]
-            client, _ = credential_client(first, openbao)
-            cn = change.get("anchorCommonName", "root.linkerd.cluster.local")
-            issuer, _ = sign_as_cert_manager(client, replaced["signPath"], anchor_cn=cn)
-            issuer.verify_directly_issued_by(anchor)
-            previous = replaced
