@@ -73,7 +73,7 @@ def run(cfg: StackConfig) -> None:
     for warning in cfg.warnings:
         pulumi.log.warn(warning)
     if phase not in ("first", "none"):
-        pulumi.log.info(f"anchor rotation: this update is the {phase} phase (README, \"Rotating the trust anchor\")")
+        pulumi.log.info(f'anchor rotation: this update is the {phase} phase (README, "Rotating the trust anchor")')
     network = None
     if cfg.needs_docker_network:
         from components.cluster import local_network
@@ -317,14 +317,10 @@ def kept_as_generated(anchor: TrustAnchor, cfg: StackConfig) -> None:
             return
         facts = x509.anchor_facts(pem)
         later = f"applies to anchors generated from now on; {anchor.name} keeps"
-        how = "(rotating to a new anchor applies it: README, \"Rotating the trust anchor\")"
+        how = '(rotating to a new anchor applies it: README, "Rotating the trust anchor")'
         if facts.subject_common_name != cfg.pki.anchor_common_name:
-            pulumi.log.warn(
-                f"anchorCommonName: {cfg.pki.anchor_common_name} {later} {facts.subject_common_name} {how}"
-            )
+            pulumi.log.warn(f"anchorCommonName: {cfg.pki.anchor_common_name} {later} {facts.subject_common_name} {how}")
         if abs(facts.lifetime_seconds - cfg.pki.anchor_ttl.seconds) > _LIFETIME_SLACK_SECONDS:
-            pulumi.log.warn(
-                f"anchorTtl: {cfg.pki.anchor_ttl.text} {later} its lifetime, until {facts.not_after} {how}"
-            )
+            pulumi.log.warn(f"anchorTtl: {cfg.pki.anchor_ttl.text} {later} its lifetime, until {facts.not_after} {how}")
 
     anchor.pem.apply(compare)

@@ -668,7 +668,9 @@ def _listed_clusters(
             r.fail(f"{label}.{key}: is not a setting of a cluster entry; {hint}")
         name = entry.get("name")
         if name is None or not _DNS_LABEL.match(name):
-            r.fail(f"{label}.name: {name!r} is not a lowercase DNS label of at most 32 characters (each entry needs one)")
+            r.fail(
+                f"{label}.name: {name!r} is not a lowercase DNS label of at most 32 characters (each entry needs one)"
+            )
             continue
         if name in seen:
             r.fail(f"{label}.name: {name} is listed twice; each cluster needs a name of its own")
@@ -728,7 +730,9 @@ def _anchors(r: _Reader) -> tuple[tuple[str, ...], str]:
     else:
         names = _structured(r, "anchors")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            r.fail("anchors: is not a list of anchor names, such as [anchor-2026-11] or [anchor-2026-11, anchor-2027-02]")
+            r.fail(
+                "anchors: is not a list of anchor names, such as [anchor-2026-11] or [anchor-2026-11, anchor-2027-02]"
+            )
             return default, DEFAULT_ANCHOR
     bad = [n for n in names if not _ANCHOR_NAME.match(n) or n in RESERVED_ANCHOR_NAMES]
     if bad:

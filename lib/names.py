@@ -22,7 +22,6 @@ TOKEN_SECRET = "linkerd-vault-token"
 TOKEN_SECRET_KEY = "token"
 
 
-
 def cluster_issuer_name(anchor: str) -> str:
     """The ClusterIssuer that signs with ``anchor`` (Vault's issuer of that name)."""
     return f"{ISSUER_PREFIX}{anchor}"

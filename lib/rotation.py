@@ -37,7 +37,11 @@ class Rotation:
         if not isinstance(value, Mapping):
             return None
         anchors, signing = value.get("anchors"), value.get("signing")
-        if not isinstance(anchors, list) or not all(isinstance(a, str) for a in anchors) or not isinstance(signing, str):
+        if (
+            not isinstance(anchors, list)
+            or not all(isinstance(a, str) for a in anchors)
+            or not isinstance(signing, str)
+        ):
             return None
         return cls(tuple(anchors), signing)
 

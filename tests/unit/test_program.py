@@ -466,7 +466,9 @@ def test_trust_bundle_comes_from_vaults_anchor_and_reaches_only_the_control_plan
     assert anchor_source.inputs["metadata"]["namespace"] == "cert-manager"
     # One source, the whole ConfigMap: it holds exactly the anchors to trust, so a rotation never
     # changes the Bundle (which could name a key the ConfigMap no longer holds).
-    assert spec["sources"] == [{"configMap": {"name": anchor_source.inputs["metadata"]["name"], "includeAllKeys": True}}]
+    assert spec["sources"] == [
+        {"configMap": {"name": anchor_source.inputs["metadata"]["name"], "includeAllKeys": True}}
+    ]
     assert anchor_source.inputs["data"] == {"linkerd-trust-anchor.crt": harness.ANCHOR_PEM}
     assert "PRIVATE KEY" not in json.dumps(anchor_source.inputs)
 

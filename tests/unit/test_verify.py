@@ -193,7 +193,10 @@ def test_after_add_the_bundle_must_hold_both_anchors_and_every_proxy_trust_both(
     cluster.bundle_pem = only_old
     cluster.pods = [meshed_pod("web", only_old), meshed_pod("api", cluster.anchors["a1"][0] + "")]
     failed = [c for c in verify.checks(cluster.outputs(), cluster.kubectl, None) if not c.ok]
-    assert [c.name for c in failed] == ["the trust roots hold every Vault anchor", "every meshed proxy trusts every anchor"]
+    assert [c.name for c in failed] == [
+        "the trust roots hold every Vault anchor",
+        "every meshed proxy trusts every anchor",
+    ]
     assert "missing a2" in failed[0].detail
     assert "restart these (kubectl rollout restart): shop/api, shop/web" in failed[1].detail
 
