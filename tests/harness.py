@@ -32,7 +32,7 @@ SDK_INTERNALS = {
     "MockMonitor.resources": "the monitor's map of URN to registration, holding each resource's resolved state",
     "pulumi.runtime.settings.set_root_resource": "reset between renders, so each render starts a new stack",
     "pulumi.runtime.sync_await._sync_await": "resolves export Outputs after the program has run",
-    "RegisterResourceRequest.deleteBeforeReplace / replaceOnChanges / ignoreChanges / dependencies / parent / provider": (
+    "RegisterResourceRequest: the resource options recorded": (
         "the resource options the engine orders and replaces on"
     ),
     "ReadResourceRequest.id": "the id a `.get` reads",

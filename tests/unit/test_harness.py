@@ -22,7 +22,7 @@ def test_every_internal_the_harness_uses_is_still_there():
         ),
         "pulumi.runtime.settings.set_root_resource": lambda: callable(settings.set_root_resource),
         "pulumi.runtime.sync_await._sync_await": lambda: callable(sync_await._sync_await),
-        "RegisterResourceRequest.deleteBeforeReplace / replaceOnChanges / ignoreChanges / dependencies / parent / provider": lambda: (
+        "RegisterResourceRequest: the resource options recorded": lambda: (
             {
                 "deleteBeforeReplace",
                 "replaceOnChanges",
