@@ -129,6 +129,7 @@ class ClusterFacts:
     bundle: pulumi.Output[str]
     certificate: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
+    vault_server: pulumi.Output[str]  # where its cert-manager reaches Vault
 
 
 def cluster_side(
@@ -214,6 +215,7 @@ def cluster_side(
         bundle=identity.bundle_name,
         certificate=identity.certificate_name,
         kubeconfig=pulumi.Output.secret(kubeconfig),
+        vault_server=vault_server,
     )
 
 
@@ -242,6 +244,7 @@ def export_listed_clusters(facts: dict[str, ClusterFacts], pki: VaultPki) -> Non
             "linkerdNamespace": f.namespace,
             "trustRootsConfigMap": f.bundle,
             "issuerSecret": f.certificate,
+            "vaultClusterAddress": f.vault_server,
             **credential_facts(credential),
         }
         secret[key] = {"kubeconfig": f.kubeconfig, **credential_secrets(credential)}

@@ -303,7 +303,7 @@ def cfg(**overrides: str) -> config_module.StackConfig:
     """A valid config for the laptop stack, with overrides (secrets marked as such)."""
     raw: dict[str, str] = {"vaultToken": "root-token-for-tests"}
     raw.update(overrides)
-    return config_module.parse(raw, secret_keys={"vaultToken", "kubeconfig"})
+    return config_module.parse(raw, secret_keys={"vaultToken", "kubeconfig", "clusters"})
 
 
 EXISTING_KUBECONFIG = (
