@@ -620,11 +620,13 @@ class _EntryReader(_Reader):
     def __init__(self, entry: dict[str, str], inherited: Mapping[str, str], label: str, secret: bool):
         super().__init__({**inherited, **entry}, {"kubeconfig"} if secret else set())
         self.entry = entry
+        self.inherited = set(inherited) - set(entry)
         self.label = label
 
     def fail(self, message: str) -> None:
+        # A problem of a top-level value the entry inherits is the top-level key's (reported once).
         key = message.split(":", 1)[0]
-        self.problems.append(f"{self.label}.{message}" if key in self.entry else message)
+        self.problems.append(message if key in self.inherited else f"{self.label}.{message}")
 
     def secret(self, key: str) -> Secret | None:
         value = self.raw.get(key)
@@ -725,7 +727,7 @@ def _anchors(r: _Reader) -> tuple[tuple[str, ...], str]:
     text = r.raw.get("anchors")
     if text is None:
         names: list = list(default)
-    elif isinstance(text, str) and not text.lstrip().startswith("["):
+    elif isinstance(text, str) and not text.lstrip().startswith(("[", "{")):
         names = [n.strip() for n in text.split(",")]
     else:
         names = _structured(r, "anchors")

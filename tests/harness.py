@@ -148,6 +148,10 @@ def _upstream(resource: Registration) -> list[str]:
     return list(resource.dependencies) + provider
 
 
+def _per_role(value: str, role_name: str) -> str:
+    return value if role_name == "cert-manager" else f"{value}-{role_name}"
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Computed outputs shaped like the real providers' for the fields the program reads."""
 
@@ -170,13 +174,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "networkDatas": [{"ipAddress": CONTAINER_IP, "networkName": "pki-network"}],
             },
             "command:local:Command": lambda s: {"stdout": FAKE_KUBECONFIG, "stderr": ""},
-            "vault:appRole/authBackendRole:AuthBackendRole": lambda s: {"roleId": ROLE_ID},
+            # A listed cluster's role (cert-manager-<name>) gets values of its own.
+            "vault:appRole/authBackendRole:AuthBackendRole": lambda s: {"roleId": _per_role(ROLE_ID, s["roleName"])},
             "vault:appRole/authBackendRoleSecretId:AuthBackendRoleSecretId": lambda s: {
-                "secretId": SECRET_ID,
+                "secretId": _per_role(SECRET_ID, s["roleName"]),
                 "accessor": "acc",
             },
             "vault:index/token:Token": lambda s: {
-                "clientToken": CLIENT_TOKEN,
+                "clientToken": f"{CLIENT_TOKEN}-{args.name}" if args.name != "linkerd-pki-token" else CLIENT_TOKEN,
                 "leaseStarted": TOKEN_STARTED,
                 "leaseDuration": 767 * 3600,
             },
