@@ -162,7 +162,7 @@ def test_bumping_one_clusters_secret_id_version_changes_only_its_secret_id():
         ([{"name": "a"}, {"name": "a", "k3dApiPort": 6551}], {}, "clusters[1].name: a is listed twice"),
         ([{"name": "a"}, {"name": "b"}], {}, "k3dApiPort: 6550 of cluster b is also the k3dApiPort of cluster a"),
         ([{"name": "a", "k3dApiPort": 8200}], {}, "k3dApiPort: 8200 of cluster a is also vaultHostPort"),
-        ([{"name": "a", "kubeContxt": "x"}], {}, "clusters[0].kubeContxt: is not a setting of a cluster entry; did you mean kubeC"),
+        ([{"name": "a", "kubeContxt": "x"}], {}, "entry; did you mean kubeContext?"),
         ([{"name": "a", "dockerNetwork": "n"}], {}, "clusters[0].dockerNetwork: is not a setting of a cluster entry"),
         ([{"name": "Not_A_Label"}], {}, "clusters[0].name: 'Not_A_Label' is not a lowercase DNS label"),
         ([{"clusterMode": "k3d"}], {}, "clusters[0].name: None is not a lowercase DNS label"),
