@@ -106,7 +106,7 @@ def test_an_api_server_restart_during_up_is_converged_by_the_next_up(engine, ope
         print(f"\n[l2.5] up across an API server restart: {'failed' if 'error' in outcome else 'succeeded'}")
 
         deployed_outputs = stack.up()
-        assert deployed_outputs["clusterIssuer"] == "vault-issuer"
+        assert deployed_outputs["clusterIssuer"] == "vault-linkerd-trust-anchor"
         assert is_true("Ready")(cluster.api.get(CERTIFICATE))
         stack.stack.preview(expect_no_changes=True, on_output=lambda _line: None)
 

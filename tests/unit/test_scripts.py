@@ -79,6 +79,15 @@ def test_k3d_version_is_checked(tmp_path, version, ok):
         ({"clusterMode": "existing"}, {"docker"}),  # the Vault dev container
         ({"vaultMode": "external"}, {"docker", "k3d"}),  # the k3d cluster
         ({}, {"docker", "k3d"}),  # the defaults are the laptop
+        # a `clusters` list: k3d when an entry is k3d (the top-level clusterMode is every entry's default)
+        (
+            {"clusterMode": "existing", "vaultMode": "external", "clusters": "\n    - name: a\n    - name: b"},
+            set(),
+        ),
+        (
+            {"clusterMode": "existing", "vaultMode": "external", "clusters": "\n    - name: a\n      clusterMode: k3d"},
+            {"docker", "k3d"},
+        ),
     ],
 )
 def test_docker_and_k3d_are_asked_for_only_where_the_stack_uses_them(tmp_path, settings, needs):
