@@ -85,12 +85,24 @@ def test_each_phase_reaches_the_bundle_and_the_issuer(engine, openbao, cluster, 
         issued_by_a1.verify_directly_issued_by(a1)
         assert "PASS  the issuer is signed by the signing anchor (a1)" in verified(stack)
 
+        slowest: dict[str, str] = {}
+
         def phase(name: str, **settings: str) -> dict:
             stack.configure(settings)
+            steps: dict[str, list[float]] = {}
+
+            def seen(event) -> None:
+                step = event.resource_pre_event or event.res_outputs_event
+                if step is not None and "pulumi:pulumi:Stack" not in step.metadata.urn:
+                    key = f"{step.metadata.urn.split('::')[-1]} {step.metadata.op}"
+                    steps.setdefault(key, []).append(time.monotonic())
+
             started = time.monotonic()
-            outputs = stack.up()
+            result = stack.stack.up(on_output=lambda _line: None, on_event=seen)
             timings[name] = time.monotonic() - started
-            return outputs
+            took = {urn: marks[-1] - marks[0] for urn, marks in steps.items()}
+            slowest[name] = max(took, key=took.get, default="") + f" {max(took.values(), default=0):.1f}s"
+            return {key: out.value for key, out in result.outputs.items()}
 
         # add: the bundle carries both; the issuer is the same certificate, from a1.
         added = phase("add", anchors="a1,a2")
@@ -124,5 +136,5 @@ def test_each_phase_reaches_the_bundle_and_the_issuer(engine, openbao, cluster, 
     print(
         "\n[l2.5] rotation (seconds): "
         + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
-        + f"; issuer already re-issued when the switch's `up` returned: {reissued_by_up}"
+        + f"; issuer already re-issued when the switch's `up` returned: {reissued_by_up}; slowest step: {slowest}"
     )
