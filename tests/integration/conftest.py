@@ -60,9 +60,9 @@ def engine():
     return found
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A local control plane with cert-manager and trust-manager, one per test module (L2.5)."""
+@contextlib.contextmanager
+def local_cluster():
+    """A local control plane with cert-manager and trust-manager (L2.5), stopped afterwards."""
     from tests.integration.kube import LocalCluster
     from toolchain.engine import EngineUnavailable, cluster_binaries
 
@@ -80,3 +80,17 @@ def cluster():
         yield local
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One per test module."""
+    with local_cluster() as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def second_cluster():
+    """Another, for the tests of many clusters on one anchor."""
+    with local_cluster() as local:
+        yield local
