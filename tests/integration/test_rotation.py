@@ -43,11 +43,11 @@ def keys(root: Client, path: str) -> set[str]:
         raise
 
 
-def timed_up(stack: Stack, phase: str, timings: dict[str, float]) -> dict:
+def timed_up(stack: Stack, phase: str, timings: dict[str, float], printed: list[str] | None = None) -> dict:
     started = time.monotonic()
-    outputs = stack.up()
+    result = stack.stack.up(on_output=(printed.append if printed is not None else lambda _line: None))
     timings[phase] = time.monotonic() - started
-    return outputs
+    return {key: out.value for key, out in result.outputs.items()}
 
 
 def refused_up(stack: Stack, settings: dict[str, str], says: str) -> str:
@@ -94,7 +94,9 @@ def test_add_switch_retire_one_up_each(engine, openbao, tmp_path):
 
         # add (with a new anchorTtl, which the live a1 keeps out of and the new a2 gets)
         stack.configure({"anchors": json.dumps(["a1", "a2"]), "anchorTtl": "2000h"})
-        added = timed_up(stack, "add", timings)
+        printed: list[str] = []
+        added = timed_up(stack, "add", timings, printed)
+        assert "anchorTtl: 2000h applies to anchors generated from now on; a1 keeps its lifetime" in "".join(printed)
         assert added["anchorRotation"] == {"anchors": ["a1", "a2"], "signing": "a1"}
         assert {n: a["signing"] for n, a in added["trustAnchors"].items()} == {"a1": True, "a2": False}
         assert added["trustAnchors"]["a1"]["pem"] == out["trustAnchorPem"]  # untouched
