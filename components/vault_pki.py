@@ -136,11 +136,14 @@ class VaultPki(pulumi.ComponentResource):
         # Handed to cert-manager only once the policy allows it and the issuer is the default.
         self.sign_path = pulumi.Output.all(sign_path, policy.id, defaults.id).apply(lambda v: v[0])
         self.policy_name = policy.name
-        make = self._approle if args.credential.kind == "approle" else self._token
-        backend = self._approle_backend(name, args.credential) if args.credential.kind == "approle" else None
-        self.credentials = {
-            key: make(name, key, args.credential, version, policy, backend) for key, version in args.clusters.items()
-        }
+        if args.credential.kind == "approle":
+            backend = self._approle_backend(name, args.credential)
+            self.credentials = {
+                key: self._approle(name, key, args.credential, version, policy, backend)
+                for key, version in args.clusters.items()
+            }
+        else:
+            self.credentials = {key: self._token(name, key, args.credential, policy) for key in args.clusters}
 
         self.register_outputs(
             {
@@ -203,14 +206,13 @@ class VaultPki(pulumi.ComponentResource):
         cred: CredentialConfig,
         version: int,
         policy: vault.Policy,
-        backend: vault.AuthBackend | None,
+        backend: vault.AuthBackend,
     ) -> AppRoleLogin:
         """AppRole: cert-manager logs in for every signing, so nothing expires.
 
         Each cluster has a role of its own (``cert-manager-<cluster>``): one cluster's secret_id can be
         rotated or revoked without touching another's.
         """
-        assert backend is not None
         child = pulumi.ResourceOptions(parent=self)
         prefix = f"{name}-{cluster}" if cluster else name
         role = vault.approle.AuthBackendRole(
@@ -238,15 +240,7 @@ class VaultPki(pulumi.ComponentResource):
             mount=backend.path, role_id=role.role_id, secret_id=pulumi.Output.secret(secret_id.secret_id)
         )
 
-    def _token(
-        self,
-        name: str,
-        cluster: str,
-        cred: CredentialConfig,
-        version: int,
-        policy: vault.Policy,
-        backend: vault.AuthBackend | None,
-    ) -> TokenLogin:
+    def _token(self, name: str, cluster: str, cred: CredentialConfig, policy: vault.Policy) -> TokenLogin:
         """A non-periodic orphan token per cluster, as the walkthrough makes. It expires: see the README."""
         token = vault.Token(
             f"{name}-{cluster}-token" if cluster else f"{name}-token",

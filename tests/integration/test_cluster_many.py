@@ -19,7 +19,7 @@ from cryptography import x509
 from lib import names
 from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster, condition, is_true
 from tests.integration.stacks import new_stack
-from tests.integration.test_cluster_side import CERTIFICATE, ISSUER_SECRET, run_verify
+from tests.integration.test_cluster_side import CERTIFICATE, ISSUER_SECRET, run_verify, stack_settings
 
 pytestmark = pytest.mark.integration
 
@@ -37,18 +37,9 @@ def test_two_clusters_sign_with_their_own_credentials_under_the_one_anchor(
 ):
     clusters = {"east": cluster, "west": second_cluster}
     with new_stack(engine, tmp_path, prefix="l25-many") as stack:
+        settings = stack_settings(cluster, openbao)
         stack.configure(
-            {
-                "clusterMode": "existing",
-                "certManager": "existing",
-                "linkerd": "skip",
-                "vaultMode": "external",
-                "vaultAddress": openbao.address,
-                "vaultClusterAddress": openbao.address,
-                "pkiPath": "pki-l25-many",
-                "approleMount": "approle-l25-many",
-                "readyTimeout": "90s",
-            },
+            settings,
             {
                 "vaultToken": openbao.root_token,
                 "clusters": json.dumps([{"name": n, "kubeconfig": c.kubeconfig()} for n, c in clusters.items()]),
@@ -82,7 +73,8 @@ def test_two_clusters_sign_with_their_own_credentials_under_the_one_anchor(
 
         # east's secret_id revoked in Vault: east can no longer sign; west renews as before.
         openbao.root().write(
-            "auth/approle-l25-many/role/cert-manager-east/secret-id/destroy", {"secret_id": secret_ids["east"]}
+            f"auth/{settings['approleMount']}/role/cert-manager-east/secret-id/destroy",
+            {"secret_id": secret_ids["east"]},
         )
         west_before = issuer_of(second_cluster).serial_number
         for api_server in clusters.values():
@@ -107,5 +99,5 @@ def test_two_clusters_sign_with_their_own_credentials_under_the_one_anchor(
         )
         pending = [r for r in refused["items"] if "invalid role or secret ID" in condition(r, "Ready")["message"]]
         assert condition(pending[0], "Ready")["reason"] == "Pending"  # cert-manager retries; nothing is issued
-        assert "approle-l25-many/login" in condition(pending[0], "Ready")["message"]
+        assert f"{settings['approleMount']}/login" in condition(pending[0], "Ready")["message"]
         assert not is_true("Ready")(cluster.api.get(CERTIFICATE))
