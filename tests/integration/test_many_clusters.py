@@ -1,6 +1,7 @@
 """L2: many clusters on one anchor, through the real engine and pulumi-vault provider, against OpenBao.
 
-Three listed clusters (existing clusters, reached by no test here: `up` targets
+Three listed clusters, set entry by entry with `--path` as the README says
+(existing clusters, reached by no test here: `up` targets
 the Vault side only, `--target '**VaultPki**'`, which is what these tests are
 about). Each cluster has its own AppRole role and secret_id: every one signs
 the identity issuer under the one anchor, and revoking one cluster's
@@ -10,10 +11,9 @@ signing.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from cryptography import x509
+from pulumi import automation as auto
 
 from tests.integration.openbao import Client, VaultError, login_approle
 from tests.integration.signing import sign_as_cert_manager
@@ -30,10 +30,15 @@ UNREACHED = (
 )
 
 
-def entries(**per_cluster: dict) -> str:
-    return json.dumps(
-        [{"name": n, "clusterMode": "existing", "kubeconfig": UNREACHED, **per_cluster.get(n, {})} for n in NAMES]
-    )
+def set_entries(stack: Stack) -> None:
+    """The list as a user writes it: `pulumi config set --path 'clusters[i].key'`, the kubeconfigs as secrets."""
+    for i, name in enumerate(NAMES):
+        for key, value, secret in (
+            ("name", name, False),
+            ("clusterMode", "existing", False),
+            ("kubeconfig", UNREACHED, True),
+        ):
+            stack.stack.set_config(f"clusters[{i}].{key}", auto.ConfigValue(value, secret=secret), path=True)
 
 
 def up_vault_side(stack: Stack) -> dict:
@@ -70,8 +75,9 @@ def test_each_cluster_signs_with_its_own_credential_and_one_revoked_leaves_the_o
                 "approleMount": "approle-many",
                 "linkerd": "skip",
             },
-            {"vaultToken": openbao.root_token, "clusters": entries()},
+            {"vaultToken": openbao.root_token},
         )
+        set_entries(stack)
         out = up_vault_side(stack)
         assert sorted(out["clusters"]) == sorted(NAMES)
         role_ids = {n: out["clusters"][n]["approleRoleId"] for n in NAMES}
@@ -96,7 +102,7 @@ def test_each_cluster_signs_with_its_own_credential_and_one_revoked_leaves_the_o
 
         # Rotated by config (secretIdVersion of one entry): west gets a new secret_id, the old one is
         # revoked, and the others keep theirs.
-        stack.configure({}, {"clusters": entries(west={"secretIdVersion": 2})})
+        stack.stack.set_config("clusters[1].secretIdVersion", auto.ConfigValue("2"), path=True)
         rotated = up_vault_side(stack)
         assert not signs(openbao, reissued, "west")
         for n in ("east", "north"):
