@@ -124,15 +124,22 @@ def test_outputs_are_per_cluster_and_secrets_stay_in_the_secret_one(three):
     assert out["clusters"]["prod"]["vaultClusterAddress"] == "https://vault.prod.example.com"
 
 
-def test_one_listed_cluster_is_named_and_no_list_is_the_stacks_one_cluster():
-    one = render(listed([{"name": "solo"}]))
-    assert one.one(ROLE).inputs["roleName"] == "cert-manager-solo"
+@pytest.mark.parametrize("credential", ["approle", "token"])
+def test_one_listed_cluster_is_named_and_no_list_is_the_stacks_one_cluster(credential):
+    one = render(listed([{"name": "solo"}], credential=credential))
+    plain = render(cfg(credential=credential))
+    if credential == "approle":
+        assert one.one(ROLE).inputs["roleName"] == "cert-manager-solo"
+        assert plain.one(ROLE).inputs["roleName"] == "cert-manager"
+    else:
+        assert [t.name for t in one.of_type(TOKEN)] == ["linkerd-pki-solo-token"]
+        assert [t.name for t in plain.of_type(TOKEN)] == ["linkerd-pki-token"]
     assert [r.name for r in one.of_type("pulumi:providers:kubernetes")] == ["solo-kubernetes"]
-    assert list(one.outputs["clusters"]) == ["solo"]
-    plain = render(cfg())
-    assert plain.one(ROLE).inputs["roleName"] == "cert-manager"
+    assert list(one.outputs["clusters"]) == ["solo"] and "kubeconfig" not in one.outputs
     assert [r.name for r in plain.of_type("pulumi:providers:kubernetes")] == ["kubernetes"]
     assert "clusters" not in plain.outputs and "kubeconfig" in plain.outputs
+    # The same graph but for the names: as many resources of each type.
+    assert one.type_counts == plain.type_counts
 
 
 def test_top_level_keys_are_each_entrys_defaults():
