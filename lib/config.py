@@ -439,7 +439,9 @@ def parse(
         mode=vault_mode,
         token=token or Secret(""),
         address=address,
-        cluster_address=top.vault_cluster_address if top and not top.key else None,
+        # Listed clusters may each say how they reach Vault; the top-level value (every entry's default)
+        # is also where the mount's CA and CRL URLs point.
+        cluster_address=top.vault_cluster_address if top and not top.key else r.url("vaultClusterAddress"),
         host_port=r.integer("vaultHostPort", 8200, 1024, 65535),
         pki_path=r.pattern(
             "pkiPath", "pki", _LOWER_MOUNT_PATH, "a lowercase Vault mount path such as pki or linkerd/pki"

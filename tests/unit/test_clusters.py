@@ -142,6 +142,22 @@ def test_one_listed_cluster_is_named_and_no_list_is_the_stacks_one_cluster(crede
     assert one.type_counts == plain.type_counts
 
 
+def test_the_top_level_vault_cluster_address_is_the_entries_default_and_the_urls_address():
+    rendered = render(
+        listed(
+            [
+                {"name": "a", "k3dApiPort": 6551},
+                {"name": "b", "k3dApiPort": 6552, "vaultClusterAddress": "http://10.0.0.9:8200"},
+            ],
+            vaultClusterAddress="http://10.0.0.5:8200",
+        )
+    )
+    assert rendered.outputs["clusters"]["a"]["vaultClusterAddress"] == "http://10.0.0.5:8200"
+    assert rendered.outputs["clusters"]["b"]["vaultClusterAddress"] == "http://10.0.0.9:8200"
+    urls = rendered.one("vault:pkiSecret/secretBackendConfigUrls:SecretBackendConfigUrls")
+    assert urls.inputs["issuingCertificates"] == ["http://10.0.0.5:8200/v1/pki/ca"]
+
+
 def test_top_level_keys_are_each_entrys_defaults():
     parsed = listed(
         [{"name": "a", "k3dApiPort": 6551}, {"name": "b", "k3dApiPort": 6552, "linkerd": "install"}],
