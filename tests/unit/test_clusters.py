@@ -158,6 +158,16 @@ def test_the_top_level_vault_cluster_address_is_the_entries_default_and_the_urls
     assert urls.inputs["issuingCertificates"] == ["http://10.0.0.5:8200/v1/pki/ca"]
 
 
+def test_adding_or_removing_a_cluster_leaves_the_others_as_they_were():
+    three, two = render(listed(THREE)), render(listed(THREE[:2]))
+    before = {r.urn: r.inputs for r in three.resources}
+    after = {r.urn: r.inputs for r in two.resources}
+    assert set(after) < set(before)
+    assert all(after[urn] == before[urn] for urn in after)  # nothing of east or west changes
+    gone = {urn.rsplit("::", 1)[1] for urn in set(before) - set(after)}
+    assert gone and all(name.startswith(("prod-", "linkerd-pki-prod-")) for name in gone), gone
+
+
 def test_top_level_keys_are_each_entrys_defaults():
     parsed = listed(
         [{"name": "a", "k3dApiPort": 6551}, {"name": "b", "k3dApiPort": 6552, "linkerd": "install"}],
