@@ -686,7 +686,8 @@ def _listed_clusters(
             label,
             secret="clusters" in r.secret_keys,
         )
-        for problem in settings.unused_settings(sub.raw):
+        # Whether an entry's key is used depends on the entry's own modes and the stack's (credential, ...).
+        for problem in settings.unused_settings({**r.raw, **sub.raw}):
             key = problem.split(":", 1)[0]
             if key in sub.entry:
                 sub.fail(problem)

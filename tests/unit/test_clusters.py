@@ -203,6 +203,8 @@ def test_bumping_one_clusters_secret_id_version_changes_only_its_secret_id():
         ([{"name": "a", "clusterMode": "existing"}], {}, "clusters[0].kubeconfig: is required"),
         ([{"name": "a", "kubeconfig": EXISTING_KUBECONFIG}], {}, "clusters[0].kubeconfig: is only used when"),
         ([{"name": "a", "readyTimeout": "1s"}], {}, "clusters[0].readyTimeout: 1s is not from 10s to 2h"),
+        ([{"name": "a", "secretIdVersion": 2}], {"credential": "token"}, "clusters[0].secretIdVersion: is only used"),
+        ([{"name": "a", "linkerd": "skip", "installGatewayApi": False}], {}, "clusters[0].installGatewayApi: is only"),
         ([{"name": "a"}], {"clusterName": "x"}, "clusterName: is not used when clusters are listed"),
         ([{"name": "a"}], {"clusterMode": "none", **EXTERNAL}, "clusters: is only used when clusterMode is k3d or"),
         ([], {}, "clusters: is not a list of clusters"),
