@@ -53,7 +53,16 @@ def deployed_rotation() -> Rotation | None:
     so that a step that would break the mesh stops the program before anything is registered.
     """
     me = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": me})
+    try:
+        result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": me})
+    except Exception:
+        # The SDK fails the run on a failed invoke whatever is caught here (no retry is possible): say why.
+        pulumi.log.error(
+            "could not read what this stack's last `up` deployed, which the anchor rotation check needs; run "
+            "the command again. On a file:// backend of your own, add ?metadata=skip to its URL: without it the "
+            "engine rewrites a state metadata file in place, and a read at that moment finds it empty (EOF)"
+        )
+        raise
     outputs = (result.value or {}).get("outputs") or {}
     return Rotation.from_output(outputs.get(rotation.OUTPUT))
 

@@ -155,9 +155,11 @@ def _per_role(value: str, role_name: str) -> str:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Computed outputs shaped like the real providers' for the fields the program reads."""
 
-    def __init__(self, anchor_pem: str, deployed: dict[str, Any] | None = None):
+    def __init__(self, anchor_pem: str, deployed: dict[str, Any] | None = None, read_failures: int = 0):
         self.anchor_pem = anchor_pem
         self.deployed = deployed or {}  # the outputs of the stack's last `up`, as readStackOutputs returns them
+        self.read_failures = read_failures  # how many reads of them fail first (a backend mid-write)
+        self.reads = 0
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
@@ -196,6 +198,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "pulumi:pulumi:readStackOutputs":
+            self.reads += 1
+            if self.reads <= self.read_failures:
+                raise RuntimeError("failed to load checkpoint: EOF")
             return {"name": args.args["name"], "outputs": self.deployed, "secretOutputNames": []}
         return {}
 
@@ -265,12 +270,19 @@ def render(
     anchor_pem: str = ANCHOR_PEM,
     deployed: dict[str, Any] | None = None,
     partial: Rendered | None = None,
+    read_failures: int = 0,
 ) -> Rendered:
-    """Run ``program.run(cfg)`` under mocks; ``deployed``: the outputs of the stack's last `up`."""
+    """Run ``program.run(cfg)`` under mocks; ``deployed``: the outputs of the stack's last `up`, whose first
+    ``read_failures`` reads fail."""
     from components import program
 
     return render_program(
-        lambda: program.run(cfg), preview=preview, anchor_pem=anchor_pem, deployed=deployed, partial=partial
+        lambda: program.run(cfg),
+        preview=preview,
+        anchor_pem=anchor_pem,
+        deployed=deployed,
+        partial=partial,
+        read_failures=read_failures,
     )
 
 
@@ -280,9 +292,10 @@ def render_program(
     anchor_pem: str = ANCHOR_PEM,
     partial: Rendered | None = None,
     deployed: dict[str, Any] | None = None,
+    read_failures: int = 0,
 ) -> Rendered:
     """Run any program callable under mocks; ``partial`` receives what was registered even if it raises."""
-    mocks = RecordingMocks(anchor_pem, deployed)
+    mocks = RecordingMocks(anchor_pem, deployed, read_failures)
     monitor = RecordingMonitor(mocks)
     settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=preview, monitor=monitor)

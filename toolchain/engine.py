@@ -397,6 +397,16 @@ CLUSTER_PIECES = (
 # -- the engine ----------------------------------------------------------------------------------
 
 
+def file_backend_url(directory: Path | str) -> str:
+    """A file:// backend that writes no metadata files beside the state.
+
+    The blob library under Pulumi's file backend rewrites a state file's ``.attrs`` metadata in place (truncate,
+    then write), so a program reading its stack's last outputs while the engine saves state can find it empty
+    ("failed to load checkpoint: EOF"). Pulumi needs none of that metadata: ``metadata=skip`` writes none.
+    """
+    return f"file://{directory}?metadata=skip"
+
+
 @dataclass(frozen=True)
 class Engine:
     bin_dir: Path  # prepended to PATH: the CLI, and the plugins it finds there
@@ -415,7 +425,7 @@ class Engine:
             env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
         if backend_dir is not None:
             env["PULUMI_HOME"] = str(backend_dir / "home")
-            env["PULUMI_BACKEND_URL"] = f"file://{backend_dir}"
+            env["PULUMI_BACKEND_URL"] = file_backend_url(backend_dir)
             env["PULUMI_CONFIG_PASSPHRASE"] = "integration-tests-only"
         return env
 

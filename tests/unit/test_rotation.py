@@ -82,6 +82,19 @@ def test_the_program_refuses_before_registering_anything(last, wanted, says):
     assert partial.resources == []  # not a network, not a mount
 
 
+def test_a_failed_read_of_the_last_outputs_stops_the_program_saying_why(monkeypatch):
+    """The check is never skipped: a read that fails (a file backend mid-write) stops everything, explained."""
+    from components import program
+
+    said: list[str] = []
+    monkeypatch.setattr(program.pulumi.log, "error", said.append)
+    partial = harness.Rendered()
+    with pytest.raises(Exception, match="failed to load checkpoint: EOF"):
+        render(cfg(**SWITCHED), deployed=deployed(["a1"], "a1"), partial=partial, read_failures=1)
+    assert partial.resources == []
+    assert len(said) == 1 and "run the command again" in said[0] and "?metadata=skip" in said[0]
+
+
 @pytest.mark.parametrize("mode", ["k3d+docker", "existing+external", "vault-only+external"])
 @pytest.mark.parametrize(
     ("last", "wanted"),

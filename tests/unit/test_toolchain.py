@@ -92,7 +92,7 @@ def test_the_built_engine_never_downloads_a_plugin_or_checks_for_updates(tmp_pat
     env = built.env(tmp_path / "state")
     assert env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "true"
     assert env["PULUMI_SKIP_UPDATE_CHECK"] == "true"
-    assert env["PULUMI_BACKEND_URL"] == f"file://{tmp_path / 'state'}"
+    assert env["PULUMI_BACKEND_URL"] == f"file://{tmp_path / 'state'}?metadata=skip"
     assert env["PATH"].startswith(f"{tmp_path}:")
 
 
