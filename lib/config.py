@@ -697,15 +697,18 @@ def _listed_clusters(
 
 
 def _structured(r: _Reader, key: str):
-    """A structured config value (a list or object set with `--path`, or JSON text); None when unreadable."""
+    """A structured config value: a list or object in Pulumi.<stack>.yaml or set with `--path` (the engine
+    hands it over as JSON), or YAML/JSON text set as a string (`[a1, a2]`); None when unreadable."""
+    import yaml
+
     value = r.raw.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
-    except json.JSONDecodeError:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
         r.fail(f"{key}: is not a list; write it as YAML in Pulumi.<stack>.yaml or set entries with `--path`")
         return None
 
