@@ -146,6 +146,7 @@ class LinkerdIdentity(pulumi.ComponentResource):
         super().__init__("linkerd-vault-pki:identity:LinkerdIdentity", name, None, opts)
         after_cert_manager: list[pulumi.Resource] = [args.cert_manager]
 
+        issuer_name = cluster_issuer_name(args.pki.signing_anchor)
         secret_name, secret_key, secret_value = credential_secret(args.credential)
         credential = k8s.core.v1.Secret(
             f"{name}-vault-credential",
@@ -160,7 +161,7 @@ class LinkerdIdentity(pulumi.ComponentResource):
             api_version="cert-manager.io/v1",
             kind="ClusterIssuer",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=cluster_issuer_name(args.pki.signing_anchor),
+                name=issuer_name,
                 annotations=_wait_for("Ready", args.ready_timeout_seconds),
             ),
             spec=cluster_issuer_spec(
@@ -211,7 +212,7 @@ class LinkerdIdentity(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_cert_manager, issuer]),
         )
 
-        self.issuer_name = _once_created(issuer, cluster_issuer_name(args.pki.signing_anchor))
+        self.issuer_name = _once_created(issuer, issuer_name)
         self.certificate_name = _once_created(certificate, CERTIFICATE_NAME)
         self.bundle_name = _once_created(bundle, BUNDLE_NAME)
         self.register_outputs(

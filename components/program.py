@@ -287,7 +287,7 @@ def export_vault_side(endpoint: VaultEndpoint, pki: VaultPki, cfg: StackConfig) 
         "trustAnchors",
         {a.name: anchor_output(a, a is pki.signing) for a in pki.anchors.values()},
     )
-    signing = pki.signing.pem.apply(x509.anchor_facts)
+    signing = pki.signing.facts
     pulumi.export("trustAnchorPem", pki.signing.pem)
     pulumi.export("trustAnchorSha256", signing.apply(lambda f: f.sha256_fingerprint))
     pulumi.export("trustAnchorNotAfter", signing.apply(lambda f: f.not_after))
@@ -310,11 +310,11 @@ def export_vault_side(endpoint: VaultEndpoint, pki: VaultPki, cfg: StackConfig) 
 def anchor_output(anchor: TrustAnchor, signing: bool) -> pulumi.Output[dict]:
     """An anchor's fingerprint, expiry and PEM, and whether it signs the identity issuer."""
 
-    def describe(pem: str) -> dict:
-        facts = x509.anchor_facts(pem)
+    def describe(v: list) -> dict:
+        pem, facts = v
         return {"sha256": facts.sha256_fingerprint, "notAfter": facts.not_after, "signing": signing, "pem": pem}
 
-    return anchor.pem.apply(describe)
+    return pulumi.Output.all(anchor.pem, anchor.facts).apply(describe)
 
 
 # Vault backdates notBefore (30 s by default): a lifetime this close to anchorTtl is anchorTtl.
@@ -324,10 +324,7 @@ _LIFETIME_SLACK_SECONDS = 300
 def kept_as_generated(anchor: TrustAnchor, cfg: StackConfig) -> None:
     """Warn when the config describes anchors other than this one was generated as: it is kept as it is."""
 
-    def compare(pem: str | None) -> None:
-        if not pem:  # a preview of an anchor not generated yet
-            return
-        facts = x509.anchor_facts(pem)
+    def compare(facts: x509.AnchorFacts) -> None:
         later = f"applies to anchors generated from now on; {anchor.name} keeps"
         how = '(rotating to a new anchor applies it: README, "Rotating the trust anchor")'
         if facts.subject_common_name != cfg.pki.anchor_common_name:
@@ -335,4 +332,4 @@ def kept_as_generated(anchor: TrustAnchor, cfg: StackConfig) -> None:
         if abs(facts.lifetime_seconds - cfg.pki.anchor_ttl.seconds) > _LIFETIME_SLACK_SECONDS:
             pulumi.log.warn(f"anchorTtl: {cfg.pki.anchor_ttl.text} {later} its lifetime, until {facts.not_after} {how}")
 
-    anchor.pem.apply(compare)
+    anchor.facts.apply(compare)  # not run in a preview of an anchor not generated yet (its PEM is unknown)

@@ -20,6 +20,7 @@ import pulumi_vault as vault
 
 from lib.config import CredentialConfig, PkiConfig
 from lib.names import RFC3339
+from lib.x509 import AnchorFacts, anchor_facts
 
 
 def signing_policy(sign_path: str) -> str:
@@ -66,6 +67,8 @@ class TrustAnchor:
     name: str
     pem: pulumi.Output[str]
     issuer_id: pulumi.Output[str]
+    facts: pulumi.Output[AnchorFacts]
+    """Its fingerprint, expiry, common name and lifetime, read from the PEM once."""
 
 
 @dataclass
@@ -188,7 +191,9 @@ class VaultPki(pulumi.ComponentResource):
                 delete_before_replace=True,
             ),
         )
-        return TrustAnchor(name=anchor, pem=cert.certificate, issuer_id=cert.issuer_id)
+        return TrustAnchor(
+            name=anchor, pem=cert.certificate, issuer_id=cert.issuer_id, facts=cert.certificate.apply(anchor_facts)
+        )
 
     def _approle_backend(self, name: str, cred: CredentialConfig) -> vault.AuthBackend:
         return vault.AuthBackend(
