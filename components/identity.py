@@ -18,20 +18,16 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cert_manager import CertManager, ExistingCertManager
-from components.vault_pki import AppRoleLogin, VaultCredential
+from components.credential import VaultCredential
 from lib.config import PkiConfig
 from lib.names import (
     ANCHOR_CONFIGMAP,
-    APPROLE_SECRET,
-    APPROLE_SECRET_KEY,
     BUNDLE_KEY,
     BUNDLE_NAME,
     CERTIFICATE_NAME,
     CONTROL_PLANE_LABEL,
     IDENTITY_NAME,
     PREVIOUS_ANCHOR_KEY,
-    TOKEN_SECRET,
-    TOKEN_SECRET_KEY,
     anchor_key,
     cluster_issuer_name,
 )
@@ -40,26 +36,6 @@ from lib.names import (
 def _wait_for(condition: str, timeout_seconds: int) -> dict[str, str]:
     # Ref: pulumi-kubernetes >= 4.18 awaits custom resources on waitFor; timeoutSeconds bounds the wait.
     return {"pulumi.com/waitFor": f"condition={condition}", "pulumi.com/timeoutSeconds": str(timeout_seconds)}
-
-
-def vault_auth(credential: VaultCredential) -> dict[str, Any]:
-    """The ClusterIssuer's ``vault.auth`` block for the credential."""
-    if isinstance(credential, AppRoleLogin):
-        return {
-            "appRole": {
-                "path": credential.mount,
-                "roleId": credential.role_id,
-                "secretRef": {"name": APPROLE_SECRET, "key": APPROLE_SECRET_KEY},
-            }
-        }
-    return {"tokenSecretRef": {"name": TOKEN_SECRET, "key": TOKEN_SECRET_KEY}}
-
-
-def credential_secret(credential: VaultCredential) -> tuple[str, str, pulumi.Output[str]]:
-    """The Secret cert-manager reads the credential's secret part from: name, key, value."""
-    if isinstance(credential, AppRoleLogin):
-        return APPROLE_SECRET, APPROLE_SECRET_KEY, credential.secret_id
-    return TOKEN_SECRET, TOKEN_SECRET_KEY, credential.token
 
 
 def cluster_issuer_spec(
@@ -147,7 +123,7 @@ class LinkerdIdentity(pulumi.ComponentResource):
         after_cert_manager: list[pulumi.Resource] = [args.cert_manager]
 
         issuer_name = cluster_issuer_name(args.pki.signing_anchor)
-        secret_name, secret_key, secret_value = credential_secret(args.credential)
+        secret_name, secret_key, secret_value = args.credential.secret()
         credential = k8s.core.v1.Secret(
             f"{name}-vault-credential",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=args.cert_manager.namespace),
@@ -167,7 +143,7 @@ class LinkerdIdentity(pulumi.ComponentResource):
             spec=cluster_issuer_spec(
                 args.vault_server,
                 args.sign_path,
-                vault_auth(args.credential),
+                args.credential.auth(),
                 args.vault_ca_bundle_pem,
                 args.vault_namespace,
             ),

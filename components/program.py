@@ -3,23 +3,31 @@
 ``run`` is the program; ``__main__.py`` calls it with the validated config, and
 tests call it under mocks (and inline, under the real engine) the same way.
 
-Each provider SDK costs 25-300 ms to import, at every preview and up. Only
-the Vault side is in every stack, so the modules of Docker (the laptop's
-Vault and network), k3d and Kubernetes are imported where their resources are
-made, and a stack that makes none of them never imports them.
+Each provider SDK costs 25-300 ms to import, at every preview and up, so each
+is imported where its resources are made: Vault's only by a stack that makes
+the Vault side (a cluster-only stack never imports it), Docker's (the
+laptop's Vault and network) and Command's (k3d) only by a stack that makes
+those, Kubernetes' only by a stack with a cluster.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
-import pulumi_vault as vault
 
-from components.vault_pki import AppRoleLogin, TrustAnchor, VaultCredential, VaultPki, VaultPkiArgs
-from lib import rotation, versions, x509
+from components import vault_side
+from components.credential import VaultCredential
+from components.vault_side import VaultSide
+from lib import rotation, vault_access, versions, x509
 from lib.config import ClusterTarget, ConfigError, StackConfig
 from lib.rotation import Rotation
+
+if TYPE_CHECKING:
+    import pulumi_vault as vault
+
+    from components.vault_pki import TrustAnchor, VaultPki
 
 
 @dataclass
@@ -35,6 +43,8 @@ def vault_provider(endpoint: VaultEndpoint, cfg: StackConfig) -> vault.Provider:
     unknown then, and the provider must neither mint a child token nor ask for
     the server version (docs/design.md, "Preview on an empty stack").
     """
+    import pulumi_vault as vault
+
     return vault.Provider(
         "vault",
         address=endpoint.address,
@@ -78,16 +88,36 @@ def check_rotation(cfg: StackConfig) -> str:
 
 
 def run(cfg: StackConfig) -> None:
-    phase = check_rotation(cfg)
     for warning in cfg.warnings:
         pulumi.log.warn(warning)
-    if phase not in ("first", "none"):
-        pulumi.log.info(f'anchor rotation: this update is the {phase} phase (README, "Rotating the trust anchor")')
+    # A rotation step that would break the mesh stops the program here, before anything is registered.
+    if cfg.vault_side.creates:
+        phase = check_rotation(cfg)
+        if phase not in ("first", "none"):
+            pulumi.log.info(f'anchor rotation: this update is the {phase} phase (README, "Rotating the trust anchor")')
+    else:
+        consume = vault_side.referenced if cfg.vault_side.source == "reference" else vault_side.provided
+        side = consume(cfg, deployed_rotation())
+        export_consumed_vault_side(side, cfg)
     network = None
     if cfg.needs_docker_network:
         from components.cluster import local_network
 
         network = local_network("local-network", cfg.cluster.network)
+    if cfg.vault_side.creates:
+        side = create_vault_side(cfg, network)
+    facts = {}
+    for target in cfg.clusters:
+        facts[target.key] = cluster_side(cfg, target, side, network)
+    if cfg.listed:
+        export_listed_clusters(facts, side)
+    elif facts:
+        export_cluster(facts[""], side.credentials[""])
+
+
+def create_vault_side(cfg: StackConfig, network) -> VaultSide:
+    """The mount, anchors, policy and credentials, made by this stack (and a Vault dev server, on a laptop)."""
+    from components.vault_pki import VaultPki, VaultPkiArgs
 
     if cfg.vault.mode == "docker":
         from components.vault_server import VaultDevServer, VaultDevServerArgs
@@ -115,18 +145,19 @@ def run(cfg: StackConfig) -> None:
             cluster_address=endpoint.cluster_address,
             pki=cfg.pki,
             credential=cfg.credential,
-            clusters={t.key: t.secret_id_version for t in cfg.clusters} or {"": cfg.credential.secret_id_version},
+            clusters=cfg.credential_keys,
         ),
         opts=pulumi.ResourceOptions(providers={"vault": vault_provider(endpoint, cfg)}),
     )
     export_vault_side(endpoint, pki, cfg)
-    facts = {}
-    for target in cfg.clusters:
-        facts[target.key] = cluster_side(cfg, target, endpoint, pki, network)
-    if cfg.listed:
-        export_listed_clusters(facts, pki)
-    elif facts:
-        export_cluster(facts[""], pki.credentials[""])
+    return VaultSide(
+        source="create",
+        cluster_address=endpoint.cluster_address,
+        sign_path=pki.sign_path,
+        anchors={a.name: a.pem for a in pki.anchors.values()},
+        pki=cfg.pki,
+        credentials=pki.credentials,
+    )
 
 
 @dataclass
@@ -141,9 +172,7 @@ class ClusterFacts:
     vault_server: pulumi.Output[str]  # where its cert-manager reaches Vault
 
 
-def cluster_side(
-    cfg: StackConfig, target: ClusterTarget, endpoint: VaultEndpoint, pki: VaultPki, network
-) -> ClusterFacts:
+def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, network) -> ClusterFacts:
     """One cluster (k3d, or one given), cert-manager, Linkerd's identity and Linkerd.
 
     A listed cluster's resources are named after it (``<name>-...``); the stack's one cluster keeps the
@@ -188,9 +217,7 @@ def cluster_side(
         f"{prefix}linkerd-namespace", opts=on_cluster.merge(pulumi.ResourceOptions(depends_on=[cert_manager]))
     )
     vault_server = (
-        pulumi.Output.from_input(target.vault_cluster_address)
-        if target.vault_cluster_address
-        else endpoint.cluster_address
+        pulumi.Output.from_input(target.vault_cluster_address) if target.vault_cluster_address else side.cluster_address
     )
     identity = LinkerdIdentity(
         f"{prefix}linkerd-identity",
@@ -198,10 +225,10 @@ def cluster_side(
             cert_manager=cert_manager,
             linkerd_namespace=namespace,
             vault_server=vault_server,
-            sign_path=pki.sign_path,
-            anchor_pems={a.name: a.pem for a in pki.anchors.values()},
-            pki=cfg.pki,
-            credential=pki.credentials[target.key],
+            sign_path=side.sign_path,
+            anchor_pems=side.anchors,
+            pki=side.pki,
+            credential=side.credentials[target.key],
             vault_ca_bundle_pem=cfg.vault.ca_bundle_pem,
             vault_namespace=cfg.vault.namespace,
             ready_timeout_seconds=target.cert_manager.ready_timeout.seconds,
@@ -241,41 +268,67 @@ def export_cluster(facts: ClusterFacts, credential: VaultCredential) -> None:
     pulumi.export("kubeconfig", facts.kubeconfig)
 
 
-def export_listed_clusters(facts: dict[str, ClusterFacts], pki: VaultPki) -> None:
+def export_listed_clusters(facts: dict[str, ClusterFacts], side: VaultSide) -> None:
     """Listed clusters: ``clusters`` (plain facts by name) and ``clusterSecrets`` (kubeconfig, credential)."""
     from components.linkerd import control_plane_values
 
     plain, secret = {}, {}
     for key, f in facts.items():
-        credential = pki.credentials[key]
+        credential = side.credentials[key]
         plain[key] = {
             "clusterIssuer": f.issuer,
             "linkerdNamespace": f.namespace,
             "trustRootsConfigMap": f.bundle,
             "issuerSecret": f.certificate,
             "vaultClusterAddress": f.vault_server,
-            **credential_facts(credential),
+            **credential.facts(),
         }
-        secret[key] = {"kubeconfig": f.kubeconfig, **credential_secrets(credential)}
+        secret[key] = {"kubeconfig": f.kubeconfig, **credential.secrets()}
     pulumi.export("clusters", plain)
     pulumi.export("clusterSecrets", pulumi.Output.secret(secret))
     pulumi.export("linkerdIdentityValues", control_plane_values())
 
 
-def credential_facts(credential: VaultCredential) -> dict[str, pulumi.Output[str]]:
-    if isinstance(credential, AppRoleLogin):
-        return {"approleMount": credential.mount, "approleRoleId": credential.role_id}
-    return {"vaultTokenExpiresAt": credential.expires_at}
+def export_requirements(sign_path: pulumi.Input[str], cfg: StackConfig) -> None:
+    """What a Vault made by hand must hold for this stack's cert-manager: the hand-off to a security team."""
+    login_ttl = cfg.credential.approle_token_ttl if cfg.credential.kind == "approle" else cfg.credential.token_ttl
+    pulumi.export(
+        "vaultRequirements",
+        pulumi.Output.from_input(sign_path).apply(
+            lambda path: vault_access.requirements(
+                path, cfg.credential.kind, cfg.pki.issuer_duration.seconds, login_ttl.seconds
+            )
+        ),
+    )
 
 
-def credential_secrets(credential: VaultCredential) -> dict[str, pulumi.Output[str]]:
-    if isinstance(credential, AppRoleLogin):
-        return {"approleSecretId": credential.secret_id}
-    return {"vaultToken": credential.token}
+def export_anchors(anchors: dict[str, pulumi.Output[str]], signing: str) -> None:
+    """Each anchor's fingerprint, expiry and PEM; the signing one's also flat; what the rotation deployed."""
+    facts = {name: pem.apply(x509.anchor_facts) for name, pem in anchors.items()}
+    pulumi.export(
+        "trustAnchors", {name: anchor_output(anchors[name], facts[name], name == signing) for name in anchors}
+    )
+    pulumi.export("trustAnchorPem", anchors[signing])
+    pulumi.export("trustAnchorSha256", facts[signing].apply(lambda f: f.sha256_fingerprint))
+    pulumi.export("trustAnchorNotAfter", facts[signing].apply(lambda f: f.not_after))
+
+
+def export_consumed_vault_side(side: VaultSide, cfg: StackConfig) -> None:
+    """A cluster-only stack's view of the Vault side: where it signs, what it trusts, what Vault must allow."""
+    pulumi.export("vaultSide", side.source)
+    pulumi.export("vaultClusterAddress", side.cluster_address)
+    pulumi.export("signPath", side.sign_path)
+    # Read back by the next run: the anchors this cluster's bundle carried, and which one signed.
+    pulumi.export(rotation.OUTPUT, Rotation(side.pki.anchors, side.pki.signing_anchor).as_output())
+    export_anchors(side.anchors, side.pki.signing_anchor)
+    pulumi.export("credentialKind", "approle" if "appRole" in side.credentials[""].auth() else "token")
+    if side.source == "provided":
+        export_requirements(side.sign_path, cfg)
 
 
 def export_vault_side(endpoint: VaultEndpoint, pki: VaultPki, cfg: StackConfig) -> None:
     """What the cluster side (or another stack) consumes from Vault's side."""
+    pulumi.export("vaultSide", "create")
     pulumi.export("vaultAddress", endpoint.address)
     pulumi.export("vaultClusterAddress", endpoint.cluster_address)
     pulumi.export("pkiMountPath", pki.mount_path)
@@ -283,38 +336,33 @@ def export_vault_side(endpoint: VaultEndpoint, pki: VaultPki, cfg: StackConfig) 
     pulumi.export("signerPolicy", pki.policy_name)
     # Read back by the next run (lib/rotation.py): what this `up` deployed.
     pulumi.export(rotation.OUTPUT, Rotation(cfg.pki.anchors, cfg.pki.signing_anchor).as_output())
-    pulumi.export(
-        "trustAnchors",
-        {a.name: anchor_output(a, a is pki.signing) for a in pki.anchors.values()},
-    )
-    signing = pki.signing.facts
-    pulumi.export("trustAnchorPem", pki.signing.pem)
-    pulumi.export("trustAnchorSha256", signing.apply(lambda f: f.sha256_fingerprint))
-    pulumi.export("trustAnchorNotAfter", signing.apply(lambda f: f.not_after))
+    export_anchors({a.name: a.pem for a in pki.anchors.values()}, pki.signing.name)
     for anchor in pki.anchors.values():
         kept_as_generated(anchor, cfg)
-    credentials = pki.credentials
+    export_requirements(pki.sign_path, cfg)
     pulumi.export("credentialKind", cfg.credential.kind)
     if cfg.listed:
         return
-    credential = credentials[""]
-    if isinstance(credential, AppRoleLogin):
-        pulumi.export("approleMount", credential.mount)
-        pulumi.export("approleRoleId", credential.role_id)
-        pulumi.export("approleSecretId", credential.secret_id)
-    else:
-        pulumi.export("vaultToken", credential.token)
-        pulumi.export("vaultTokenExpiresAt", credential.expires_at)
+    if cfg.consumers:
+        # A Vault-only stack's consumers: one credential each, revocable alone (docs/design.md, "Consumers").
+        pulumi.export("consumers", {key: c.facts() for key, c in pki.credentials.items()})
+        pulumi.export("consumerSecrets", pulumi.Output.secret({key: c.secrets() for key, c in pki.credentials.items()}))
+        return
+    credential = pki.credentials[""]
+    for key, value in {**credential.facts(), **credential.secrets()}.items():
+        pulumi.export(key, value)
 
 
-def anchor_output(anchor: TrustAnchor, signing: bool) -> pulumi.Output[dict]:
+def anchor_output(
+    pem: pulumi.Output[str], facts: pulumi.Output[x509.AnchorFacts], signing: bool
+) -> pulumi.Output[dict]:
     """An anchor's fingerprint, expiry and PEM, and whether it signs the identity issuer."""
 
     def describe(v: list) -> dict:
         pem, facts = v
         return {"sha256": facts.sha256_fingerprint, "notAfter": facts.not_after, "signing": signing, "pem": pem}
 
-    return pulumi.Output.all(anchor.pem, anchor.facts).apply(describe)
+    return pulumi.Output.all(pem, facts).apply(describe)
 
 
 # Vault backdates notBefore (30 s by default): a lifetime this close to anchorTtl is anchorTtl.

@@ -13,51 +13,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import ClassVar
 
 import pulumi
 import pulumi_vault as vault
 
+from components.credential import AppRoleLogin, TokenLogin, VaultCredential
+from lib import vault_access
 from lib.config import CredentialConfig, PkiConfig
 from lib.names import RFC3339
 from lib.x509 import AnchorFacts, anchor_facts
-
-
-def signing_policy(sign_path: str) -> str:
-    """The whole of what cert-manager may do in Vault: sign intermediates at one issuer's path."""
-    # docs/design.md, "Least privilege" (checked against OpenBao: update alone signs; sudo is not needed).
-    return f'path "{sign_path}" {{\n  capabilities = ["update"]\n}}\n'
-
-
-def policy_name(pki_path: str) -> str:
-    return f"{pki_path.replace('/', '-')}-linkerd-issuer"
-
-
-@dataclass(frozen=True)
-class AppRoleLogin:
-    """cert-manager's AppRole credential: it logs in with these for every signing."""
-
-    kind: ClassVar[str] = "approle"
-    mount: pulumi.Output[str]
-    """The AppRole auth mount path."""
-    role_id: pulumi.Output[str]
-    """The role's id (not a secret on its own)."""
-    secret_id: pulumi.Output[str]
-    """The secret_id (a Pulumi secret)."""
-
-
-@dataclass(frozen=True)
-class TokenLogin:
-    """cert-manager's token credential: one orphan token, which expires (README, "what expires")."""
-
-    kind: ClassVar[str] = "token"
-    token: pulumi.Output[str]
-    """The token (a Pulumi secret)."""
-    expires_at: pulumi.Output[str]
-    """When it dies, RFC 3339 UTC."""
-
-
-VaultCredential = AppRoleLogin | TokenLogin
 
 
 @dataclass(frozen=True)
@@ -130,8 +94,8 @@ class VaultPki(pulumi.ComponentResource):
         sign_path = pulumi.Output.concat(mount.path, "/issuer/", self.signing.name, "/sign-intermediate")
         policy = vault.Policy(
             f"{name}-policy",
-            name=policy_name(args.pki_path),
-            policy=sign_path.apply(signing_policy),
+            name=vault_access.policy_name(args.pki_path),
+            policy=sign_path.apply(vault_access.signing_policy),
             opts=child,
         )
 
@@ -220,16 +184,17 @@ class VaultPki(pulumi.ComponentResource):
         """
         child = pulumi.ResourceOptions(parent=self)
         prefix = f"{name}-{cluster}" if cluster else name
+        settings = vault_access.approle_role("", cred.approle_token_ttl.seconds)
         role = vault.approle.AuthBackendRole(
             f"{prefix}-role",
             backend=backend.path,
             role_name=f"{cred.approle_role}-{cluster}" if cluster else cred.approle_role,
             token_policies=[policy.name],
-            token_no_default_policy=True,
-            token_ttl=cred.approle_token_ttl.seconds,
-            token_max_ttl=cred.approle_token_ttl.seconds,
-            secret_id_ttl=0,  # the secret_id does not expire; rotate it with secretIdVersion
-            secret_id_num_uses=0,
+            token_no_default_policy=settings["token_no_default_policy"],
+            token_ttl=settings["token_ttl"],
+            token_max_ttl=settings["token_max_ttl"],
+            secret_id_ttl=settings["secret_id_ttl"],  # the secret_id does not expire; rotate it with secretIdVersion
+            secret_id_num_uses=settings["secret_id_num_uses"],
             opts=child,
         )
         secret_id = vault.approle.AuthBackendRoleSecretId(
@@ -247,12 +212,13 @@ class VaultPki(pulumi.ComponentResource):
 
     def _token(self, name: str, cluster: str, cred: CredentialConfig, policy: vault.Policy) -> TokenLogin:
         """A non-periodic orphan token per cluster, as the walkthrough makes. It expires: see the README."""
+        settings = vault_access.orphan_token("", cred.token_ttl.seconds)
         token = vault.Token(
             f"{name}-{cluster}-token" if cluster else f"{name}-token",
             policies=[policy.name],
-            no_parent=True,
-            no_default_policy=True,
-            renewable=True,
+            no_parent=settings["no_parent"],
+            no_default_policy=settings["no_default_policy"],
+            renewable=settings["renewable"],
             ttl=cred.token_ttl.vault_ttl,
             num_uses=0,
             opts=pulumi.ResourceOptions(parent=self),

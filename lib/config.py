@@ -22,11 +22,21 @@ import pulumi
 from lib import settings, versions, x509
 
 CLUSTER_MODES = ("k3d", "existing", "none")
+VAULT_SIDES = ("create", "reference", "provided")
 VAULT_MODES = ("docker", "external")
 CREDENTIALS = ("approle", "token")
 CERT_MANAGER_MODES = ("install", "existing")
 LINKERD_MODES = ("install", "skip")
 ANCHOR_KEY_TYPES = ("ec",)
+# The settings that decide which others apply.
+MODE_KEYS = {
+    "clusterMode": CLUSTER_MODES,
+    "vaultSide": VAULT_SIDES,
+    "vaultMode": VAULT_MODES,
+    "credential": CREDENTIALS,
+    "certManager": CERT_MANAGER_MODES,
+    "linkerd": LINKERD_MODES,
+}
 BOOLEANS = {"true": True, "false": False}
 
 # Every key this program reads, and which are secrets: from the table of settings.
@@ -160,6 +170,32 @@ class ClusterTarget:
 
 
 @dataclass(frozen=True)
+class VaultSideConfig:
+    """Where the Vault side comes from: made by this stack, read from a Vault-only stack, or handed over."""
+
+    source: str = "create"  # create | reference | provided
+    stack: str | None = None  # reference: the Vault-only stack
+    consumer: str | None = None  # reference: which of its consumers this cluster is (None: its one credential)
+    sign_path: str | None = None  # provided
+    anchor_pems: tuple[tuple[str, str], ...] = ()  # provided: (name, PEM), in the order given
+    role_id: str | None = None  # provided, approle
+    secret_id: Secret | None = None  # provided, approle
+    token: Secret | None = None  # provided, token
+
+    @property
+    def creates(self) -> bool:
+        return self.source == "create"
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A cluster stack that consumes a Vault-only stack, with a credential of its own."""
+
+    name: str
+    secret_id_version: int = 1
+
+
+@dataclass(frozen=True)
 class StackConfig:
     cluster: ClusterConfig
     vault: VaultConfig
@@ -170,6 +206,8 @@ class StackConfig:
     warnings: tuple[str, ...] = ()  # nothing wrong yet, but soon (a certificate about to expire)
     # Every cluster on the anchor: the top-level one, or the `clusters` list; none with clusterMode none.
     clusters: tuple[ClusterTarget, ...] = ()
+    vault_side: VaultSideConfig = VaultSideConfig()
+    consumers: tuple[Consumer, ...] = ()  # a Vault-only stack's declared consumers
 
     @property
     def has_cluster(self) -> bool:
@@ -183,6 +221,13 @@ class StackConfig:
     @property
     def needs_docker_network(self) -> bool:
         return any(t.cluster.mode == "k3d" for t in self.clusters) or self.vault.mode == "docker"
+
+    @property
+    def credential_keys(self) -> dict[str, int]:
+        """A credential for each consumer of the Vault side: key ("" for the one) -> secret_id version."""
+        if self.consumers:
+            return {c.name: c.secret_id_version for c in self.consumers}
+        return {t.key: t.secret_id_version for t in self.clusters} or {"": self.credential.secret_id_version}
 
 
 class _Reader:
@@ -205,8 +250,15 @@ class _Reader:
             self.raw[key] = value
         self.secret_keys = secret_keys
 
+    undecided = False  # a mode key is bad: what is required is not known
+
     def fail(self, message: str) -> None:
         self.problems.append(message)
+
+    def require(self, message: str) -> None:
+        """A key the modes require is missing: a problem only once the modes are known."""
+        if not self.undecided:
+            self.fail(message)
 
     def text(self, key: str, default: str | None = None) -> str | None:
         return self.raw.get(key, default)
@@ -405,23 +457,36 @@ def parse(
         r.fail(settings.unknown_key_message(key))
     for key in sorted(foreign):
         r.fail(foreign_key_message(key))
-    # A setting the chosen modes do not use is refused, never silently ignored.
-    for problem in settings.unused_settings(r.raw):
-        r.fail(problem)
+    # The modes decide which keys apply and which are required: with a bad one neither is judged (against
+    # a default nobody set); the bad mode and every other value's own problems are still reported.
+    r.undecided = any(key in r.raw and r.raw[key] not in choices for key, choices in MODE_KEYS.items())
+    if not r.undecided:
+        # A setting the chosen modes do not use is refused, never silently ignored, and then not read.
+        # The modes first: a mode key that is itself unused decides nothing.
+        for mode_key in MODE_KEYS:  # in the order they decide each other
+            for problem in settings.unused_settings(r.raw, only=(mode_key,)):
+                r.fail(problem)
+                r.raw.pop(mode_key, None)
+        for problem in settings.unused_settings(r.raw):
+            r.fail(problem)
+            r.raw.pop(problem.split(":", 1)[0], None)
 
-    vault_mode = r.choice("vaultMode", VAULT_MODES, "docker")
+    side = r.choice("vaultSide", VAULT_SIDES, "create")
+    creates = side == "create"
+    # A cluster-only stack runs no Vault of its own and configures none: "none" stands for that below.
+    vault_mode = r.choice("vaultMode", VAULT_MODES, "docker") if creates else "none"
     token = r.secret("vaultToken")
-    if token is None:
-        r.fail(
+    if token is None and creates:
+        r.require(
             "vaultToken: is required: the token Pulumi uses to configure Vault "
             "(in docker mode also the dev server's root token); set it with "
             "`pulumi config set --secret vaultToken ...` (scripts/stack generates one for the dev stack)"
         )
     address = r.url("vaultAddress")
     if vault_mode == "external" and address is None and "vaultAddress" not in r.raw:
-        r.fail("vaultAddress: is required when vaultMode is external, such as https://vault.example.com")
+        r.require("vaultAddress: is required when vaultMode is external, such as https://vault.example.com")
     insecure_http = r.boolean("vaultInsecureHttp", False)
-    if vault_mode == "external" and not insecure_http:
+    if vault_mode != "docker" and not insecure_http:
         _check_plain_http(r, "vaultAddress", address)
     ca_bundle = r.text("vaultCaBundlePem")
     if ca_bundle is not None and (problem := x509.check_ca_bundle_pem(ca_bundle, now)):
@@ -459,7 +524,15 @@ def parse(
     key_type = r.choice(
         "anchorKeyType", ANCHOR_KEY_TYPES, "ec", why="Linkerd accepts only ECDSA P-256 issuers and anchors"
     )
-    anchors, signing = _anchors(r)
+    vault_side = _vault_side(r, side, now)
+    if side == "provided":
+        anchors = tuple(name for name, _ in vault_side.anchor_pems) or (DEFAULT_ANCHOR,)
+        signing = r.raw.get("signingAnchor", anchors[0])
+        if signing not in anchors:
+            r.fail(f"signingAnchor: {signing!r} is not one of anchorPems ({', '.join(anchors)})")
+            signing = anchors[0]
+    else:
+        anchors, signing = _anchors(r)
     pki = PkiConfig(
         anchor_common_name=r.pattern(
             "anchorCommonName", "root.linkerd.cluster.local", _DNS_NAME, "a lowercase DNS name"
@@ -483,7 +556,7 @@ def parse(
         secret_id_version=top.secret_id_version if top and not top.key else 1,
     )
 
-    _check_durations(r, vault, pki, credential)
+    _check_durations(r, vault, pki, credential, creates)
     for key, path, reserved in (
         ("pkiPath", vault.pki_path, RESERVED_MOUNTS),
         ("approleMount", credential.approle_mount, (*RESERVED_MOUNTS, "token")),
@@ -491,7 +564,8 @@ def parse(
         if path.split("/")[0].lower() in reserved:
             r.fail(f"{key}: {path} is under a path Vault keeps for itself ({', '.join(reserved)}); choose another")
     _check_ports(r, vault, targets)
-    if credential.kind == "token":
+    consumers = _consumers(r, credential.kind) if cluster_mode_of(r) == "none" else ()
+    if credential.kind == "token" and creates:
         max_ttl = r.duration("vaultMaxTokenTtl", "768h")
         if credential.token_ttl.seconds > max_ttl.seconds:
             r.fail(
@@ -517,6 +591,8 @@ def parse(
         cert_manager=top.cert_manager,
         warnings=warnings,
         clusters=targets,
+        vault_side=vault_side,
+        consumers=consumers,
     )
 
 
@@ -550,18 +626,18 @@ def _cluster_target(
     if cluster.kubeconfig is not None and (problem := kubeconfig_problem(cluster.kubeconfig.value, cluster.context)):
         r.fail(problem)
     if mode == "existing" and cluster.kubeconfig is None:
-        r.fail(
+        r.require(
             "kubeconfig: is required when clusterMode is existing; set it with "
             "`pulumi config set --secret kubeconfig < ~/.kube/config` (and kubeContext to pick a context)"
         )
 
     cluster_address = r.url("vaultClusterAddress")
     if vault_mode == "docker" and mode == "existing" and cluster_address is None and "vaultClusterAddress" not in r.raw:
-        r.fail(
+        r.require(
             "vaultClusterAddress: is required when clusterMode is existing and vaultMode is docker: "
             "say how the cluster reaches the Vault container, such as http://192.168.1.20:8200"
         )
-    if vault_mode == "external" and not insecure_http:
+    if vault_mode != "docker" and not insecure_http:
         _check_plain_http(r, "vaultClusterAddress", cluster_address)
     reach = cluster_address or (vault_address if vault_mode == "external" else None)
     if reach and is_loopback(reach) and mode == "k3d":
@@ -787,14 +863,14 @@ def _check_ports(r: _Reader, vault: VaultConfig, targets: tuple[ClusterTarget, .
         taken.setdefault(t.cluster.api_port, f"the k3dApiPort of cluster {t.key}")
 
 
-def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: CredentialConfig) -> None:
-    """The lifetimes must nest: renewBefore < issuer < anchor <= mount max TTL."""
-    if pki.anchor_ttl.seconds > vault.max_lease_ttl.seconds:
+def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: CredentialConfig, creates: bool) -> None:
+    """The lifetimes must nest: renewBefore < issuer < anchor <= mount max TTL (the last two where ours)."""
+    if creates and pki.anchor_ttl.seconds > vault.max_lease_ttl.seconds:
         r.fail(
             f"anchorTtl: {pki.anchor_ttl.text} is longer than pkiMaxLeaseTtl "
             f"{vault.max_lease_ttl.text}; Vault would cut the anchor short"
         )
-    if pki.issuer_duration.seconds >= pki.anchor_ttl.seconds:
+    if creates and pki.issuer_duration.seconds >= pki.anchor_ttl.seconds:
         r.fail(
             f"issuerDuration: {pki.issuer_duration.text} must be shorter than anchorTtl "
             f"{pki.anchor_ttl.text}; an issuer cannot outlive the anchor that signs it"
@@ -818,6 +894,149 @@ def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: Crede
             f"approleTokenTtl: {cred.approle_token_ttl.text} is longer than 1h; cert-manager "
             "logs in for each signing, so keep its tokens short-lived"
         )
+
+
+def cluster_mode_of(r: _Reader) -> str:
+    return r.raw.get("clusterMode", "k3d")
+
+
+_STACK_NAME = re.compile(r"^([A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$")
+_SIGN_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*/sign-intermediate$")
+
+
+def _vault_side(r: _Reader, side: str, now: datetime | None) -> VaultSideConfig:
+    """What a cluster-only stack consumes: a Vault-only stack's name, or the hand-made PKI's facts."""
+    if side == "reference":
+        stack = r.text("vaultStack")
+        if stack is None:
+            r.require(
+                "vaultStack: is required when vaultSide is reference: the Vault-only stack of this project "
+                "(clusterMode none) that made the Vault side, such as organization/linkerd-vault-pki/pki"
+            )
+        elif not _STACK_NAME.match(stack):
+            r.fail(f"vaultStack: {stack!r} is not a stack name such as pki or organization/linkerd-vault-pki/pki")
+        consumer = r.text("vaultConsumer")
+        if consumer is not None and not _DNS_LABEL.match(consumer):
+            r.fail(f"vaultConsumer: {consumer!r} is not a consumer name (a lowercase DNS label)")
+        return VaultSideConfig(source=side, stack=stack, consumer=consumer)
+    if side != "provided":
+        return VaultSideConfig(source=side)
+    sign_path = r.text("signPath")
+    if sign_path is None:
+        r.require(
+            "signPath: is required when vaultSide is provided: the path cert-manager signs the identity issuer "
+            "at, such as pki/issuer/linkerd-trust-anchor/sign-intermediate"
+        )
+    elif not _SIGN_PATH.match(sign_path.strip("/")) or sign_path.strip("/") == "sign-intermediate":
+        r.fail(
+            f"signPath: {sign_path!r} is not a PKI sign path ending in /sign-intermediate, such as "
+            "pki/issuer/linkerd-trust-anchor/sign-intermediate: Linkerd's identity issuer is a CA, and Vault "
+            "signs a CA only there (sign or issue paths make leaf certificates)"
+        )
+        sign_path = None
+    if "vaultClusterAddress" not in r.raw:
+        r.require(
+            "vaultClusterAddress: is required when vaultSide is provided: the address the cluster's cert-manager "
+            "reaches Vault at, such as https://vault.example.com"
+        )
+    pems = _anchor_pems(r, now)
+    kind = r.raw.get("credential", "approle")
+    role_id = secret_id = token = None
+    if kind == "approle":
+        role_id = r.text("approleRoleId")
+        secret_id = r.secret("approleSecretId")
+        for key, value in (("approleRoleId", role_id), ("approleSecretId", secret_id)):
+            if value is None:
+                how = "--secret " if key == "approleSecretId" else ""
+                r.require(
+                    f"{key}: is required when vaultSide is provided and credential is approle: set it with "
+                    f"`pulumi config set {how}{key} ...` (the security team hands it over)"
+                )
+    elif kind == "token":
+        token = r.secret("issuerToken")
+        if token is None:
+            r.require(
+                "issuerToken: is required when vaultSide is provided and credential is token: the token "
+                "cert-manager signs with; set it with `pulumi config set --secret issuerToken ...`"
+            )
+    return VaultSideConfig(
+        source=side,
+        sign_path=sign_path.strip("/") if sign_path else None,
+        anchor_pems=pems,
+        role_id=role_id,
+        secret_id=secret_id,
+        token=token,
+    )
+
+
+def _anchor_pems(r: _Reader, now: datetime | None) -> tuple[tuple[str, str], ...]:
+    value = _structured(r, "anchorPems") if "anchorPems" in r.raw else None
+    if "anchorPems" not in r.raw:
+        r.require(
+            "anchorPems: is required when vaultSide is provided: the trust anchors' public certificates as a "
+            "map of name to PEM, such as {linkerd-trust-anchor: '-----BEGIN CERTIFICATE-----...'}"
+        )
+        return ()
+    if not isinstance(value, dict) or not value or not all(isinstance(v, str) for v in value.values()):
+        r.fail("anchorPems: is not a map of anchor name to PEM certificate, such as {linkerd-trust-anchor: <PEM>}")
+        return ()
+    if len(value) > MAX_ANCHORS:
+        r.fail(f"anchorPems: lists {len(value)} anchors; a rotation holds two at most")
+        return ()
+    found = []
+    for name, pem in value.items():
+        name = str(name)
+        if not _ANCHOR_NAME.match(name) or name in RESERVED_ANCHOR_NAMES:
+            r.fail(
+                f"anchorPems: {name!r} is not an anchor name: a lowercase DNS label of at most 40 characters, "
+                "not `default` or `previous-anchor`"
+            )
+            continue
+        if problem := x509.check_anchor_pem(pem, now):
+            r.fail(f"anchorPems.{name}: {problem}")
+            continue
+        found.append((name, pem))
+    return tuple(found)
+
+
+def _consumers(r: _Reader, credential: str) -> tuple[Consumer, ...]:
+    """A Vault-only stack's consumers: each a credential of its own, revocable alone."""
+    if "consumers" not in r.raw:
+        return ()
+    entries = _structured(r, "consumers")
+    if not isinstance(entries, list) or not entries:
+        r.fail("consumers: is not a list of consumer names, such as [east, west] or [{name: east, secretIdVersion: 2}]")
+        return ()
+    found: list[Consumer] = []
+    for i, entry in enumerate(entries):
+        item = entry if isinstance(entry, dict) else {"name": entry}
+        name = _scalar(item.get("name"))
+        unknown = sorted(set(map(str, item)) - {"name", "secretIdVersion"})
+        if unknown:
+            r.fail(
+                f"consumers[{i}].{unknown[0]}: is not a setting of a consumer; a consumer takes name, secretIdVersion"
+            )
+            continue
+        if not _DNS_LABEL.match(name):
+            r.fail(f"consumers[{i}].name: {name!r} is not a lowercase DNS label of at most 32 characters")
+            continue
+        if any(c.name == name for c in found):
+            r.fail(f"consumers[{i}].name: {name} is listed twice; each consumer needs a name of its own")
+            continue
+        version = 1
+        if "secretIdVersion" in item:
+            if credential != "approle":
+                r.fail(f"consumers[{i}].secretIdVersion: is only used when credential is approle (it is {credential})")
+                continue
+            text = _scalar(item["secretIdVersion"])
+            if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+                r.fail(f"consumers[{i}].secretIdVersion: {text!r} is not a whole number from 1 to 1000000")
+                continue
+            version = int(text)
+        found.append(Consumer(name, version))
+    if len(found) > MAX_CLUSTERS:
+        r.fail(f"consumers: lists {len(found)} consumers; at most {MAX_CLUSTERS}")
+    return tuple(found)
 
 
 def load() -> StackConfig:

@@ -29,6 +29,20 @@ class When:
     def __call__(self, raw: Raw) -> bool:
         return self.test(raw)
 
+    def explain(self, raw: Raw) -> str:
+        """Why the key is not used under ``raw``: the condition that fails, and what decides it instead."""
+        return f"{self.text} ({self.actual(raw)})"
+
+
+@dataclass(frozen=True)
+class Both(When):
+    first: When | None = None
+    second: When | None = None
+
+    def explain(self, raw: Raw) -> str:
+        assert self.first is not None and self.second is not None
+        return self.first.explain(raw) if not self.first(raw) else self.second.explain(raw)
+
 
 def _mode(raw: Raw, key: str) -> str:
     return raw.get(key) or DEFAULTS[key]
@@ -42,6 +56,25 @@ def when(key: str, *values: str) -> When:
     )
 
 
+def both(a: When, b: When) -> When:
+    return Both(f"{a.text} and {b.text}", lambda raw: a(raw) and b(raw), lambda raw: "", a, b)
+
+
+def either(a: When, b: When) -> When:
+    return When(f"{a.text} or {b.text}", lambda raw: a(raw) or b(raw), lambda raw: f"{a.actual(raw)}; {b.actual(raw)}")
+
+
+# Where the Vault side comes from (docs/design.md, "Where the Vault side comes from"): only a stack that
+# makes it reads the keys that make it.
+CREATES_VAULT = when("vaultSide", "create")
+PROVIDED = when("vaultSide", "provided")
+CONSUMES_VAULT = when("vaultSide", "reference", "provided")
+# Keys of how cert-manager reaches a Vault that is not the laptop's dev container.
+TO_A_VAULT_ELSEWHERE = When(
+    "vaultMode is external or vaultSide is reference or provided",
+    lambda raw: _mode(raw, "vaultSide") != "create" or _mode(raw, "vaultMode") == "external",
+    lambda raw: f"vaultMode is {_mode(raw, 'vaultMode')}",
+)
 WITH_A_CLUSTER = When(
     "clusterMode is k3d or existing",
     lambda raw: _mode(raw, "clusterMode") != "none",
@@ -49,7 +82,10 @@ WITH_A_CLUSTER = When(
 )
 ON_DOCKER = When(
     "clusterMode is k3d or vaultMode is docker",
-    lambda raw: _mode(raw, "clusterMode") == "k3d" or _mode(raw, "vaultMode") == "docker",
+    lambda raw: (
+        _mode(raw, "clusterMode") == "k3d"
+        or (_mode(raw, "vaultMode") == "docker" and _mode(raw, "vaultSide") == "create")
+    ),
     lambda raw: f"clusterMode is {_mode(raw, 'clusterMode')}, vaultMode is {_mode(raw, 'vaultMode')}",
 )
 LINKERD_INSTALLED = When(
@@ -89,12 +125,13 @@ SETTINGS: tuple[Setting, ...] = (
         "kubeconfig", None, "**secret**; required with `clusterMode: existing`", when("clusterMode", "existing"), True
     ),
     Setting("kubeContext", None, "context in `kubeconfig`", when("clusterMode", "existing")),
-    Setting("vaultMode", "docker", "`docker`, `external`"),
+    Setting("vaultMode", "docker", "`docker`, `external`", CREATES_VAULT),
     Setting(
         "vaultToken",
         None,
         "**secret**, required: the token Pulumi configures Vault with; "
         "in `docker` mode also the dev server's root token",
+        CREATES_VAULT,
         secret=True,
         shown_default="(generated for `dev` by `scripts/stack`)",
     ),
@@ -102,50 +139,62 @@ SETTINGS: tuple[Setting, ...] = (
         "vaultAddress",
         None,
         "required with `vaultMode: external`: scheme, host, port only (`https://vault.example.com`)",
-        when("vaultMode", "external"),
+        both(CREATES_VAULT, when("vaultMode", "external")),
     ),
     Setting(
         "vaultClusterAddress",
         None,
-        "where the cluster's workloads reach Vault; required for `existing` + `docker`",
-        shown_default="docker: container address; external: `vaultAddress`",
+        "where the cluster's workloads reach Vault; required for `existing` + `docker` and with `vaultSide: provided`",
+        shown_default="docker: container address; external: `vaultAddress`; reference: the Vault-only stack's",
     ),
     Setting(
         "vaultInsecureHttp",
         "false",
         "`true` accepts `http://` to a Vault that is not on this host: the token and certificates travel in clear",
-        when("vaultMode", "external"),
+        TO_A_VAULT_ELSEWHERE,
     ),
-    Setting("vaultHostPort", "8200", "the dev container's port on 127.0.0.1", when("vaultMode", "docker")),
+    Setting(
+        "vaultHostPort",
+        "8200",
+        "the dev container's port on 127.0.0.1",
+        both(CREATES_VAULT, when("vaultMode", "docker")),
+    ),
     Setting(
         "vaultCaBundlePem",
         None,
         "PEM CA certificate(s) that verify Vault's TLS certificate, for cert-manager (the ClusterIssuer's "
         "`caBundle`); for Pulumi itself set `VAULT_CACERT` in the environment",
-        when("vaultMode", "external"),
+        TO_A_VAULT_ELSEWHERE,
     ),
     Setting(
         "vaultNamespace",
         None,
         "the Vault Enterprise / OpenBao namespace holding the mount, for both Pulumi and cert-manager",
-        when("vaultMode", "external"),
+        TO_A_VAULT_ELSEWHERE,
     ),
-    Setting("pkiPath", "pki", "PKI mount path"),
-    Setting("pkiMaxLeaseTtl", "2160h", "the mount's max lease TTL"),
-    Setting("anchorCommonName", "root.linkerd.cluster.local", "the anchor's common name (a lowercase DNS name)"),
-    Setting("anchorTtl", "2160h", "must be <= `pkiMaxLeaseTtl`"),
-    Setting("anchorKeyType", "ec", "`ec` only (ECDSA P-256: Linkerd accepts no other)"),
+    Setting("pkiPath", "pki", "PKI mount path", CREATES_VAULT),
+    Setting("pkiMaxLeaseTtl", "2160h", "the mount's max lease TTL", CREATES_VAULT),
+    Setting(
+        "anchorCommonName",
+        "root.linkerd.cluster.local",
+        "the anchor's common name (a lowercase DNS name)",
+        CREATES_VAULT,
+    ),
+    Setting("anchorTtl", "2160h", "must be <= `pkiMaxLeaseTtl`", CREATES_VAULT),
+    Setting("anchorKeyType", "ec", "`ec` only (ECDSA P-256: Linkerd accepts no other)", CREATES_VAULT),
     Setting(
         "anchors",
         "[linkerd-trust-anchor]",
         "the anchors generated and kept in the mount, oldest first (Vault issuer names, lowercase DNS labels); "
         "all are in the trust bundle; at most two: a rotation adds one, then retires the old (README, rotation)",
+        CREATES_VAULT,
         shown_default="`[linkerd-trust-anchor]`",
     ),
     Setting(
         "signingAnchor",
         None,
-        "the anchor that signs the identity issuer; one of `anchors`",
+        "the anchor that signs the identity issuer; one of `anchors` (of `anchorPems` with `vaultSide: provided`)",
+        either(CREATES_VAULT, PROVIDED),
         shown_default="the first of `anchors`",
     ),
     Setting(
@@ -155,21 +204,41 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("issuerDuration", "48h", "identity issuer lifetime; >= 1h, < `anchorTtl`"),
     Setting("issuerRenewBefore", "25h", "< `issuerDuration`"),
-    Setting("credential", "approle", "`approle`, `token`"),
+    Setting(
+        "credential",
+        "approle",
+        "`approle`, `token` (with `vaultSide: reference`, the Vault-only stack's)",
+        either(CREATES_VAULT, PROVIDED),
+    ),
     Setting(
         "approleMount",
         "linkerd-approle",
         "AppRole auth mount path (a mount of our own, so destroy removes only ours)",
-        when("credential", "approle"),
+        both(either(CREATES_VAULT, PROVIDED), when("credential", "approle")),
     ),
-    Setting("approleTokenTtl", "10m", "TTL of each login's token (<= 1h)", when("credential", "approle")),
-    Setting("secretIdVersion", "1", "bump to rotate the AppRole secret_id", when("credential", "approle")),
-    Setting("tokenTtl", "767h", "must exceed `issuerDuration`", when("credential", "token")),
+    Setting(
+        "approleTokenTtl",
+        "10m",
+        "TTL of each login's token (<= 1h)",
+        both(either(CREATES_VAULT, PROVIDED), when("credential", "approle")),
+    ),
+    Setting(
+        "secretIdVersion",
+        "1",
+        "bump to rotate the AppRole secret_id",
+        both(CREATES_VAULT, when("credential", "approle")),
+    ),
+    Setting(
+        "tokenTtl",
+        "767h",
+        "must exceed `issuerDuration`",
+        both(either(CREATES_VAULT, PROVIDED), when("credential", "token")),
+    ),
     Setting(
         "vaultMaxTokenTtl",
         "768h",
         "the Vault's max token TTL (Vault's default 768h); `tokenTtl` may not exceed it",
-        when("credential", "token"),
+        both(CREATES_VAULT, when("credential", "token")),
     ),
     Setting(
         "clusters",
@@ -177,8 +246,72 @@ SETTINGS: tuple[Setting, ...] = (
         "a list of clusters on the one anchor, each `{name, clusterMode: k3d|existing, ...}` with its own "
         "k3dApiPort, k3sImage, kubeconfig (secret), kubeContext, vaultClusterAddress, certManager, trustNamespace, "
         "linkerd, installGatewayApi, readyTimeout, secretIdVersion (unset: the top-level value)",
-        WITH_A_CLUSTER,
+        both(WITH_A_CLUSTER, CREATES_VAULT),
         shown_default="one cluster, from the top-level keys",
+    ),
+    Setting(
+        "vaultSide",
+        "create",
+        "`create` (this stack makes the mount, anchors, policy and credentials), `reference` (a Vault-only "
+        "stack of this project made them: `vaultStack`), `provided` (made by hand: `signPath`, `anchorPems`, "
+        "the credential)",
+        WITH_A_CLUSTER,
+    ),
+    Setting(
+        "vaultStack",
+        None,
+        "required with `vaultSide: reference`: the Vault-only stack (`clusterMode: none`), as "
+        "`organization/linkerd-vault-pki/<stack>` or `<stack>`",
+        when("vaultSide", "reference"),
+    ),
+    Setting(
+        "vaultConsumer",
+        None,
+        "which of the Vault-only stack's `consumers` this cluster is (its own credential)",
+        when("vaultSide", "reference"),
+        shown_default="its one credential, if it declares no `consumers`",
+    ),
+    Setting(
+        "signPath",
+        None,
+        "required with `vaultSide: provided`: the path cert-manager signs at, ending in `/sign-intermediate` "
+        "(`pki/issuer/<anchor>/sign-intermediate`)",
+        PROVIDED,
+    ),
+    Setting(
+        "anchorPems",
+        None,
+        "required with `vaultSide: provided`: the anchors to trust, a map of name to PEM "
+        "(each a P-256 CA certificate, no key); at most two",
+        PROVIDED,
+    ),
+    Setting(
+        "approleRoleId",
+        None,
+        "required with `vaultSide: provided` and `credential: approle`",
+        both(PROVIDED, when("credential", "approle")),
+    ),
+    Setting(
+        "approleSecretId",
+        None,
+        "**secret**; required with `vaultSide: provided` and `credential: approle`",
+        both(PROVIDED, when("credential", "approle")),
+        True,
+    ),
+    Setting(
+        "issuerToken",
+        None,
+        "**secret**; required with `vaultSide: provided` and `credential: token`: the token cert-manager signs with",
+        both(PROVIDED, when("credential", "token")),
+        True,
+    ),
+    Setting(
+        "consumers",
+        None,
+        "a Vault-only stack's consumers: cluster stacks, each with a credential of its own (`cert-manager-<name>`), "
+        "as a list of names or of `{name, secretIdVersion}`",
+        when("clusterMode", "none"),
+        shown_default="one credential, exported flat",
     ),
     Setting(
         "installGatewayApi",
@@ -229,13 +362,14 @@ def unknown_key_message(key: str) -> str:
     return f"{key}: is not a setting of this program{hint}"
 
 
-def unused_settings(raw: Raw) -> list[str]:
-    """A message for each key set where the stack's modes do not use it."""
+def unused_settings(raw: Raw, only: tuple[str, ...] = ()) -> list[str]:
+    """A message for each key set where the stack's modes do not use it (of ``only``, if given)."""
     problems = []
     for setting in SETTINGS:
+        if only and setting.key not in only:
+            continue
         if setting.key in raw and setting.used_when is not None and not setting.used_when(raw):
-            why = setting.used_when
-            problems.append(f"{setting.key}: is only used when {why.text} ({why.actual(raw)})")
+            problems.append(f"{setting.key}: is only used when {setting.used_when.explain(raw)}")
     return problems
 
 

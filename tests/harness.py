@@ -8,6 +8,7 @@ stack outputs with their secretness.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -155,11 +156,18 @@ def _per_role(value: str, role_name: str) -> str:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Computed outputs shaped like the real providers' for the fields the program reads."""
 
-    def __init__(self, anchor_pem: str, deployed: dict[str, Any] | None = None, read_failures: int = 0):
+    def __init__(
+        self,
+        anchor_pem: str,
+        deployed: dict[str, Any] | None = None,
+        read_failures: int = 0,
+        stacks: dict[str, StackOutputs] | None = None,
+    ):
         self.anchor_pem = anchor_pem
         self.deployed = deployed or {}  # the outputs of the stack's last `up`, as readStackOutputs returns them
         self.read_failures = read_failures  # how many reads of them fail first (a backend mid-write)
         self.reads = 0
+        self.stacks = stacks or {}  # other stacks on the backend, by full name: what a StackReference reads
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
@@ -190,6 +198,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "vault:index/mount:Mount": lambda s: {"accessor": "pki_accessor"},
             "vault:index/authBackend:AuthBackend": lambda s: {"accessor": "approle_accessor"},
         }
+        if args.typ == "pulumi:pulumi:StackReference":
+            other = self._stack(state["name"])
+            return state["name"], {**state, "outputs": other.outputs, "secretOutputNames": sorted(other.secret)}
         if args.typ in computed:
             state.update(computed[args.typ](state))
         if args.typ.startswith("kubernetes:") and "metadata" in state:
@@ -198,11 +209,33 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "pulumi:pulumi:readStackOutputs":
+            if args.args["name"] != f"organization/{PROJECT}/dev":
+                other = self._stack(args.args["name"])
+                return {"name": args.args["name"], "outputs": other.outputs, "secretOutputNames": sorted(other.secret)}
             self.reads += 1
             if self.reads <= self.read_failures:
                 raise RuntimeError("failed to load checkpoint: EOF")
             return {"name": args.args["name"], "outputs": self.deployed, "secretOutputNames": []}
         return {}
+
+    def _stack(self, name: str) -> StackOutputs:
+        if name not in self.stacks:
+            # What the engine says of a stack that does not exist.
+            raise RuntimeError(f"unknown stack {name!r}")
+        return self.stacks[name]
+
+
+@dataclass
+class StackOutputs:
+    """Another stack's last outputs, as the engine hands them to a StackReference (and which are secret)."""
+
+    outputs: dict[str, Any]
+    secret: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, rendered: Rendered) -> StackOutputs:
+        """What a stack rendered here would leave on the backend after its `up`."""
+        return cls(dict(rendered.outputs), set(rendered.secret_outputs))
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -271,9 +304,10 @@ def render(
     deployed: dict[str, Any] | None = None,
     partial: Rendered | None = None,
     read_failures: int = 0,
+    stacks: dict[str, StackOutputs] | None = None,
 ) -> Rendered:
     """Run ``program.run(cfg)`` under mocks; ``deployed``: the outputs of the stack's last `up`, whose first
-    ``read_failures`` reads fail."""
+    ``read_failures`` reads fail; ``stacks``: other stacks' outputs, by full name."""
     from components import program
 
     return render_program(
@@ -283,6 +317,7 @@ def render(
         deployed=deployed,
         partial=partial,
         read_failures=read_failures,
+        stacks=stacks,
     )
 
 
@@ -293,12 +328,15 @@ def render_program(
     partial: Rendered | None = None,
     deployed: dict[str, Any] | None = None,
     read_failures: int = 0,
+    stacks: dict[str, StackOutputs] | None = None,
 ) -> Rendered:
     """Run any program callable under mocks; ``partial`` receives what was registered even if it raises."""
-    mocks = RecordingMocks(anchor_pem, deployed, read_failures)
+    mocks = RecordingMocks(anchor_pem, deployed, read_failures, stacks)
     monitor = RecordingMonitor(mocks)
     settings.set_root_resource(None)  # type: ignore[arg-type]
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack="dev", preview=preview, monitor=monitor, organization="organization"
+    )
 
     rendered = partial if partial is not None else Rendered()
     rendered.resources = monitor.registrations
@@ -319,9 +357,13 @@ def render_program(
 
 def cfg(**overrides: str) -> config_module.StackConfig:
     """A valid config for the laptop stack, with overrides (secrets marked as such)."""
-    raw: dict[str, str] = {"vaultToken": "root-token-for-tests"}
+    creates = overrides.get("vaultSide", "create") == "create"
+    raw: dict[str, str] = {"vaultToken": "root-token-for-tests"} if creates else {}
     raw.update(overrides)
-    return config_module.parse(raw, secret_keys={"vaultToken", "kubeconfig", "clusters"})
+    return config_module.parse(raw, secret_keys=SECRET_KEYS)
+
+
+SECRET_KEYS = {"vaultToken", "kubeconfig", "clusters", "approleSecretId", "issuerToken"}
 
 
 EXISTING_KUBECONFIG = (
@@ -359,3 +401,41 @@ MODES = {
         "vaultAddress": "https://vault.example.com",
     },
 }
+
+# The cluster-only stacks: the Vault side made by a security team (provided), or by a Vault-only stack of
+# this project (reference: VAULT_ONLY_STACK, rendered here with two consumers).
+VAULT_ONLY_STACK = "organization/linkerd-vault-pki/pki"
+MODES["cluster-only+provided"] = {
+    "clusterMode": "existing",
+    "kubeconfig": EXISTING_KUBECONFIG,
+    "vaultSide": "provided",
+    "vaultClusterAddress": "https://vault.example.com",
+    "signPath": "pki/issuer/linkerd-trust-anchor/sign-intermediate",
+    "anchorPems": json.dumps({"linkerd-trust-anchor": ANCHOR_PEM}),
+    "approleRoleId": "handed-over-role-id",
+    "approleSecretId": "handed-over-secret-id",
+}
+MODES["cluster-only+reference"] = {
+    "clusterMode": "existing",
+    "kubeconfig": EXISTING_KUBECONFIG,
+    "vaultSide": "reference",
+    "vaultStack": "pki",
+    "vaultConsumer": "east",
+}
+
+
+def vault_only_stack(**overrides: str) -> StackOutputs:
+    """The outputs a Vault-only stack with consumers east and west leaves on the backend."""
+    return StackOutputs.of(render(cfg(**{**MODES["vault-only+external"], "consumers": "[east, west]", **overrides})))
+
+
+def mode_stacks(mode: str) -> dict[str, StackOutputs] | None:
+    return {VAULT_ONLY_STACK: vault_only_stack()} if mode == "cluster-only+reference" else None
+
+
+def render_mode(mode: str, **overrides: Any) -> Rendered:
+    """A mode of MODES rendered, with the other stacks it reads."""
+    settings = {k: v for k, v in overrides.items() if isinstance(v, str) or v is None}
+    options = {k: v for k, v in overrides.items() if k not in settings}
+    raw = {k: v for k, v in {**MODES[mode], **settings}.items() if v is not None}  # None: the key left out
+    return render(cfg(**raw), stacks=mode_stacks(mode), **options)

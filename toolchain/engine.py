@@ -1,26 +1,33 @@
-"""The Pulumi engine this project runs on: found on PATH, or built from pinned sources.
+"""The Pulumi engine this project runs on: found on PATH, or built from the Go module proxy.
 
 A machine with a ``pulumi`` CLI on PATH uses it as it is: that CLI fetches the
-provider plugins the Python SDKs pin (pulumi-vault 7.11.0, ...), as on any
-machine with internet. A machine without one (the development machines reach
-the Go module proxy and PyPI, but no Pulumi download site) gets the engine
-built here, once, into a cache outside the repository:
+provider plugins the Python SDKs pin (pulumi-vault 7.11.0, ...) and the Python
+language host, as on any machine with internet. A machine without one (the
+development machines and CI reach the package registries, no Pulumi download
+site) gets what the registries serve, built here once into a cache outside the
+repository:
 
-- ``pulumi``: the CLI, from the Go module proxy;
-- ``pulumi-language-python`` (+ its ``-exec`` script): the language host that
-  runs a project directory (``Pulumi.yaml`` + ``__main__.py``);
-- ``pulumi-resource-vault``: the pulumi-vault provider plugin at the version the
-  Python SDK pins, from upstream sources the proxy does not serve.
+- ``pulumi``: the CLI, from the module ``github.com/pulumi/pulumi/pkg/v3``;
+- ``pulumi-resource-kubernetes``: the provider, from
+  ``github.com/pulumi/pulumi-kubernetes/provider/v4``.
+
+What no registry serves is not built at all: the pulumi-vault, Docker and
+Command provider plugins and the Python language host (so no project directory
+runs here, only inline programs through the Automation API). Those run where an
+installed Pulumi fetches its plugins: a user's machine and the L3 workflow.
+
+``CLUSTER_PIECES`` are the L2.5 tests' local cluster: etcd, kube-apiserver,
+kube-controller-manager, kubectl, trust-manager (each a served module's
+command, or a few lines of ``main`` of ours over its packages) and
+cert-manager's controller (a ``main`` of ours over the served root module).
 
 Every module of every build is pinned by the go.mod + go.sum files beside this
-file (``toolchain/<piece>/``); upstream sources that the proxy does not serve
-come from ``$LVP_SOURCES_DIR`` or ``../shared/sources`` beside the checkout,
-named by upstream tag. A piece is rebuilt only when its pins change. Builds
-show progress, and a second run waits for a build in progress instead of
+file (``toolchain/<piece>/``). A piece is rebuilt only when its pins change.
+Builds show progress, and a second run waits for a build in progress instead of
 building twice (a lock file in the cache).
 
 Nothing here downloads a Pulumi plugin or talks to a Pulumi service:
-``engine_env`` turns plugin acquisition and the update check off.
+``Engine.env`` turns plugin acquisition and the update check off.
 """
 
 from __future__ import annotations
@@ -34,7 +41,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -42,18 +48,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lib import versions
+
 ROOT = Path(__file__).resolve().parent.parent
 PINS = Path(__file__).resolve().parent
 
 PULUMI_VERSION = "v3.274.1"
 MIN_PULUMI = (3, 170, 0)
-VAULT_PROVIDER_VERSION = "7.11.0"
 KUBERNETES_PROVIDER_VERSION = "4.25.0"
 KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
-CERT_MANAGER_VERSION = "v1.21.1"
-TRUST_MANAGER_VERSION = "v0.24.0"
-LINKERD_VERSION = "edge-26.8.3"
+# The L2.5 controllers are the versions of the charts the program installs: one pin each, in lib/versions.py.
+CERT_MANAGER_VERSION = versions.CERT_MANAGER.version
+TRUST_MANAGER_VERSION = versions.TRUST_MANAGER.version
 
 Log = Callable[[str], None]
 HEARTBEAT_SECONDS = 30.0
@@ -72,23 +79,6 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "linkerd-vault-pki", "engine"
     )
     return Path(base)
-
-
-def sources_dir() -> Path:
-    """Upstream sources that the Go module proxy does not serve (build inputs, never copied into the repo)."""
-    candidates = []
-    if os.environ.get("LVP_SOURCES_DIR"):
-        candidates.append(Path(os.environ["LVP_SOURCES_DIR"]))
-    candidates.append(ROOT.parent / "shared" / "sources")
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise EngineUnavailable(
-        "the upstream sources for the engine build are not here; looked in "
-        + ", ".join(str(c) for c in candidates)
-        + '. Point LVP_SOURCES_DIR at the folder of upstream sources (README, "The engine"), '
-        "or install the Pulumi CLI"
-    )
 
 
 # -- running go, with progress ------------------------------------------------------------------
@@ -175,6 +165,11 @@ def _copy_module(name: str, into: Path) -> None:
 
 
 def _module_dir(module: str, cwd: Path) -> Path:
+    # `go list -m` names a module's folder even before it is downloaded (then an empty one):
+    # download it first, or a fresh machine finds no files there.
+    subprocess.run(
+        [_go(), "mod", "download", module], cwd=cwd, env={**os.environ, **_go_env()}, capture_output=True, check=False
+    )
     out = subprocess.run(
         [_go(), "list", "-m", "-f", "{{.Dir}}", module],
         cwd=cwd,
@@ -196,7 +191,6 @@ class Piece:
     name: str  # the binary's name on PATH
     version: str
     pins: Path  # the folder with the go.mod + go.sum of its build
-    sources: tuple[str, ...]  # entries of the sources folder it is built from
     build: Callable[[Path, Path, Step], None]  # (work dir, bin dir, step)
 
     def fingerprint(self) -> str:
@@ -204,7 +198,6 @@ class Piece:
         # Every file of the pins folder: go.mod, go.sum, and the few lines of main we own.
         for f in sorted(p for p in self.pins.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
             digest.update(f.relative_to(self.pins).as_posix().encode() + b"\0" + f.read_bytes())
-        digest.update(" ".join(self.sources).encode())
         return digest.hexdigest()[:16]
 
 
@@ -214,60 +207,6 @@ def _build_cli(work: Path, bin_dir: Path, step: Step) -> None:
     step.go_build(
         f"the Pulumi CLI {PULUMI_VERSION}", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", bin_dir / "pulumi", work,
         PULUMI_VERSION_SYMBOL, PULUMI_VERSION,
-    )  # fmt: skip
-
-
-def _build_language_host(work: Path, bin_dir: Path, step: Step) -> None:
-    _copy_module("pulumi", work)
-    host = work / "cmd" / "pulumi-language-python"
-    host.mkdir(parents=True)
-    shutil.copyfile(sources_dir() / "pulumi-language-python" / "main.go", host / "main.go")
-    step.go_build(
-        f"the Python language host {PULUMI_VERSION}", "./cmd/pulumi-language-python",
-        bin_dir / "pulumi-language-python", work, PULUMI_VERSION_SYMBOL, PULUMI_VERSION,
-    )  # fmt: skip
-    # The host runs the program through this script, which it expects beside its own binary.
-    sdk = _module_dir("github.com/pulumi/pulumi/sdk/v3", work)
-    exec_script = bin_dir / "pulumi-language-python-exec"
-    shutil.copyfile(sdk / "python" / "cmd" / "pulumi-language-python-exec", exec_script)
-    exec_script.chmod(0o755)
-
-
-def _build_vault_provider(work: Path, bin_dir: Path, step: Step) -> None:
-    src = sources_dir()
-    version = VAULT_PROVIDER_VERSION
-    shutil.copytree(src / f"pulumi-vault-v{version}", work, dirs_exist_ok=True)
-    for path in work.rglob("*"):
-        path.chmod(path.stat().st_mode | 0o200)
-    # pulumi-vault's go.mod replaces the Terraform provider with ../upstream.
-    upstream = work / "upstream"
-    with tarfile.open(src / "terraform-provider-vault-v5.10.1.tar.xz") as tar:
-        tar.extractall(upstream, filter=_strip_first_component)
-    for patch in sorted((work / "patches").glob("*.patch")):
-        step.run(f"applying {patch.name}", ["patch", "-p1", "-i", str(patch)], upstream)
-    provider = work / "provider"
-    _copy_module("pulumi-vault", provider)
-    symbol = "github.com/pulumi/pulumi-vault/provider/v7/pkg/version.Version"
-    # The provider embeds its schema, which tfgen writes from the Terraform provider.
-    step.go_build(
-        "the schema generator (the Terraform Vault provider and its SDKs: the long part)",
-        "./cmd/pulumi-tfgen-vault", work / "pulumi-tfgen-vault", provider, symbol, version,
-    )  # fmt: skip
-    step.run(
-        "generating the schema",
-        [str(work / "pulumi-tfgen-vault"), "schema", "--out", "cmd/pulumi-resource-vault"],
-        provider,
-        {"PULUMI_SKIP_UPDATE_CHECK": "true"},
-    )
-    step.run(
-        "embedding the schema",
-        [_go(), "run", "./generate.go"],
-        provider / "cmd" / "pulumi-resource-vault",
-        {**_go_env(), "VERSION": version},
-    )
-    step.go_build(
-        f"pulumi-resource-vault {version}", "./cmd/pulumi-resource-vault", bin_dir / "pulumi-resource-vault",
-        provider, symbol, version,
     )  # fmt: skip
 
 
@@ -302,20 +241,13 @@ def _kube_command(name: str) -> Callable[[Path, Path, Step], None]:
 
 
 def _build_cert_manager(work: Path, bin_dir: Path, step: Step) -> None:
-    """cert-manager's controller: its own module (not served), against the served root module."""
-    src = sources_dir()
-    controller = work / "controller"
-    shutil.copytree(src / f"cert-manager-controller-{CERT_MANAGER_VERSION}" / "cmd" / "controller", controller)
-    for path in [controller, *controller.rglob("*")]:
-        path.chmod(path.stat().st_mode | 0o200)
-    # Its go.mod replaces the root module with ../../ (a monorepo path); the pinned one requires
-    # the served root module instead, and takes the Venafi client (not served) from the sources.
-    _copy_module("cert-manager", controller)
-    with tarfile.open(src / "vcert-v5.13.7.tar.xz") as tar:
-        tar.extractall(work / "vcert", filter=_strip_first_component)
+    """cert-manager's controller: a main of our own over the served root module's controllers."""
+    _copy_module("cert-manager", work)
+    shutil.copytree(PINS / "cert-manager" / "cmd", work / "cmd")
     step.go_build(
-        f"the cert-manager controller {CERT_MANAGER_VERSION}", ".", bin_dir / "cert-manager-controller", controller
-    )
+        f"the cert-manager controller {CERT_MANAGER_VERSION}", "./cmd/cert-manager-controller",
+        bin_dir / "cert-manager-controller", work,
+    )  # fmt: skip
 
 
 def _build_trust_manager(work: Path, bin_dir: Path, step: Step) -> None:
@@ -327,44 +259,12 @@ def _build_trust_manager(work: Path, bin_dir: Path, step: Step) -> None:
     )  # fmt: skip
 
 
-def _build_linkerd_identity(work: Path, bin_dir: Path, step: Step) -> None:
-    """Linkerd's identity controller: its module (not served) with a three-line main."""
-    module = work / "linkerd2"
-    with tarfile.open(sources_dir() / f"linkerd2-{LINKERD_VERSION}-controller.tar.xz") as tar:
-        tar.extractall(module, filter=_strip_first_component)
-    _copy_module("linkerd-identity", module)
-    shutil.copytree(PINS / "linkerd-identity" / "cmd", module / "cmd")
-    step.go_build(
-        f"Linkerd's identity controller {LINKERD_VERSION}",
-        "./cmd/linkerd-identity",
-        bin_dir / "linkerd-identity",
-        module,
-    )
-
-
-def _strip_first_component(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-    parts = member.name.split("/", 1)
-    if len(parts) < 2 or not parts[1]:
-        return None
-    member = tarfile.data_filter(member, dest)
-    return member.replace(name=parts[1])
-
-
 PIECES = (
-    Piece("pulumi", PULUMI_VERSION, PINS / "pulumi", (), _build_cli),
-    Piece("pulumi-language-python", PULUMI_VERSION, PINS / "pulumi", ("pulumi-language-python",), _build_language_host),
-    Piece(
-        "pulumi-resource-vault",
-        VAULT_PROVIDER_VERSION,
-        PINS / "pulumi-vault",
-        (f"pulumi-vault-v{VAULT_PROVIDER_VERSION}", "terraform-provider-vault-v5.10.1.tar.xz"),
-        _build_vault_provider,
-    ),
+    Piece("pulumi", PULUMI_VERSION, PINS / "pulumi", _build_cli),
     Piece(
         "pulumi-resource-kubernetes",
         KUBERNETES_PROVIDER_VERSION,
         PINS / "pulumi-kubernetes",
-        (),
         _build_kubernetes_provider,
     ),
 )
@@ -372,25 +272,12 @@ PIECES = (
 # The local cluster of the L2.5 tests: a real API server and the controllers that act on what
 # the program applies. No kubelet, so no pods: cert-manager and trust-manager run as processes.
 CLUSTER_PIECES = (
-    Piece("etcd", ETCD_VERSION, PINS / "kube", (), _kube_command("etcd")),
-    Piece("kube-apiserver", KUBERNETES_VERSION, PINS / "kube", (), _kube_command("kube-apiserver")),
-    Piece("kube-controller-manager", KUBERNETES_VERSION, PINS / "kube", (), _kube_command("kube-controller-manager")),
-    Piece("kubectl", KUBERNETES_VERSION, PINS / "kube", (), _kube_command("kubectl")),
-    Piece(
-        "cert-manager-controller",
-        CERT_MANAGER_VERSION,
-        PINS / "cert-manager",
-        (f"cert-manager-controller-{CERT_MANAGER_VERSION}", "vcert-v5.13.7.tar.xz"),
-        _build_cert_manager,
-    ),
-    Piece("trust-manager", TRUST_MANAGER_VERSION, PINS / "trust-manager", (), _build_trust_manager),
-    Piece(
-        "linkerd-identity",
-        LINKERD_VERSION,
-        PINS / "linkerd-identity",
-        (f"linkerd2-{LINKERD_VERSION}-controller.tar.xz",),
-        _build_linkerd_identity,
-    ),
+    Piece("etcd", ETCD_VERSION, PINS / "kube", _kube_command("etcd")),
+    Piece("kube-apiserver", KUBERNETES_VERSION, PINS / "kube", _kube_command("kube-apiserver")),
+    Piece("kube-controller-manager", KUBERNETES_VERSION, PINS / "kube", _kube_command("kube-controller-manager")),
+    Piece("kubectl", KUBERNETES_VERSION, PINS / "kube", _kube_command("kubectl")),
+    Piece("cert-manager-controller", CERT_MANAGER_VERSION, PINS / "cert-manager", _build_cert_manager),
+    Piece("trust-manager", TRUST_MANAGER_VERSION, PINS / "trust-manager", _build_trust_manager),
 )
 
 
@@ -519,7 +406,6 @@ def probe() -> str:
     version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
     if tuple(int(n) for n in re.findall(r"\d+", version)[:2]) < (1, 26):
         raise EngineUnavailable(too_old + f"Go {version or '(unknown)'} cannot build the engine; Go >= 1.26 is needed")
-    sources_dir()
     return too_old + f"to be built with {version} into {cache / 'bin'} (once; the first build takes 10-20 minutes)"
 
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from policy import rules
-from tests.harness import MODES, cfg, render
+from tests.harness import MODES, cfg, render, render_mode
 
 
 def program(rendered) -> list[rules.Resource]:
@@ -16,8 +16,7 @@ def program(rendered) -> list[rules.Resource]:
 
 @pytest.fixture(scope="module", params=[*MODES, "token"])
 def rendered(request):
-    overrides = {"credential": "token"} if request.param == "token" else MODES[request.param]
-    return render(cfg(**overrides))
+    return render(cfg(credential="token")) if request.param == "token" else render_mode(request.param)
 
 
 def test_the_program_breaks_no_rule_in_any_mode(rendered):

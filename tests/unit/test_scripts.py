@@ -88,11 +88,14 @@ def test_k3d_version_is_checked(tmp_path, version, ok):
             {"clusterMode": "existing", "vaultMode": "external", "clusters": "\n    - name: a\n      clusterMode: k3d"},
             {"docker", "k3d"},
         ),
+        # A cluster-only stack on an existing cluster runs no Vault container (vaultMode's default is docker).
+        ({"clusterMode": "existing", "vaultSide": "provided"}, set()),
+        ({"vaultSide": "reference"}, {"docker", "k3d"}),
     ],
 )
 def test_docker_and_k3d_are_asked_for_only_where_the_stack_uses_them(tmp_path, settings, needs):
     project = tmp_path / "project"
-    for folder in ("scripts", "toolchain"):
+    for folder in ("scripts", "toolchain", "lib"):
         shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
     lines = "".join(f"  linkerd-vault-pki:{key}: {value}\n" for key, value in settings.items())
     (project / "Pulumi.prod.yaml").write_text("config:\n" + lines)

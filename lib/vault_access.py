@@ -1,0 +1,70 @@
+"""What cert-manager needs of Vault, and nothing more: the policy, the login's settings, the mount's tuning.
+
+One source for both ends: ``components/vault_pki.py`` makes exactly this when
+the stack owns the Vault side, and a cluster-only stack outputs it as
+``vaultRequirements`` for a security team that provisions Vault by hand
+(docs/design.md, "Least privilege"; checked against OpenBao: ``update`` on the
+sign path alone signs, no ``sudo``, no ``default`` policy, no lookup-self).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SIGN_SUFFIX = "/sign-intermediate"
+
+
+def signing_policy(sign_path: str) -> str:
+    """The whole of what cert-manager may do in Vault: sign intermediates at one issuer's path."""
+    return f'path "{sign_path}" {{\n  capabilities = ["update"]\n}}\n'
+
+
+def policy_name(pki_path: str) -> str:
+    return f"{pki_path.replace('/', '-')}-linkerd-issuer"
+
+
+def mount_of(sign_path: str) -> str:
+    """The PKI mount a sign path is under: ``pki`` of ``pki/issuer/a/sign-intermediate``."""
+    head = sign_path[: -len(SIGN_SUFFIX)] if sign_path.endswith(SIGN_SUFFIX) else sign_path
+    for marker in ("/issuer/", "/root"):
+        if marker in head:
+            return head.split(marker, 1)[0]
+    return head
+
+
+def approle_role(policy: str, token_ttl_seconds: int) -> dict[str, Any]:
+    """The AppRole role's settings: one policy, short-lived tokens, a secret_id rotated by its owner."""
+    return {
+        "token_policies": [policy],
+        "token_no_default_policy": True,
+        "token_ttl": token_ttl_seconds,
+        "token_max_ttl": token_ttl_seconds,
+        "secret_id_ttl": 0,  # rotated on purpose (secretIdVersion), not by expiry
+        "secret_id_num_uses": 0,
+    }
+
+
+def orphan_token(policy: str, ttl_seconds: int) -> dict[str, Any]:
+    """The token's settings: one policy, no parent (it outlives whoever made it), renewable, bounded."""
+    return {"policies": [policy], "no_parent": True, "no_default_policy": True, "renewable": True, "ttl": ttl_seconds}
+
+
+def requirements(
+    sign_path: str, credential: str, issuer_duration_seconds: int, login_ttl_seconds: int
+) -> dict[str, Any]:
+    """What a Vault provisioned by hand must hold for this stack's cert-manager: apply it as written.
+
+    ``credential`` is approle or token; ``login_ttl_seconds`` the AppRole login's token TTL, or the token's.
+    """
+    mount = mount_of(sign_path)
+    policy = policy_name(mount)
+    needs: dict[str, Any] = {
+        "policy": {"name": policy, "hcl": signing_policy(sign_path)},
+        # Nothing signed outlives the mount's max lease TTL: the identity issuer must fit under it.
+        "mount": {"path": mount, "type": "pki", "minMaxLeaseTtlSeconds": issuer_duration_seconds},
+    }
+    if credential == "approle":
+        needs["approleRole"] = approle_role(policy, login_ttl_seconds)
+    else:
+        needs["token"] = orphan_token(policy, login_ttl_seconds)
+    return needs
