@@ -329,9 +329,12 @@ def render_program(
     deployed: dict[str, Any] | None = None,
     read_failures: int = 0,
     stacks: dict[str, StackOutputs] | None = None,
+    mocks: RecordingMocks | None = None,
 ) -> Rendered:
-    """Run any program callable under mocks; ``partial`` receives what was registered even if it raises."""
-    mocks = RecordingMocks(anchor_pem, deployed, read_failures, stacks)
+    """Run any program callable under mocks; ``partial`` receives what was registered even if it raises.
+
+    ``mocks``: another answerer of the registrations (the L2 applier's, which applies them to OpenBao)."""
+    mocks = mocks or RecordingMocks(anchor_pem, deployed, read_failures, stacks)
     monitor = RecordingMonitor(mocks)
     settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(
