@@ -45,7 +45,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CERT_MANAGER_NAMESPACE = "cert-manager"
 # cert-manager's controllers that need no ACME server, ingress or gateway: the chart's
 # default set, less those (their CRDs are still installed: the controller watches them).
-CERT_MANAGER_CONTROLLERS = "*,-challenges,-orders,-certificaterequests-issuer-acme,-ingress-shim,-gateway-shim"
 
 
 class KubeError(Exception):
@@ -251,23 +250,11 @@ class LocalCluster:
         self._stop("kube-apiserver")
 
     def start_cert_manager(self) -> None:
-        # Its health server has no flag, and binds 0.0.0.0:9403 unless its config file says otherwise.
-        config = self.workdir / "cert-manager-config.yaml"
-        config.write_text(
-            "apiVersion: controller.config.cert-manager.io/v1alpha1\n"
-            "kind: ControllerConfiguration\n"
-            f"healthzListenAddress: 127.0.0.1:{free_port()}\n"
-        )
+        # Our main over cert-manager's controllers (toolchain/cert-manager): it serves no metrics or health
+        # endpoint, so it listens on nothing, and runs without leader election.
         self._start(
             "cert-manager-controller",
-            [
-                f"--config={config}",
-                f"--kubeconfig={self.kubeconfig_path}",
-                "--leader-elect=false",
-                f"--cluster-resource-namespace={CERT_MANAGER_NAMESPACE}",
-                f"--controllers={CERT_MANAGER_CONTROLLERS}",
-                f"--metrics-listen-address=127.0.0.1:{free_port()}",
-            ],
+            [f"--kubeconfig={self.kubeconfig_path}", f"--cluster-resource-namespace={CERT_MANAGER_NAMESPACE}"],
         )
 
     def start_trust_manager(self) -> None:

@@ -13,7 +13,7 @@ import itertools
 import json
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ class Stack:
     engine: Engine
     env: dict[str, str]
     work_dir: Path
+    vault_side: Any = None  # L2.5: the Vault side this cluster-only stack consumes (tests/integration/cluster_only.py)
 
     @property
     def name(self) -> str:
@@ -77,12 +78,15 @@ class Stack:
 
 
 @contextlib.contextmanager
-def new_stack(engine: Engine, tmp: Path, prefix: str = "l2") -> Iterator[Stack]:
-    """A fresh stack on a fresh file:// backend; destroyed (if anything is left) and removed afterwards."""
+def new_stack(
+    engine: Engine, tmp: Path, prefix: str = "l2", program: Callable[[], None] = inline_program
+) -> Iterator[Stack]:
+    """A fresh stack on the file:// backend in ``tmp`` (shared by the stacks made in one ``tmp``); destroyed
+    (if anything is left) and removed afterwards."""
     from pulumi import automation as auto
 
     backend = tmp / "state"
-    backend.mkdir(parents=True)
+    backend.mkdir(parents=True, exist_ok=True)
     env = engine.env(backend)
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(tmp),
@@ -92,9 +96,7 @@ def new_stack(engine: Engine, tmp: Path, prefix: str = "l2") -> Iterator[Stack]:
         ),
         env_vars=env,
     )
-    created = auto.create_stack(
-        stack_name=f"{prefix}-{next(_names)}", project_name=PROJECT, program=inline_program, opts=opts
-    )
+    created = auto.create_stack(stack_name=f"{prefix}-{next(_names)}", project_name=PROJECT, program=program, opts=opts)
     stack = Stack(created, engine, env, tmp)
     try:
         yield stack

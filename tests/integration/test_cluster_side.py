@@ -1,11 +1,13 @@
 """L2.5: the cluster side on a real API server, with cert-manager signing through OpenBao.
 
-The program runs under the real engine (pulumi-vault and pulumi-kubernetes
-providers) with `clusterMode: existing` against a local kube-apiserver,
-`certManager: existing` (cert-manager's and trust-manager's controllers run as
-local processes), `linkerd: skip` (no pods can run here) and `vaultMode:
-external` against OpenBao. What cert-manager and trust-manager make of it is
-read back from the API server and checked as Linkerd would use it.
+A cluster-only stack (`vaultSide: provided`, tests/integration/cluster_only.py)
+runs under the real engine (the CLI and pulumi-kubernetes) with `clusterMode:
+existing` against a local kube-apiserver, `certManager: existing`
+(cert-manager's and trust-manager's controllers run as local processes) and
+`linkerd: skip` (no pods can run here); its Vault side is the Vault-only
+program applied to OpenBao by the L2 applier. What cert-manager and
+trust-manager make of it is read back from the API server and checked as
+Linkerd would use it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import itertools
 import os
 import subprocess
 import sys
@@ -28,64 +29,23 @@ from pulumi.automation.events import OpType
 from components.cert_manager import REQUIRED_CRDS
 from lib import names
 from tests.harness import make_ca
+from tests.integration.cluster_only import Deployed, cluster_stack, up
 from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster, is_true
 from tests.integration.openbao import VaultError, login_approle
-from tests.integration.stacks import Stack, new_stack
+from tests.integration.stacks import Stack
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-_paths = itertools.count()
 ISSUER_SECRET = f"/api/v1/namespaces/linkerd/secrets/{names.CERTIFICATE_NAME}"
 CERTIFICATE = f"/apis/cert-manager.io/v1/namespaces/linkerd/certificates/{names.CERTIFICATE_NAME}"
 CLUSTER_ISSUER = f"/apis/cert-manager.io/v1/clusterissuers/{names.cluster_issuer_name('linkerd-trust-anchor')}"
 BUNDLE = f"/apis/trust.cert-manager.io/v1alpha1/bundles/{names.BUNDLE_NAME}"
 
 
-def stack_settings(cluster: LocalCluster, openbao, **overrides: str) -> dict[str, str]:
-    n = next(_paths)
-    settings = {
-        "clusterMode": "existing",
-        "certManager": "existing",
-        "linkerd": "skip",
-        "vaultMode": "external",
-        "vaultAddress": openbao.address,
-        # The cluster's controllers run on this host, so they reach OpenBao on its loopback too: said explicitly,
-        # since a loopback address is otherwise refused for a cluster.
-        "vaultClusterAddress": openbao.address,
-        "pkiPath": f"pki-l25-{n}",
-        "readyTimeout": "90s",
-        **overrides,
-    }
-    if settings.get("credential", "approle") == "approle":  # the AppRole mount is a setting of AppRole only
-        settings.setdefault("approleMount", f"approle-l25-{n}")
-    return settings
-
-
-class Deployed:
-    def __init__(self, stack: Stack, outputs: dict, seconds: float):
-        self.stack = stack
-        self.outputs = outputs
-        self.up_seconds = seconds
-
-    @property
-    def anchor(self) -> x509.Certificate:
-        return x509.load_pem_x509_certificate(self.outputs["trustAnchorPem"].encode())
-
-
-def up(stack: Stack, cluster: LocalCluster, openbao, **overrides: str) -> Deployed:
-    stack.configure(
-        stack_settings(cluster, openbao, **overrides),
-        {"vaultToken": openbao.root_token, "kubeconfig": cluster.kubeconfig()},
-    )
-    started = time.monotonic()
-    outputs = stack.up()
-    return Deployed(stack, outputs, time.monotonic() - started)
-
-
 @pytest.fixture(scope="module", params=["approle", "token"])
 def deployed(request, engine, openbao, cluster, tmp_path_factory):
-    with new_stack(engine, tmp_path_factory.mktemp(f"cluster-{request.param}"), prefix="l25") as stack:
+    with cluster_stack(engine, tmp_path_factory.mktemp(f"cluster-{request.param}"), openbao) as stack:
         result = up(stack, cluster, openbao, credential=request.param)
         print(f"\n[l2.5] up to a Ready issuer ({request.param}): {result.up_seconds:.1f}s", flush=True)
         yield result
@@ -145,7 +105,7 @@ def refreshed(event) -> list[str]:
 
 
 def test_the_credential_secret_holds_what_vault_issued(deployed, cluster, openbao):
-    out = deployed.outputs
+    out = deployed.vault
     if out["credentialKind"] == "approle":
         path = f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{names.APPROLE_SECRET}"
         held = base64.b64decode(cluster.api.get(path)["data"][names.APPROLE_SECRET_KEY]).decode()
@@ -221,25 +181,26 @@ def test_a_forced_reissue_is_signed_again(deployed, cluster):
 
 
 def test_rotating_the_credential_reaches_the_cluster_and_signs(deployed, cluster, openbao):
-    """AppRole: bump secretIdVersion. Token: replace the token resource (the README's way)."""
-    stack, old = deployed.stack, deployed.outputs
+    """AppRole: bump secretIdVersion. Token: replace the token resource (the README's way). Then `up` the cluster."""
+    stack, old = deployed.stack, deployed.vault
     if old["credentialKind"] == "approle":
-        stack.configure({"secretIdVersion": "2"})
-        new = stack.up()
+        new = up(stack, cluster, openbao, secretIdVersion="2").vault
         secret, key, value = names.APPROLE_SECRET, names.APPROLE_SECRET_KEY, new["approleSecretId"]
         assert value != old["approleSecretId"]
-        with pytest.raises(VaultError):
+        with pytest.raises(VaultError) as err:
             login_approle(openbao.root(), old["approleMount"], old["approleRoleId"], old["approleSecretId"])
+        assert err.value.status == 400 and "invalid" in str(err.value).lower(), err.value
     else:
-        (token,) = [r["urn"] for r in stack.resources() if r["type"] == "vault:index/token:Token"]
-        new = {k: v.value for k, v in stack.stack.up(replace=[token], on_output=lambda _line: None).outputs.items()}
+        stack.vault_side.applier.replace("vault:index/token:Token")
+        new = up(stack, cluster, openbao).vault
         secret, key, value = names.TOKEN_SECRET, names.TOKEN_SECRET_KEY, new["vaultToken"]
         assert value != old["vaultToken"]
-        with pytest.raises(VaultError):
+        with pytest.raises(VaultError) as err:
             openbao.root().write("auth/token/lookup", {"token": old["vaultToken"]})
+        assert err.value.status in (400, 403) and ("bad token" in str(err.value) or "invalid" in str(err.value)), err
     held = cluster.api.get(f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{secret}")["data"][key]
     assert base64.b64decode(held).decode() == value
-    deployed.outputs = new
+    deployed.vault = new
     force_reissue(deployed, cluster)
 
 
@@ -259,9 +220,10 @@ def test_zz_destroy_leaves_nothing_of_ours(deployed, cluster, openbao):
     while cluster.api.find("/api/v1/namespaces/linkerd") is not None and time.monotonic() < deadline:
         time.sleep(0.5)
     assert cluster.api.find("/api/v1/namespaces/linkerd") is None
+    # The Vault side is not the cluster stack's: its destroy leaves it (the security team's) as it was.
     root = openbao.root()
-    assert f"{deployed.outputs['pkiMountPath']}/" not in root.read("sys/mounts")["data"]
-    assert deployed.outputs["signerPolicy"] not in root.request("LIST", "sys/policies/acl")["data"]["keys"]
+    assert f"{deployed.vault['pkiMountPath']}/" in root.read("sys/mounts")["data"]
+    assert deployed.vault["signerPolicy"] in root.request("LIST", "sys/policies/acl")["data"]["keys"]
     # The CRDs were only read: destroy never touches another team's install.
     assert cluster.api.find("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/certificates.cert-manager.io")
     assert cluster.api.find(f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}")

@@ -94,6 +94,11 @@ class OpenBaoApplier(RecordingMocks):
         self.secret_outputs = set(rendered.secret_outputs)
         return rendered
 
+    def replace(self, typ: str) -> None:
+        """What `pulumi up --replace` of each resource of ``typ`` does at the next run: a new one."""
+        for key in [k for k in self.made if k[0] == typ]:
+            self._delete(self.made.pop(key))
+
     def destroy(self) -> None:
         for key in sorted(self.made, key=lambda k: -self.made[k].made_at):
             self._delete(self.made.pop(key))
