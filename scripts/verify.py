@@ -168,13 +168,16 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
     results.append(Check(f"Certificate {ns}/{CERTIFICATE_NAME} is Ready", ok, message))
 
     # Only the certificate: never fetch tls.key.
-    crt_b64 = kubectl("-n", ns, "get", "secret", CERTIFICATE_NAME, "-o", r"jsonpath={.data.tls\.crt}")
+    # A Secret not there (deleted, or never issued) is a failed check, not a check that could not run.
+    crt_b64 = kubectl(
+        "-n", ns, "get", "secret", CERTIFICATE_NAME, "--ignore-not-found", "-o", r"jsonpath={.data.tls\.crt}"
+    )  # fmt: skip
     issuers = pem_certificates(base64.b64decode(crt_b64 or ""))
     results.append(
         Check(
             "the issuer Secret holds a certificate",
             bool(issuers),
-            f"tls.crt of {ns}/{CERTIFICATE_NAME}" + ("" if issuers else " is empty or not PEM"),
+            f"tls.crt of {ns}/{CERTIFICATE_NAME}" + ("" if issuers else " is missing, empty or not PEM"),
         )
     )
     if issuers:

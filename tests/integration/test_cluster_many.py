@@ -1,25 +1,29 @@
 """L2.5: two clusters on one anchor, two real API servers, cert-manager and trust-manager on each.
 
-One stack lists both (`clusters`, each `existing` with its own kubeconfig,
-`certManager: existing`, `linkerd: skip`) against OpenBao. Each cluster's
-cert-manager signs with its own credential; both identity issuers chain to
-the one anchor, both bundles hold it, and `scripts/stack verify` checks both.
-Revoking one cluster's secret_id in Vault stops that cluster's issuance only.
+A Vault-only stack declares two consumers (`consumers: [east, west]`), each
+with an AppRole role and secret_id of its own; the L2 applier makes its Vault
+side in OpenBao, and its outputs are published on the backend. Each cluster
+is a cluster-only stack of its own (`vaultSide: reference`, `vaultStack`,
+`vaultConsumer`) under the real engine, reading the anchors, the sign path and
+its credential (a secret output) through a StackReference. Both identity
+issuers chain to the one anchor, both bundles hold it, `scripts/stack verify`
+passes for each; revoking east's secret_id in Vault stops east's issuance only.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import contextlib
 import time
 
 import pytest
 from cryptography import x509
 
 from lib import names
+from tests.integration.cluster_only import VaultSideMaker, cluster_settings, published
 from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster, condition, is_true
 from tests.integration.stacks import new_stack
-from tests.integration.test_cluster_side import CERTIFICATE, ISSUER_SECRET, run_verify, stack_settings
+from tests.integration.test_cluster_side import CERTIFICATE, ISSUER_SECRET, run_verify
 
 pytestmark = pytest.mark.integration
 
@@ -36,68 +40,79 @@ def test_two_clusters_sign_with_their_own_credentials_under_the_one_anchor(
     engine, openbao, cluster, second_cluster, tmp_path
 ):
     clusters = {"east": cluster, "west": second_cluster}
-    with new_stack(engine, tmp_path, prefix="l25-many") as stack:
-        settings = stack_settings(cluster, openbao)
-        stack.configure(
-            settings,
-            {
-                "vaultToken": openbao.root_token,
-                "clusters": json.dumps([{"name": n, "kubeconfig": c.kubeconfig()} for n, c in clusters.items()]),
-            },
-        )
-        started = time.monotonic()
-        out = stack.up()
-        print(f"\n[l2.5] up of two clusters to two Ready issuers: {time.monotonic() - started:.1f}s")
-        anchor = x509.load_pem_x509_certificate(out["trustAnchorPem"].encode())
+    vault_side = VaultSideMaker(openbao)
+    try:
+        vault = vault_side.apply(consumers="[east, west]")
+        with contextlib.ExitStack() as stacks:
+            pki = stacks.enter_context(published(engine, tmp_path, vault, vault_side.applier.secret_outputs))
+            started = time.monotonic()
+            out = {}
+            for name, api_server in clusters.items():
+                stack = stacks.enter_context(new_stack(engine, tmp_path, prefix=f"l25-{name}"))
+                stack.configure(
+                    cluster_settings(vaultSide="reference", vaultStack=pki.name, vaultConsumer=name),
+                    {"kubeconfig": api_server.kubeconfig()},
+                )
+                out[name] = (stack, stack.up())
+            print(f"\n[l2.5] up of two cluster stacks on one Vault-only stack: {time.monotonic() - started:.1f}s")
+            check_two_clusters(clusters, vault, out, openbao)
+    finally:
+        vault_side.destroy()
 
-        secret_ids = {}
-        for name, api_server in clusters.items():
-            assert is_true("Ready")(api_server.api.get(CERTIFICATE)), name
-            issuer_of(api_server).verify_directly_issued_by(anchor)
-            roots = api_server.api.get(ROOTS)["data"][names.BUNDLE_KEY]
-            assert x509.load_pem_x509_certificates(roots.encode()) == [anchor], name
-            held = base64.b64decode(api_server.api.get(CREDENTIAL)["data"][names.APPROLE_SECRET_KEY]).decode()
-            assert held == out["clusterSecrets"][name]["approleSecretId"]
-            secret_ids[name] = held
-            issuer = api_server.api.get(
-                f"/apis/cert-manager.io/v1/clusterissuers/{out['clusters'][name]['clusterIssuer']}"
-            )
-            assert issuer["spec"]["vault"]["auth"]["appRole"]["roleId"] == out["clusters"][name]["approleRoleId"]
-        assert secret_ids["east"] != secret_ids["west"]
-        assert out["clusters"]["east"]["approleRoleId"] != out["clusters"]["west"]["approleRoleId"]
 
+def check_two_clusters(clusters: dict, vault: dict, out: dict, openbao) -> None:
+    cluster, second_cluster = clusters["east"], clusters["west"]
+    anchor = x509.load_pem_x509_certificate(vault["trustAnchorPem"].encode())
+    secret_ids = {}
+    for name, api_server in clusters.items():
+        stack, outputs = out[name]
+        assert outputs["vaultSide"] == "reference" and outputs["trustAnchorPem"] == vault["trustAnchorPem"]
+        assert is_true("Ready")(api_server.api.get(CERTIFICATE)), name
+        issuer_of(api_server).verify_directly_issued_by(anchor)
+        roots = api_server.api.get(ROOTS)["data"][names.BUNDLE_KEY]
+        assert x509.load_pem_x509_certificates(roots.encode()) == [anchor], name
+        held = base64.b64decode(api_server.api.get(CREDENTIAL)["data"][names.APPROLE_SECRET_KEY]).decode()
+        assert held == vault["consumerSecrets"][name]["approleSecretId"]
+        secret_ids[name] = held
+        issuer = api_server.api.get(f"/apis/cert-manager.io/v1/clusterissuers/{outputs['clusterIssuer']}")
+        assert issuer["spec"]["vault"]["auth"]["appRole"]["roleId"] == vault["consumers"][name]["approleRoleId"]
+        assert issuer["spec"]["vault"]["path"] == vault["signPath"]
+        # What a plain `pulumi stack export` holds of the referenced credential: ciphertext only.
+        assert held not in str(stack.cli("stack", "export").stdout)
         result = run_verify(stack, "--skip-linkerd-check")
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "PASS  [east] Certificate linkerd/linkerd-identity-issuer is Ready" in result.stdout
-        assert "PASS  [west] the issuer is signed by the signing anchor (linkerd-trust-anchor)" in result.stdout
+        assert "PASS  Certificate linkerd/linkerd-identity-issuer is Ready" in result.stdout, result.stdout
+        stack.stack.preview(expect_no_changes=True, on_output=lambda _line: None)
+    assert secret_ids["east"] != secret_ids["west"]
+    approle_mount = vault["consumers"]["east"]["approleMount"]
 
-        # east's secret_id revoked in Vault: east can no longer sign; west renews as before.
-        openbao.root().write(
-            f"auth/{settings['approleMount']}/role/cert-manager-east/secret-id/destroy",
-            {"secret_id": secret_ids["east"]},
-        )
-        west_before = issuer_of(second_cluster).serial_number
-        for api_server in clusters.values():
-            api_server.api.delete(ISSUER_SECRET)  # both must sign now, as at a renewal
-        renewed = second_cluster.api.wait(
-            ISSUER_SECRET,
-            lambda s: (
-                "tls.crt" in s.get("data", {})
-                and x509.load_pem_x509_certificate(base64.b64decode(s["data"]["tls.crt"])).serial_number != west_before
-            ),
-            timeout=60,
-            what="west's issuer renewed",
-        )
-        x509.load_pem_x509_certificate(base64.b64decode(renewed["data"]["tls.crt"])).verify_directly_issued_by(anchor)
-        refused = cluster.api.wait(
-            REQUESTS,
-            lambda found: any(
-                "invalid role or secret ID" in (condition(r, "Ready") or {}).get("message", "") for r in found["items"]
-            ),
-            timeout=60,
-            what="east's CertificateRequest refused by Vault",
-        )
-        pending = [r for r in refused["items"] if "invalid role or secret ID" in condition(r, "Ready")["message"]]
-        assert condition(pending[0], "Ready")["reason"] == "Pending"  # cert-manager retries; nothing is issued
-        assert f"{settings['approleMount']}/login" in condition(pending[0], "Ready")["message"]
-        assert not is_true("Ready")(cluster.api.get(CERTIFICATE))
+    # east's secret_id revoked in Vault: east can no longer sign; west renews as before.
+    openbao.root().write(
+        f"auth/{approle_mount}/role/cert-manager-east/secret-id/destroy",
+        {"secret_id": secret_ids["east"]},
+    )
+    west_before = issuer_of(second_cluster).serial_number
+    for api_server in clusters.values():
+        api_server.api.delete(ISSUER_SECRET)  # both must sign now, as at a renewal
+    renewed = second_cluster.api.wait(
+        ISSUER_SECRET,
+        lambda s: (
+            "tls.crt" in s.get("data", {})
+            and x509.load_pem_x509_certificate(base64.b64decode(s["data"]["tls.crt"])).serial_number != west_before
+        ),
+        timeout=60,
+        what="west's issuer renewed",
+    )
+    x509.load_pem_x509_certificate(base64.b64decode(renewed["data"]["tls.crt"])).verify_directly_issued_by(anchor)
+    refused = cluster.api.wait(
+        REQUESTS,
+        lambda found: any(
+            "invalid role or secret ID" in (condition(r, "Ready") or {}).get("message", "") for r in found["items"]
+        ),
+        timeout=60,
+        what="east's CertificateRequest refused by Vault",
+    )
+    pending = [r for r in refused["items"] if "invalid role or secret ID" in condition(r, "Ready")["message"]]
+    assert condition(pending[0], "Ready")["reason"] == "Pending"  # cert-manager retries; nothing is issued
+    assert f"{approle_mount}/login" in condition(pending[0], "Ready")["message"]
+    assert not is_true("Ready")(cluster.api.get(CERTIFICATE))

@@ -17,9 +17,10 @@ import pytest
 from cryptography import x509
 
 from lib import names
+from tests.integration.cluster_only import cluster_stack, provided, up
 from tests.integration.kube import LocalCluster, is_true
-from tests.integration.stacks import Stack, new_stack
-from tests.integration.test_cluster_side import CERTIFICATE, ISSUER_SECRET, run_verify, up
+from tests.integration.stacks import Stack
+from tests.integration.test_cluster_side import CERTIFICATE, ISSUER_SECRET, run_verify
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +77,7 @@ def verified(stack: Stack) -> str:
 
 def test_each_phase_reaches_the_bundle_and_the_issuer(engine, openbao, cluster, tmp_path):
     timings: dict[str, float] = {}
-    with new_stack(engine, tmp_path, prefix="l25-rot") as stack:
+    with cluster_stack(engine, tmp_path, openbao, prefix="l25-rot") as stack:
         first = up(stack, cluster, openbao, anchors="a1")
         timings["first up"] = first.up_seconds
         a1 = pem_of(first.outputs, "a1")
@@ -88,7 +89,9 @@ def test_each_phase_reaches_the_bundle_and_the_issuer(engine, openbao, cluster, 
         slowest: dict[str, str] = {}
 
         def phase(name: str, **settings: str) -> dict:
-            stack.configure(settings)
+            """The Vault-only stack's phase first (its `up`), then the cluster stack's, timed."""
+            settings, secrets = provided(stack.vault_side.apply(**settings))
+            stack.configure(settings, secrets)
             steps: dict[str, list[float]] = {}
 
             def seen(event) -> None:

@@ -94,6 +94,10 @@ class OpenBaoApplier(RecordingMocks):
         self.secret_outputs = set(rendered.secret_outputs)
         return rendered
 
+    def forget(self) -> None:
+        """What a refresh records after Vault lost everything (a dev server restarted): nothing left to manage."""
+        self.made.clear()
+
     def replace(self, typ: str) -> None:
         """What `pulumi up --replace` of each resource of ``typ`` does at the next run: a new one."""
         for key in [k for k in self.made if k[0] == typ]:

@@ -95,6 +95,10 @@ class FakeCluster:
             return json.dumps(ready)
         if "secret" in args:
             assert args[-1] == r"jsonpath={.data.tls\.crt}", "verify must read only tls.crt"
+            if self.issuer_pem is None:  # no such Secret: what kubectl prints with --ignore-not-found, or fails
+                if "--ignore-not-found" not in args:
+                    raise RuntimeError('Error from server (NotFound): secrets "linkerd-identity-issuer" not found')
+                return ""
             return base64.b64encode(self.issuer_pem.encode()).decode()
         if args[:2] == ("get", "namespaces"):
             items = [
@@ -174,6 +178,13 @@ def test_a_certificate_not_ready_fails():
 def test_an_empty_issuer_secret_is_a_fail_not_a_crash():
     cluster = FakeCluster()
     cluster.issuer_pem = ""
+    assert cluster.failures() == ["the issuer Secret holds a certificate"]
+
+
+def test_a_missing_issuer_secret_is_a_fail_not_a_crash():
+    """cert-manager has not (re-)issued it yet, or cannot: a deleted Secret while Vault is down."""
+    cluster = FakeCluster()
+    cluster.issuer_pem = None
     assert cluster.failures() == ["the issuer Secret holds a certificate"]
 
 
