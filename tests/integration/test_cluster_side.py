@@ -32,6 +32,7 @@ from tests.harness import make_ca
 from tests.integration.cluster_only import Deployed, cluster_stack, up
 from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster, is_true
 from tests.integration.openbao import VaultError, login_approle
+from tests.integration.signing import leaf_name, workload_certificate
 from tests.integration.stacks import Stack
 
 pytestmark = pytest.mark.integration
@@ -82,6 +83,32 @@ def test_trust_manager_writes_the_anchor_only_to_the_labelled_namespace(deployed
     assert {m["metadata"]["namespace"] for m in holders} == {"linkerd"}
     labels = cluster.api.get("/api/v1/namespaces/linkerd")["metadata"]["labels"]
     assert labels["linkerd.io/is-control-plane"] == "true"
+
+
+def test_a_workload_certificate_signed_as_linkerds_identity_service_does_verifies_against_the_bundle(deployed, cluster):
+    """Linkerd's own identity service runs only in L3 (its images and code are served by no registry): here a
+    leaf is signed with the issuer Secret's key the way it signs a proxy's (24 h, the identity name of a
+    ServiceAccount, P-256, server and client auth), and must verify, as a peer proxy verifies it, against the
+    trust roots trust-manager wrote (ca-bundle.crt), with the issuer as the intermediate the proxy sends."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.verification import PolicyBuilder, Store
+
+    secret = issuer_secret(cluster)
+    issuer = x509.load_pem_x509_certificate(secret["tls.crt"])
+    key = serialization.load_pem_private_key(secret["tls.key"], password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
+    leaf = workload_certificate(issuer, key)
+    assert leaf.not_valid_after_utc - leaf.not_valid_before_utc == dt.timedelta(hours=24, minutes=1)
+    assert leaf_name(leaf) == "default.default.serviceaccount.identity.linkerd.cluster.local"
+    roots = cluster.api.get(f"/api/v1/namespaces/linkerd/configmaps/{names.BUNDLE_NAME}")["data"][names.BUNDLE_KEY]
+    store = Store(x509.load_pem_x509_certificates(roots.encode()))
+    chain = PolicyBuilder().store(store).build_client_verifier().verify(leaf, [issuer])
+    assert chain.chain == [leaf, issuer, deployed.anchor]
+    # A leaf from an issuer the bundle does not hold is refused the same way.
+    stranger_key = ec.generate_private_key(ec.SECP256R1())
+    stranger = x509.load_pem_x509_certificate(make_ca(common_name="stranger", key=stranger_key)[0].encode())
+    with pytest.raises(Exception, match="candidates exhausted"):
+        PolicyBuilder().store(store).build_client_verifier().verify(workload_certificate(stranger, stranger_key), [])
 
 
 def test_after_up_a_preview_changes_nothing_and_refresh_finds_no_drift(deployed):

@@ -1,10 +1,12 @@
 """The real Pulumi engine runs the program: bad config stops `preview` before anything exists.
 
 The program runs inline (Automation API) against a temporary file:// backend,
-with the real pulumi-vault provider,
 configured for the Vault side only against a real OpenBao server, with one bad
 setting each time. The engine must fail the preview with our message naming
-the key, and OpenBao must be untouched afterwards.
+the key, and OpenBao must be untouched afterwards. Nothing is registered, so no
+provider plugin is loaded: this runs here, without pulumi-vault. A cluster-only
+stack's reference to a stack that cannot serve it is refused the same way,
+through the engine's own read of that stack.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import datetime as dt
 
 import pytest
 
-from tests.harness import make_ca
+from tests.harness import EXISTING_KUBECONFIG, make_ca
 from tests.integration.openbao import Client
 from tests.integration.stacks import new_stack
 
@@ -83,3 +85,35 @@ def test_a_token_in_plain_config_is_refused(stack, openbao):
     with pytest.raises(auto.CommandError) as err:
         stack.preview()
     assert "vaultToken: is stored in plain text" in str(err.value)
+
+
+def test_a_reference_to_a_missing_stack_fails_preview_naming_vault_stack(stack, tmp_path):
+    from pulumi import automation as auto
+
+    settings = {"clusterMode": "existing", "vaultSide": "reference", "vaultStack": "no-such-stack"}
+    for key, value in settings.items():
+        stack.set_config(key, auto.ConfigValue(value))
+    stack.set_config("kubeconfig", auto.ConfigValue(EXISTING_KUBECONFIG, secret=True))
+    with pytest.raises(auto.CommandError) as err:
+        stack.preview()
+    text = str(err.value)
+    assert "vaultStack: could not read the stack organization/linkerd-vault-pki/no-such-stack" in text, text[-2000:]
+
+
+def test_a_reference_to_a_stack_that_is_not_a_vault_only_stack_fails_preview_naming_it(engine, tmp_path):
+    """A stack on the same backend that exports something else (here: nothing a cluster stack can use)."""
+    import pulumi
+    from pulumi import automation as auto
+
+    with new_stack(engine, tmp_path, prefix="other", program=lambda: pulumi.export("clusterIssuer", "x")) as other:
+        other.up()
+        with new_stack(engine, tmp_path, prefix="config") as created:
+            settings = {"clusterMode": "existing", "vaultSide": "reference", "vaultStack": other.name}
+            for key, value in settings.items():
+                created.stack.set_config(key, auto.ConfigValue(value))
+            created.stack.set_config("kubeconfig", auto.ConfigValue(EXISTING_KUBECONFIG, secret=True))
+            with pytest.raises(auto.CommandError) as err:
+                created.stack.preview()
+    text = str(err.value)
+    assert f"vaultStack: organization/linkerd-vault-pki/{other.name} has no output anchorRotation" in text, text[-2000:]
+    assert "Traceback" not in text

@@ -19,7 +19,8 @@ from tests.integration.openbao import Client, VaultError, login_approle
 from tests.integration.signing import sign_as_cert_manager
 from tests.integration.stacks import Stack, new_stack
 
-pytestmark = pytest.mark.integration
+# L3: the real pulumi-vault provider (and the language host), which no registry serves: run by the L3 workflow.
+pytestmark = [pytest.mark.integration, pytest.mark.l3]
 
 NAMES = ("east", "west", "north")
 # A kubeconfig for a cluster nobody reaches: the Vault side never needs it.

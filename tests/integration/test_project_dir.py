@@ -17,7 +17,8 @@ import pytest
 
 from tests.integration.openbao import Client
 
-pytestmark = pytest.mark.integration
+# L3: the real pulumi-vault provider (and the language host), which no registry serves: run by the L3 workflow.
+pytestmark = [pytest.mark.integration, pytest.mark.l3]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = (

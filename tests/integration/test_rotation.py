@@ -22,7 +22,8 @@ from tests.integration.signing import sign_as_cert_manager
 from tests.integration.stacks import Stack, new_stack
 from tests.integration.test_vault_side import credential_client, deploy
 
-pytestmark = pytest.mark.integration
+# L3: the real pulumi-vault provider (and the language host), which no registry serves: run by the L3 workflow.
+pytestmark = [pytest.mark.integration, pytest.mark.l3]
 
 
 def issuers(root: Client, path: str) -> dict[str, dict]:

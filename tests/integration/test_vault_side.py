@@ -27,7 +27,8 @@ from tests.integration.openbao import Client, VaultError, login_approle
 from tests.integration.signing import IDENTITY, leaf_name, refused, sign_as_cert_manager, workload_certificate
 from tests.integration.stacks import Stack, new_stack
 
-pytestmark = pytest.mark.integration
+# L3: the real pulumi-vault provider (and the language host), which no registry serves: run by the L3 workflow.
+pytestmark = [pytest.mark.integration, pytest.mark.l3]
 
 _paths = itertools.count()
 # What the program creates on the Vault side, per credential kind (mount, URLs, the anchor's key and
