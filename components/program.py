@@ -94,7 +94,9 @@ def run(cfg: StackConfig) -> None:
     if cfg.vault_side.creates:
         phase = check_rotation(cfg)
         if phase not in ("first", "none"):
-            pulumi.log.info(f'anchor rotation: this update is the {phase} phase (README, "Rotating the trust anchor")')
+            pulumi.log.info(
+                f'anchor rotation: this update is the {phase} phase (docs/operations.md, "Rotating the trust anchor")'
+            )
     else:
         consume = vault_side.referenced if cfg.vault_side.source == "reference" else vault_side.provided
         side = consume(cfg, deployed_rotation())
@@ -374,7 +376,7 @@ def kept_as_generated(anchor: TrustAnchor, cfg: StackConfig) -> None:
 
     def compare(facts: x509.AnchorFacts) -> None:
         later = f"applies to anchors generated from now on; {anchor.name} keeps"
-        how = '(rotating to a new anchor applies it: README, "Rotating the trust anchor")'
+        how = '(rotating to a new anchor applies it: docs/operations.md, "Rotating the trust anchor")'
         if facts.subject_common_name != cfg.pki.anchor_common_name:
             pulumi.log.warn(f"anchorCommonName: {cfg.pki.anchor_common_name} {later} {facts.subject_common_name} {how}")
         if abs(facts.lifetime_seconds - cfg.pki.anchor_ttl.seconds) > _LIFETIME_SLACK_SECONDS:

@@ -211,7 +211,10 @@ class VaultPki(pulumi.ComponentResource):
         )
 
     def _token(self, name: str, cluster: str, cred: CredentialConfig, policy: vault.Policy) -> TokenLogin:
-        """A non-periodic orphan token per cluster, as the walkthrough makes. It expires: see the README."""
+        """A non-periodic orphan token per cluster, as the walkthrough makes.
+
+        It expires: docs/operations.md, "Credentials, and what expires".
+        """
         settings = vault_access.orphan_token("", cred.token_ttl.seconds)
         token = vault.Token(
             f"{name}-{cluster}-token" if cluster else f"{name}-token",

@@ -1,9 +1,9 @@
 """Every setting of the program, as data: its default, when it applies, what it means.
 
 One table feeds the config parser (which keys exist, which are secrets, which
-a mode does not use), the "did you mean" of an unknown key, and the README's
-table of keys (``python -m lib.settings`` prints it; a test fails when the
-README differs). The value checks themselves live in ``lib/config.py``.
+a mode does not use), the "did you mean" of an unknown key, and the table of
+keys in docs/configuration.md (``python -m lib.settings`` prints it; a test
+fails when they differ). The value checks themselves live in ``lib/config.py``.
 """
 
 from __future__ import annotations
@@ -99,10 +99,10 @@ LINKERD_INSTALLED = When(
 class Setting:
     key: str
     default: str | None  # as written in config; None: no default (required, or optional)
-    doc: str  # the README's "accepted / meaning"
+    doc: str  # docs/configuration.md's "accepted / meaning"
     used_when: When | None = None  # None: every stack uses it
     secret: bool = False
-    shown_default: str | None = None  # what the README shows when the default is not a value
+    shown_default: str | None = None  # what docs/configuration.md shows when the default is not a value
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -186,7 +186,8 @@ SETTINGS: tuple[Setting, ...] = (
         "anchors",
         "[linkerd-trust-anchor]",
         "the anchors generated and kept in the mount, oldest first (Vault issuer names, lowercase DNS labels); "
-        "all are in the trust bundle; at most two: a rotation adds one, then retires the old (README, rotation)",
+        "all are in the trust bundle; at most two: a rotation adds one, then retires the old "
+        "(docs/operations.md, rotation)",
         CREATES_VAULT,
         shown_default="`[linkerd-trust-anchor]`",
     ),

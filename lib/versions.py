@@ -2,7 +2,7 @@
 
 Bumping a version is a one-line change here; the L1 tests check the values the
 program renders against the reference CRDs and chart schemas of these exact
-versions (``../shared/reference/``), so bump those together.
+versions (the reference data: docs/testing.md), so bump those together.
 """
 
 from __future__ import annotations

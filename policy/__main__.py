@@ -1,4 +1,4 @@
-"""The policy pack: `pulumi preview --policy-pack policy` (README, "Guardrails").
+"""The policy pack: `pulumi preview --policy-pack policy` (docs/design.md, "Guardrails").
 
 Every rule is in rules.py, as a plain function the unit tests run on the program.
 """

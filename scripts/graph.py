@@ -3,10 +3,10 @@
 Components are boxes around their resources; an arrow A --> B means B waits
 for A (through data or an explicit dependency), with arrows implied by longer
 paths left out; the longest chain of waits, the critical path of an `up`, is
-drawn thick. The README holds the diagram between two markers, and a test
+drawn thick. docs/design.md holds the diagram between two markers, and a test
 fails when it is stale.
 
-Usage: .venv/bin/python scripts/graph.py [--write]   (--write updates README.md)
+Usage: .venv/bin/python scripts/graph.py [--write]   (--write updates docs/design.md)
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def readme_block(readme: str) -> str:
 def main(argv: list[str]) -> int:
     diagram = mermaid()
     if argv[:1] == ["--write"]:
-        path = ROOT / "README.md"
+        path = ROOT / "docs" / "design.md"
         text = path.read_text()
         start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
         path.write_text(text[:start] + "\n" + diagram + "\n" + text[end:])

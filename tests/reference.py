@@ -41,7 +41,7 @@ def reference_dir() -> Path:
         + versions.CERT_MANAGER.version
         + "/, trust-manager-"
         + versions.TRUST_MANAGER.version
-        + "/ and linkerd-edge-<version>/ (see ../shared/reference/README.md)"
+        + "/ and linkerd-edge-<version>/, or run `python scripts/fetch_reference.py DIR` (docs/testing.md)"
     )
 
 

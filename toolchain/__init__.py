@@ -1,4 +1,4 @@
 """The engine bootstrap: the Pulumi CLI, its Python language host and the providers, found or built.
 
-See ``toolchain/engine.py`` and the README's "The engine" section.
+See ``toolchain/engine.py`` and docs/engine.md.
 """

@@ -208,7 +208,7 @@ def test_a_forced_reissue_is_signed_again(deployed, cluster):
 
 
 def test_rotating_the_credential_reaches_the_cluster_and_signs(deployed, cluster, openbao):
-    """AppRole: bump secretIdVersion. Token: replace the token resource (the README's way). Then `up` the cluster."""
+    """AppRole: bump secretIdVersion. Token: replace the token resource (the runbook's way). Then `up` the cluster."""
     stack, old = deployed.stack, deployed.vault
     if old["credentialKind"] == "approle":
         new = up(stack, cluster, openbao, secretIdVersion="2").vault

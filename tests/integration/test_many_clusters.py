@@ -1,6 +1,6 @@
 """L2: many clusters on one anchor, through the real engine and pulumi-vault provider, against OpenBao.
 
-Three listed clusters, set entry by entry with `--path` as the README says
+Three listed clusters, set entry by entry with `--path` as docs/configuration.md says
 (existing clusters, reached by no test here: `up` targets
 the Vault side only, `--target '**VaultPki**'`, which is what these tests are
 about). Each cluster has its own AppRole role and secret_id: every one signs

@@ -97,7 +97,7 @@ def test_add_switch_retire_one_up_each(engine, openbao, tmp_path):
         assert list(issuers(root, path)) == ["a1"]
 
         # add (with a new anchorTtl, which the live a1 keeps out of and the new a2 gets)
-        stack.configure({"anchors": "[a1, a2]", "anchorTtl": "2000h"})  # as the README writes it
+        stack.configure({"anchors": "[a1, a2]", "anchorTtl": "2000h"})  # as docs/operations.md writes it
         printed: list[str] = []
         added = timed_up(stack, "add", timings, printed)
         assert "anchorTtl: 2000h applies to anchors generated from now on; a1 keeps its lifetime" in "".join(printed)

@@ -272,7 +272,9 @@ def test_openbao_down_during_up_fails_clearly_and_the_next_up_converges(engine, 
 
 
 def test_openbao_restarted_empty_is_rebuilt_by_refresh_and_up(engine, own_openbao, tmp_path):
-    """What a dev-mode Vault does after a restart: everything in memory is gone. The README's recovery."""
+    """What a dev-mode Vault does after a restart: everything in memory is gone.
+
+    The runbook's recovery (docs/operations.md)."""
     with new_stack(engine, tmp_path) as stack:
         first = deploy(stack, own_openbao)
         own_openbao.stop()

@@ -1,4 +1,4 @@
-"""The README's picture of the graph is the program's graph (scripts/graph.py)."""
+"""docs/design.md's picture of the graph is the program's graph (scripts/graph.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ graph = load_script("graph")
 
 
 def test_the_readme_picture_is_current():
-    readme = (ROOT / "README.md").read_text()
-    assert graph.readme_block(readme) == graph.mermaid(), "the README's graph is stale: scripts/graph.py --write"
+    readme = (ROOT / "docs" / "design.md").read_text()
+    assert graph.readme_block(readme) == graph.mermaid(), "docs/design.md's graph is stale: scripts/graph.py --write"
 
 
 def test_the_picture_shows_the_waits_that_matter():

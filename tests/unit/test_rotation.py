@@ -204,7 +204,7 @@ def test_bad_anchor_config_is_refused_with_its_key(raw, says):
 def test_anchors_read_as_a_yaml_list_or_comma_separated():
     as_list = config.parse({"vaultToken": "t", "anchors": '["a1", "a2"]'}, secret_keys={"vaultToken"})
     as_text = config.parse({"vaultToken": "t", "anchors": "a1, a2", "signingAnchor": "a2"}, secret_keys={"vaultToken"})
-    # `scripts/stack config set anchors '[a1, a2]'`, as the README writes it: a YAML flow list in a string
+    # `scripts/stack config set anchors '[a1, a2]'`, as docs/operations.md writes it: a YAML flow list in a string
     as_flow = config.parse({"vaultToken": "t", "anchors": "[a1, a2]"}, secret_keys={"vaultToken"})
     assert as_list.pki.anchors == as_text.pki.anchors == as_flow.pki.anchors == ("a1", "a2")
     assert (as_list.pki.signing_anchor, as_text.pki.signing_anchor) == ("a1", "a2")
