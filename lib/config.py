@@ -46,10 +46,20 @@ SECRET_KEYS = settings.SECRET_KEYS
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 _MOUNT_PATH = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
-_IMAGE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+# A pinned image: a tag, a digest or both (an untagged name is whatever `latest` is that day). A registry
+# host may carry a port. Docker caps a reference at 255 characters.
+_PINNED_IMAGE = re.compile(
+    r"^(?=.{1,255}$)([a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?/)?[a-z0-9]+([._/-][a-z0-9]+)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$"
+)
+# RFC 5280's upper bound on a common name.
+MAX_COMMON_NAME = 64
+# A token or id goes into an HTTP header and a container's environment: Vault's are printable ASCII.
+_TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}$")
+TOKEN_KEYS = ("vaultToken", "approleSecretId", "issuerToken", "approleRoleId")
 # Lowercase: Vault lowercases policy names, and the signing policy is named after the mount.
 _LOWER_MOUNT_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
-_DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_NAME = re.compile(r"^(?=.{1,64}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 class ConfigError(pulumi.RunError):
@@ -235,6 +245,7 @@ class _Reader:
 
     def __init__(self, raw: Mapping[str, str | None], secret_keys: set[str]):
         self.problems: list[str] = []
+        self.failed: set[str] = set()  # the keys a problem was reported for
         self.raw = {}
         for key, value in raw.items():
             if value is None:
@@ -254,6 +265,11 @@ class _Reader:
 
     def fail(self, message: str) -> None:
         self.problems.append(message)
+        self.failed.add(message.split(":", 1)[0].rsplit(".", 1)[-1])
+
+    def sound(self, *keys: str) -> bool:
+        """None of ``keys`` failed: a check across them judges values somebody set, not stand-in defaults."""
+        return not self.failed.intersection(keys)
 
     def require(self, message: str) -> None:
         """A key the modes require is missing: a problem only once the modes are known."""
@@ -327,9 +343,21 @@ class _Reader:
             return None
         return value.rstrip("/")
 
+    def token_problem(self, key: str, value: str) -> bool:
+        if key in TOKEN_KEYS and not _TOKEN.match(value):
+            self.fail(
+                f"{key}: is not printable ASCII of at most 4096 characters (it holds a space, newline, NUL or "
+                "other character Vault's tokens and ids never hold); it goes into an HTTP header and a container's "
+                "environment: give the value alone (`printf %s ... | pulumi config set --secret`)"
+            )
+            return True
+        return False
+
     def secret(self, key: str) -> Secret | None:
         value = self.raw.get(key)
         if value is None:
+            return None
+        if self.token_problem(key, str(value)):
             return None
         if key not in self.secret_keys:
             self.fail(
@@ -459,7 +487,10 @@ def parse(
         r.fail(foreign_key_message(key))
     # The modes decide which keys apply and which are required: with a bad one neither is judged (against
     # a default nobody set); the bad mode and every other value's own problems are still reported.
-    r.undecided = any(key in r.raw and r.raw[key] not in choices for key, choices in MODE_KEYS.items())
+    r.undecided = any(
+        (key in r.raw and r.raw[key] not in choices) or key in r.failed  # bad, or reported empty
+        for key, choices in MODE_KEYS.items()
+    )
     if not r.undecided:
         # A setting the chosen modes do not use is refused, never silently ignored, and then not read.
         # The modes first: a mode key that is itself unused decides nothing.
@@ -476,7 +507,7 @@ def parse(
     # A cluster-only stack runs no Vault of its own and configures none: "none" stands for that below.
     vault_mode = r.choice("vaultMode", VAULT_MODES, "docker") if creates else "none"
     token = r.secret("vaultToken")
-    if token is None and creates:
+    if token is None and creates and r.sound("vaultToken"):
         r.require(
             "vaultToken: is required: the token Pulumi uses to configure Vault "
             "(in docker mode also the dev server's root token); set it with "
@@ -494,11 +525,15 @@ def parse(
     namespace = r.text("vaultNamespace")
     if namespace is not None and not _MOUNT_PATH.match(namespace):
         r.fail(f"vaultNamespace: {namespace!r} is not a Vault namespace path such as team-a or team-a/prod")
+    # One Docker network for the stack: the Vault container's and every k3d cluster's.
+    network = r.pattern("dockerNetwork", "pki-network", _DNS_LABEL, "a lowercase DNS label of at most 32 characters")
+    if network in DOCKER_RESERVED_NETWORKS:
+        r.fail(f"dockerNetwork: {network} is one of Docker's own networks; name a network of this stack's own")
     if "clusters" in r.raw:
-        targets = _listed_clusters(r, vault_mode, address, insecure_http)
+        targets = _listed_clusters(r, vault_mode, address, insecure_http, network)
         top = targets[0] if targets else None
     else:
-        top = _cluster_target(r, "", vault_mode, address, insecure_http)
+        top = _cluster_target(r, "", vault_mode, address, insecure_http, network)
         targets = (top,) if top.cluster.mode != "none" else ()
     vault = VaultConfig(
         mode=vault_mode,
@@ -535,7 +570,10 @@ def parse(
         anchors, signing = _anchors(r)
     pki = PkiConfig(
         anchor_common_name=r.pattern(
-            "anchorCommonName", "root.linkerd.cluster.local", _DNS_NAME, "a lowercase DNS name"
+            "anchorCommonName",
+            "root.linkerd.cluster.local",
+            _DNS_NAME,
+            f"a lowercase DNS name of at most {MAX_COMMON_NAME} characters (RFC 5280's limit on a common name)",
         ),
         anchor_ttl=r.duration("anchorTtl", "2160h"),
         anchor_key_type=key_type,
@@ -567,7 +605,7 @@ def parse(
     consumers = _consumers(r, credential.kind) if cluster_mode_of(r) == "none" else ()
     if credential.kind == "token" and creates:
         max_ttl = r.duration("vaultMaxTokenTtl", "768h")
-        if credential.token_ttl.seconds > max_ttl.seconds:
+        if r.sound("tokenTtl", "vaultMaxTokenTtl") and credential.token_ttl.seconds > max_ttl.seconds:
             r.fail(
                 f"tokenTtl: {credential.token_ttl.text} is longer than the Vault's max token TTL "
                 f"{max_ttl.text} (vaultMaxTokenTtl); Vault would cut it short"
@@ -605,7 +643,7 @@ def _check_plain_http(r: _Reader, key: str, value: str | None) -> None:
 
 
 def _cluster_target(
-    r: _Reader, key: str, vault_mode: str, vault_address: str | None, insecure_http: bool
+    r: _Reader, key: str, vault_mode: str, vault_address: str | None, insecure_http: bool, network: str
 ) -> ClusterTarget:
     """One cluster's settings, from the top-level keys (``key`` "") or a `clusters` entry's reader."""
     mode = r.choice("clusterMode", CLUSTER_MODES if not key else ("k3d", "existing"), "k3d")
@@ -613,16 +651,18 @@ def _cluster_target(
         mode=mode,
         name=key
         or r.pattern("clusterName", "pki-cluster", _DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
-        network=r.pattern("dockerNetwork", "pki-network", _DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
+        network=network,
         api_port=r.integer("k3dApiPort", 6550, 1024, 65535),
         kubeconfig=r.secret("kubeconfig"),
         context=r.text("kubeContext"),
         k3s_image=r.pattern(
-            "k3sImage", versions.K3S_IMAGE, _IMAGE, f"a container image reference such as {versions.K3S_IMAGE}"
+            "k3sImage",
+            versions.K3S_IMAGE,
+            _PINNED_IMAGE,
+            f"a pinned container image reference (a tag or a digest, at most 255 characters) such as "
+            f"{versions.K3S_IMAGE}",
         ),
     )
-    if cluster.network in DOCKER_RESERVED_NETWORKS:
-        r.fail(f"dockerNetwork: {cluster.network} is one of Docker's own networks; name a network of this stack's own")
     if cluster.kubeconfig is not None and (problem := kubeconfig_problem(cluster.kubeconfig.value, cluster.context)):
         r.fail(problem)
     if mode == "existing" and cluster.kubeconfig is None:
@@ -661,7 +701,7 @@ def _cluster_target(
         namespace=r.pattern("trustNamespace", "cert-manager", _DNS_LABEL, "a namespace name (a lowercase DNS label)"),
         ready_timeout=r.duration("readyTimeout", "10m"),
     )
-    if not 10 <= cert_manager.ready_timeout.seconds <= 7200:
+    if r.sound("readyTimeout") and not 10 <= cert_manager.ready_timeout.seconds <= 7200:
         r.fail(f"readyTimeout: {cert_manager.ready_timeout.text} is not from 10s to 2h")
     return ClusterTarget(
         key=key,
@@ -704,6 +744,7 @@ class _EntryReader(_Reader):
     def fail(self, message: str) -> None:
         # A problem of a top-level value the entry inherits is the top-level key's (reported once).
         key = message.split(":", 1)[0]
+        self.failed.add(key)
         self.problems.append(message if key in self.inherited else f"{self.label}.{message}")
 
     def secret(self, key: str) -> Secret | None:
@@ -719,10 +760,13 @@ class _EntryReader(_Reader):
 
 
 def _listed_clusters(
-    r: _Reader, vault_mode: str, vault_address: str | None, insecure_http: bool
+    r: _Reader, vault_mode: str, vault_address: str | None, insecure_http: bool, network: str
 ) -> tuple[ClusterTarget, ...]:
     """The `clusters` list: each entry a cluster of its own, the top-level keys its defaults."""
     entries = _structured(r, "clusters")
+    if entries is None and "clusters" in r.raw and r.sound("clusters"):
+        # A bare `clusters:` in a stack file: YAML's null.
+        r.fail("clusters: is empty; list the clusters, or remove the key for the stack's one cluster")
     if entries is None:
         return ()
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
@@ -767,8 +811,9 @@ def _listed_clusters(
             key = problem.split(":", 1)[0]
             if key in sub.entry:
                 sub.fail(problem)
-        targets.append(_cluster_target(sub, name, vault_mode, vault_address, insecure_http))
+        targets.append(_cluster_target(sub, name, vault_mode, vault_address, insecure_http, network))
         r.problems.extend(sub.problems)
+        r.failed |= sub.failed
     return tuple(targets)
 
 
@@ -850,6 +895,8 @@ def _anchors(r: _Reader) -> tuple[tuple[str, ...], str]:
 
 def _check_ports(r: _Reader, vault: VaultConfig, targets: tuple[ClusterTarget, ...]) -> None:
     """Each k3d cluster's API and the Vault container need a port of their own on 127.0.0.1."""
+    if not r.sound("k3dApiPort", "vaultHostPort"):
+        return  # a port that failed is not there to clash
     taken: dict[int, str] = {vault.host_port: "vaultHostPort"} if vault.mode == "docker" else {}
     for t in targets:
         if t.cluster.mode != "k3d":
@@ -865,31 +912,38 @@ def _check_ports(r: _Reader, vault: VaultConfig, targets: tuple[ClusterTarget, .
 
 def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: CredentialConfig, creates: bool) -> None:
     """The lifetimes must nest: renewBefore < issuer < anchor <= mount max TTL (the last two where ours)."""
-    if creates and pki.anchor_ttl.seconds > vault.max_lease_ttl.seconds:
+    if creates and r.sound("anchorTtl", "pkiMaxLeaseTtl") and pki.anchor_ttl.seconds > vault.max_lease_ttl.seconds:
         r.fail(
             f"anchorTtl: {pki.anchor_ttl.text} is longer than pkiMaxLeaseTtl "
             f"{vault.max_lease_ttl.text}; Vault would cut the anchor short"
         )
-    if creates and pki.issuer_duration.seconds >= pki.anchor_ttl.seconds:
+    if creates and r.sound("issuerDuration", "anchorTtl") and pki.issuer_duration.seconds >= pki.anchor_ttl.seconds:
         r.fail(
             f"issuerDuration: {pki.issuer_duration.text} must be shorter than anchorTtl "
             f"{pki.anchor_ttl.text}; an issuer cannot outlive the anchor that signs it"
         )
-    if pki.issuer_duration.seconds < 3600:
+    if r.sound("issuerDuration") and pki.issuer_duration.seconds < 3600:
         r.fail(f"issuerDuration: {pki.issuer_duration.text} is shorter than 1h, cert-manager's minimum")
-    if pki.issuer_renew_before.seconds < CERT_MANAGER_MIN_RENEW_BEFORE:
+    if r.sound("issuerRenewBefore") and pki.issuer_renew_before.seconds < CERT_MANAGER_MIN_RENEW_BEFORE:
         r.fail(f"issuerRenewBefore: {pki.issuer_renew_before.text} is shorter than 5m, cert-manager's minimum")
-    if pki.issuer_renew_before.seconds >= pki.issuer_duration.seconds:
+    if (
+        r.sound("issuerRenewBefore", "issuerDuration")
+        and pki.issuer_renew_before.seconds >= pki.issuer_duration.seconds
+    ):
         r.fail(
             f"issuerRenewBefore: {pki.issuer_renew_before.text} must be shorter than "
             f"issuerDuration {pki.issuer_duration.text}"
         )
-    if cred.kind == "token" and cred.token_ttl.seconds <= pki.issuer_duration.seconds:
+    if (
+        cred.kind == "token"
+        and r.sound("tokenTtl", "issuerDuration")
+        and cred.token_ttl.seconds <= pki.issuer_duration.seconds
+    ):
         r.fail(
             f"tokenTtl: {cred.token_ttl.text} must be longer than issuerDuration "
             f"{pki.issuer_duration.text}, or the credential dies before the first renewal"
         )
-    if cred.approle_token_ttl.seconds > 3600:
+    if r.sound("approleTokenTtl") and cred.approle_token_ttl.seconds > 3600:
         r.fail(
             f"approleTokenTtl: {cred.approle_token_ttl.text} is longer than 1h; cert-manager "
             "logs in for each signing, so keep its tokens short-lived"
@@ -900,7 +954,8 @@ def cluster_mode_of(r: _Reader) -> str:
     return r.raw.get("clusterMode", "k3d")
 
 
-_STACK_NAME = re.compile(r"^([A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$")
+# organization/project/stack; Pulumi caps each name at 100 characters.
+_STACK_NAME = re.compile(r"^([A-Za-z0-9_.-]{1,100}/){0,2}[A-Za-z0-9_.-]{1,100}$")
 _SIGN_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*/sign-intermediate$")
 
 
@@ -944,9 +999,11 @@ def _vault_side(r: _Reader, side: str, now: datetime | None) -> VaultSideConfig:
     role_id = secret_id = token = None
     if kind == "approle":
         role_id = r.text("approleRoleId")
+        if role_id is not None and r.token_problem("approleRoleId", role_id):
+            role_id = None
         secret_id = r.secret("approleSecretId")
         for key, value in (("approleRoleId", role_id), ("approleSecretId", secret_id)):
-            if value is None:
+            if value is None and r.sound(key):
                 how = "--secret " if key == "approleSecretId" else ""
                 r.require(
                     f"{key}: is required when vaultSide is provided and credential is approle: set it with "
@@ -954,7 +1011,7 @@ def _vault_side(r: _Reader, side: str, now: datetime | None) -> VaultSideConfig:
                 )
     elif kind == "token":
         token = r.secret("issuerToken")
-        if token is None:
+        if token is None and r.sound("issuerToken"):
             r.require(
                 "issuerToken: is required when vaultSide is provided and credential is token: the token "
                 "cert-manager signs with; set it with `pulumi config set --secret issuerToken ...`"

@@ -195,7 +195,7 @@ def test_the_k3s_image_is_a_setting_of_the_k3d_cluster():
     assert parse(k3sImage="rancher/k3s:v1.33.5-k3s1").cluster.k3s_image == "rancher/k3s:v1.33.5-k3s1"
     assert parse().cluster.k3s_image == config.versions.K3S_IMAGE
     (problem,) = problems(k3sImage="rancher/k3s:v1.33 5")
-    assert problem.startswith("k3sImage: 'rancher/k3s:v1.33 5' is not a container image reference such as rancher/k3s:")
+    assert problem.startswith("k3sImage: 'rancher/k3s:v1.33 5' is not a pinned container image reference (a tag or")
 
 
 @pytest.mark.parametrize("key", ["clusterName", "k3dApiPort", "k3sImage"])
