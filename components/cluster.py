@@ -1,7 +1,4 @@
-"""The laptop's Docker network and the k3d cluster on it.
-
-The network is one resource that both the cluster and the Vault container
-join: a helper, not a component.
+"""The laptop's k3d cluster, on the Docker network of components/network.py.
 
 k3d has no Pulumi provider, so the cluster is a pulumi-command resource whose
 create prints the kubeconfig (kept as a secret, never logged) and whose delete
@@ -15,7 +12,6 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_command as command
-import pulumi_docker as docker
 
 from lib import versions
 
@@ -24,11 +20,6 @@ from lib import versions
 K3S_DISABLED = "--disable=local-storage,traefik,metrics-server@server:*"
 # How long `k3d cluster create --wait` may wait for the servers (k3d's default, 0, is forever).
 K3D_WAIT_TIMEOUT = "300s"
-
-
-def local_network(resource_name: str, network_name: str) -> docker.Network:
-    """The user-defined Docker network shared by the k3d nodes and the Vault container."""
-    return docker.Network(resource_name, name=network_name, driver="bridge")
 
 
 @dataclass
@@ -85,6 +76,5 @@ class K3dCluster(pulumi.ComponentResource):
                 delete_before_replace=True,
             ),
         )
-        self.name = args.cluster_name
         self.kubeconfig = pulumi.Output.secret(cluster.stdout)
         self.register_outputs({"kubeconfig": self.kubeconfig})

@@ -56,9 +56,10 @@ def linkerd_namespace(resource_name: str, opts: pulumi.ResourceOptions | None = 
 class LinkerdControlPlaneArgs:
     namespace: pulumi.Input[str]
     install_gateway_api: bool
-    # What must be ready first: the identity issuer Secret and the trust roots
-    # ConfigMap. No data carries this, and a component's own depends_on does not
-    # reach its children, so each release waits for it explicitly.
+    # What the control plane must find ready: the identity issuer Secret and the
+    # trust roots ConfigMap. No data carries this, and a component's own
+    # depends_on does not reach its children, so the control plane waits for it
+    # explicitly. The CRDs need neither: they install alongside the PKI.
     wait_for: pulumi.Resource
     crds: versions.ChartPin = field(default_factory=lambda: versions.LINKERD_CRDS)
     control_plane: versions.ChartPin = field(default_factory=lambda: versions.LINKERD_CONTROL_PLANE)
@@ -79,7 +80,7 @@ class LinkerdControlPlane(pulumi.ComponentResource):
             namespace=args.namespace,
             values=crds_values(args.install_gateway_api),
             timeout_seconds=args.timeout_seconds,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.wait_for]),
+            opts=pulumi.ResourceOptions(parent=self),  # the namespace (data) and the cluster (provider) only
         )
         control_plane = pinned_release(
             f"{name}-control-plane",

@@ -103,7 +103,7 @@ def run(cfg: StackConfig) -> None:
         export_consumed_vault_side(side, cfg)
     network = None
     if cfg.needs_docker_network:
-        from components.cluster import local_network
+        from components.network import local_network
 
         network = local_network("local-network", cfg.cluster.network)
     if cfg.vault_side.creates:

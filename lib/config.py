@@ -39,9 +39,6 @@ MODE_KEYS = {
 }
 BOOLEANS = {"true": True, "false": False}
 
-# Every key this program reads, and which are secrets: from the table of settings.
-PLAIN_KEYS = settings.PLAIN_KEYS
-SECRET_KEYS = settings.SECRET_KEYS
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
@@ -218,10 +215,6 @@ class StackConfig:
     clusters: tuple[ClusterTarget, ...] = ()
     vault_side: VaultSideConfig = VaultSideConfig()
     consumers: tuple[Consumer, ...] = ()  # a Vault-only stack's declared consumers
-
-    @property
-    def has_cluster(self) -> bool:
-        return bool(self.clusters)
 
     @property
     def listed(self) -> bool:

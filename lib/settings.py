@@ -352,8 +352,6 @@ SETTINGS: tuple[Setting, ...] = (
 
 BY_KEY = {s.key: s for s in SETTINGS}
 DEFAULTS = {s.key: s.default for s in SETTINGS}
-SECRET_KEYS = tuple(s.key for s in SETTINGS if s.secret)
-PLAIN_KEYS = tuple(s.key for s in SETTINGS if not s.secret)
 
 
 def unknown_key_message(key: str) -> str:

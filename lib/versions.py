@@ -1,8 +1,11 @@
-"""Every pinned chart, image and tool version, in one place.
+"""The pinned versions of what the program installs or asks for: charts, images, the k3d CLI.
 
-Bumping a version is a one-line change here; the L1 tests check the values the
-program renders against the reference CRDs and chart schemas of these exact
-versions (the reference data: docs/testing.md), so bump those together.
+The Python SDKs are pinned in requirements.txt and the toolchain's Go modules in
+toolchain/<piece>/go.mod; toolchain/engine.py takes the controllers' versions
+from here, and tests tie the rest together. Bumping a version is a one-line
+change here; the L1 tests check the values the program renders against the
+reference CRDs and chart schemas of these exact versions (the reference data:
+docs/testing.md), so bump those together.
 """
 
 from __future__ import annotations
@@ -39,5 +42,5 @@ VAULT_IMAGE = f"hashicorp/vault:{VAULT_VERSION}"
 K3S_VERSION = "v1.33.4-k3s1"
 K3S_IMAGE = f"rancher/k3s:{K3S_VERSION}"
 
-# The k3d CLI that creates the cluster (checked by scripts/up, not installed).
+# The k3d CLI that creates the cluster (checked by scripts/stack, not installed).
 K3D_MIN_VERSION = (5, 6)

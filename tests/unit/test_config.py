@@ -166,7 +166,7 @@ def test_external_vault_cluster_address_defaults_to_its_address():
 
 def test_vault_only_mode_needs_no_cluster_settings():
     cfg = parse(clusterMode="none", vaultMode="external", vaultAddress="https://vault.example.com")
-    assert not cfg.has_cluster and not cfg.needs_docker_network
+    assert not cfg.clusters and not cfg.needs_docker_network
 
 
 def test_load_reads_the_project_namespace_and_knows_which_values_are_secret(monkeypatch):

@@ -22,12 +22,15 @@ def test_the_picture_shows_the_waits_that_matter():
     for edge in (
         "linkerd_identity_vault_credential ==> linkerd_identity_cluster_issuer",
         "linkerd_identity_cluster_issuer ==> linkerd_identity_issuer_certificate",
-        "linkerd_identity_issuer_certificate ==> linkerd_crds",
-        "linkerd_identity_bundle --> linkerd_crds",
+        "linkerd_identity_issuer_certificate ==> linkerd_control_plane",
+        "linkerd_identity_bundle --> linkerd_control_plane",
         "linkerd_pki_anchor_linkerd_trust_anchor --> linkerd_identity_trust_anchor",
         "linkerd_pki_anchor_key_linkerd_trust_anchor --> linkerd_pki_anchor_linkerd_trust_anchor",
         "linkerd_pki_default_issuer --> linkerd_identity_cluster_issuer",
-        "linkerd_crds ==> linkerd_control_plane",
+        "linkerd_crds --> linkerd_control_plane",
     ):
         assert edge in diagram, edge
+    # The CRDs wait for no part of the PKI: only the namespace and the cluster.
+    assert "linkerd_identity_issuer_certificate ==> linkerd_crds" not in diagram
+    assert "linkerd_identity_bundle --> linkerd_crds" not in diagram
     assert diagram.count("==>") >= 5  # a critical path, drawn thick

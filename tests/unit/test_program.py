@@ -8,6 +8,8 @@ import json
 import re
 import shlex
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from cryptography import x509 as cx509
@@ -18,6 +20,7 @@ from tests import harness, reference
 from tests.harness import MODES, cfg, render, render_mode
 from toolchain import engine
 
+ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ("docker:index/network:Network", "docker:index/container:Container", "docker:index/remoteImage:RemoteImage")
 K3D = "command:local:Command"
 ROOT_CERT = "vault:pkiSecret/secretBackendRootCert:SecretBackendRootCert"
@@ -532,12 +535,16 @@ def test_ordering(mode):
     assert r.waits_for(bundle, namespace) and r.waits_for(bundle, r.one("kubernetes:core/v1:ConfigMap"))
     if anchor is not None:
         assert r.waits_for(r.one("kubernetes:core/v1:ConfigMap"), anchor)
-    for chart in ("linkerd-crds", "linkerd-control-plane"):
-        if chart in releases:
-            assert r.waits_for(releases[chart], cert), f"{chart} does not wait for the issuer Certificate"
-            assert r.waits_for(releases[chart], bundle), f"{chart} does not wait for the trust Bundle"
+    if "linkerd-control-plane" in releases:
+        control_plane = releases["linkerd-control-plane"]
+        assert r.waits_for(control_plane, cert), "the control plane does not wait for the issuer Certificate"
+        assert r.waits_for(control_plane, bundle), "the control plane does not wait for the trust Bundle"
     if "linkerd-crds" in releases:
-        assert r.waits_for(releases["linkerd-control-plane"], releases["linkerd-crds"])
+        # Only true waits: the CRDs need the cluster and the namespace, not the PKI (off the critical path).
+        crds = releases["linkerd-crds"]
+        assert r.waits_for(crds, namespace)
+        assert not r.waits_for(crds, cert) and not r.waits_for(crds, bundle) and not r.waits_for(crds, issuer)
+        assert r.waits_for(releases["linkerd-control-plane"], crds)
 
 
 # --- secrets and outputs -------------------------------------------------------
@@ -602,3 +609,23 @@ def test_changing_what_defines_anchors_leaves_a_live_anchor_as_it_was_generated(
     assert changed and changed <= set(after.ignore_changes), (changed, after.ignore_changes)
     assert not after.replace_on_changes
     assert after.delete_before_replace  # a replacement (a new backend) frees the issuer name first
+
+
+@pytest.mark.parametrize(
+    ("settings", "unused"),
+    [
+        ({"clusterMode": "none"}, {"pulumi_command", "pulumi_kubernetes"}),  # a Vault container, no cluster
+        (MODES["vault-only+external"], {"pulumi_command", "pulumi_kubernetes", "pulumi_docker"}),
+        (MODES["existing+external"], {"pulumi_command", "pulumi_docker"}),
+    ],
+)
+def test_a_stack_imports_only_the_sdks_whose_resources_it_makes(settings, unused):
+    """In a fresh interpreter, as `pulumi up` runs the program: each SDK costs 50-300 ms to import."""
+    code = (
+        "import sys\n"
+        "from tests.harness import cfg, render\n"
+        f"render(cfg(**{settings!r}))\n"
+        "print(','.join(sorted({m.split('.')[0] for m in sys.modules if m.startswith('pulumi_')})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert not set(out.stdout.strip().split(",")) & unused, out.stdout
