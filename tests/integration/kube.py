@@ -191,6 +191,10 @@ class LocalCluster:
             ],
         )
         self.start_apiserver()
+        # The CRDs first: kube-controller-manager's garbage collector reads which types exist at its start and
+        # then every 30 s (a fixed period), and a foreground delete of an object of a type it does not monitor
+        # yet (pulumi-kubernetes deletes in the foreground) waits for its next read: 18 s of a rotation's switch.
+        self._install_crds()
         self._start(
             "kube-controller-manager",
             [
@@ -203,7 +207,6 @@ class LocalCluster:
                 "--use-service-account-credentials=false",
             ],
         )
-        self._install_crds()
         self.api.create(
             "/api/v1/namespaces",
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CERT_MANAGER_NAMESPACE}},
