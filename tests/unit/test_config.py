@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pulumi
 import pytest
 
 from lib import config
@@ -17,7 +18,7 @@ def parse(**raw: str) -> config.StackConfig:
 def problems(**raw: str) -> list[str]:
     with pytest.raises(config.ConfigError) as err:
         config.parse({"vaultToken": "t", **raw}, secret_keys=SECRETS)
-    assert isinstance(err.value, config.pulumi.RunError), "config errors must end the program without a traceback"
+    assert isinstance(err.value, pulumi.RunError), "config errors must end the program without a traceback"
     return err.value.problems
 
 

@@ -1,0 +1,222 @@
+"""`parse` (pure: raw strings in, a `StackConfig` out) and `load` (from the Pulumi runtime)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import pulumi
+
+from lib import settings, x509
+from lib.config.clusters import _cluster_target, _consumers, _listed_clusters
+from lib.config.model import (
+    ANCHOR_KEY_TYPES,
+    CREDENTIALS,
+    DEFAULT_ANCHOR,
+    MODE_KEYS,
+    VAULT_MODES,
+    VAULT_SIDES,
+    ConfigError,
+    CredentialConfig,
+    PkiConfig,
+    Secret,
+    StackConfig,
+    VaultConfig,
+)
+from lib.config.reader import _Reader
+from lib.config.rules import (
+    _DNS_LABEL,
+    _DNS_NAME,
+    _LOWER_MOUNT_PATH,
+    _MOUNT_PATH,
+    DOCKER_RESERVED_NETWORKS,
+    MAX_COMMON_NAME,
+    RESERVED_MOUNTS,
+    _check_durations,
+    _check_plain_http,
+    _check_ports,
+    foreign_key_message,
+    foreign_lookalikes,
+)
+from lib.config.sides import _anchors, _vault_side
+
+
+def parse(
+    raw: Mapping[str, str | None],
+    secret_keys: Iterable[str] = (),
+    foreign: Iterable[str] = (),
+    now: datetime | None = None,
+) -> StackConfig:
+    """Validate raw config values (keys without the project prefix).
+
+    ``foreign``: look-alike keys of other namespaces; ``now``: the time certificates are judged at.
+    """
+    r = _Reader(raw, set(secret_keys))
+
+    for key in sorted(set(r.raw) - set(settings.BY_KEY)):
+        r.fail(settings.unknown_key_message(key))
+    for key in sorted(foreign):
+        r.fail(foreign_key_message(key))
+    # The modes decide which keys apply and which are required: with a bad one neither is judged (against
+    # a default nobody set); the bad mode and every other value's own problems are still reported.
+    r.undecided = any(
+        (key in r.raw and r.raw[key] not in choices) or key in r.failed  # bad, or reported empty
+        for key, choices in MODE_KEYS.items()
+    )
+    if not r.undecided:
+        # A setting the chosen modes do not use is refused, never silently ignored, and then not read.
+        # The modes first: a mode key that is itself unused decides nothing.
+        for mode_key in MODE_KEYS:  # in the order they decide each other
+            for problem in settings.unused_settings(r.raw, only=(mode_key,)):
+                r.fail(problem)
+                r.raw.pop(mode_key, None)
+        for problem in settings.unused_settings(r.raw):
+            r.fail(problem)
+            r.raw.pop(problem.split(":", 1)[0], None)
+
+    side = r.choice("vaultSide", VAULT_SIDES, "create")
+    creates = side == "create"
+    # A cluster-only stack runs no Vault of its own and configures none: "none" stands for that below.
+    vault_mode = r.choice("vaultMode", VAULT_MODES, "docker") if creates else "none"
+    token = r.secret("vaultToken")
+    if token is None and creates and r.sound("vaultToken"):
+        r.require(
+            "vaultToken: is required: the token Pulumi uses to configure Vault "
+            "(in docker mode also the dev server's root token); set it with "
+            "`pulumi config set --secret vaultToken ...` (scripts/stack generates one for the dev stack)"
+        )
+    address = r.url("vaultAddress")
+    if vault_mode == "external" and address is None and "vaultAddress" not in r.raw:
+        r.require("vaultAddress: is required when vaultMode is external, such as https://vault.example.com")
+    insecure_http = r.boolean("vaultInsecureHttp", False)
+    if vault_mode != "docker" and not insecure_http:
+        _check_plain_http(r, "vaultAddress", address)
+    ca_bundle = r.text("vaultCaBundlePem")
+    if ca_bundle is not None and (problem := x509.check_ca_bundle_pem(ca_bundle, now)):
+        r.fail(f"vaultCaBundlePem: {problem}")
+    namespace = r.text("vaultNamespace")
+    if namespace is not None and not _MOUNT_PATH.match(namespace):
+        r.fail(f"vaultNamespace: {namespace!r} is not a Vault namespace path such as team-a or team-a/prod")
+    # One Docker network for the stack: the Vault container's and every k3d cluster's.
+    network = r.pattern("dockerNetwork", "pki-network", _DNS_LABEL, "a lowercase DNS label of at most 32 characters")
+    if network in DOCKER_RESERVED_NETWORKS:
+        r.fail(f"dockerNetwork: {network} is one of Docker's own networks; name a network of this stack's own")
+    if "clusters" in r.raw:
+        targets = _listed_clusters(r, vault_mode, address, insecure_http, network)
+        top = targets[0] if targets else None
+    else:
+        top = _cluster_target(r, "", vault_mode, address, insecure_http, network)
+        targets = (top,) if top.cluster.mode != "none" else ()
+    vault = VaultConfig(
+        mode=vault_mode,
+        token=token or Secret(""),
+        address=address,
+        # Listed clusters may each say how they reach Vault; the top-level value (every entry's default)
+        # is also where the mount's CA and CRL URLs point.
+        cluster_address=top.vault_cluster_address if top and not top.key else r.url("vaultClusterAddress"),
+        host_port=r.integer("vaultHostPort", 8200, 1024, 65535),
+        pki_path=r.pattern(
+            "pkiPath", "pki", _LOWER_MOUNT_PATH, "a lowercase Vault mount path such as pki or linkerd/pki"
+        ),
+        max_lease_ttl=r.duration("pkiMaxLeaseTtl", "2160h"),
+        ca_bundle_pem=ca_bundle,
+        namespace=namespace,
+    )
+
+    previous = r.text("previousAnchorPem")
+    if previous is not None:
+        problem = x509.check_anchor_pem(previous, now)
+        if problem:
+            r.fail(f"previousAnchorPem: {problem}")
+    key_type = r.choice(
+        "anchorKeyType", ANCHOR_KEY_TYPES, "ec", why="Linkerd accepts only ECDSA P-256 issuers and anchors"
+    )
+    vault_side = _vault_side(r, side, now)
+    if side == "provided":
+        anchors = tuple(name for name, _ in vault_side.anchor_pems) or (DEFAULT_ANCHOR,)
+        signing = r.raw.get("signingAnchor", anchors[0])
+        if signing not in anchors:
+            r.fail(f"signingAnchor: {signing!r} is not one of anchorPems ({', '.join(anchors)})")
+            signing = anchors[0]
+    else:
+        anchors, signing = _anchors(r)
+    pki = PkiConfig(
+        anchor_common_name=r.pattern(
+            "anchorCommonName",
+            "root.linkerd.cluster.local",
+            _DNS_NAME,
+            f"a lowercase DNS name of at most {MAX_COMMON_NAME} characters (RFC 5280's limit on a common name)",
+        ),
+        anchor_ttl=r.duration("anchorTtl", "2160h"),
+        anchor_key_type=key_type,
+        anchor_key_bits=256,
+        previous_anchor_pem=previous,
+        issuer_duration=r.duration("issuerDuration", "48h"),
+        issuer_renew_before=r.duration("issuerRenewBefore", "25h"),
+        anchors=anchors,
+        signing_anchor=signing,
+    )
+
+    credential = CredentialConfig(
+        kind=r.choice("credential", CREDENTIALS, "approle"),
+        token_ttl=r.duration("tokenTtl", "767h"),
+        approle_mount=r.pattern("approleMount", "linkerd-approle", _MOUNT_PATH, "a Vault mount path such as approle"),
+        approle_role="cert-manager",
+        approle_token_ttl=r.duration("approleTokenTtl", "10m"),
+        secret_id_version=top.secret_id_version if top and not top.key else 1,
+    )
+
+    _check_durations(r, vault, pki, credential, creates)
+    for key, path, reserved in (
+        ("pkiPath", vault.pki_path, RESERVED_MOUNTS),
+        ("approleMount", credential.approle_mount, (*RESERVED_MOUNTS, "token")),
+    ):
+        if path.split("/")[0].lower() in reserved:
+            r.fail(f"{key}: {path} is under a path Vault keeps for itself ({', '.join(reserved)}); choose another")
+    _check_ports(r, vault, targets)
+    consumers = _consumers(r, credential.kind) if cluster_mode_of(r) == "none" else ()
+    if credential.kind == "token" and creates:
+        max_ttl = r.duration("vaultMaxTokenTtl", "768h")
+        if r.sound("tokenTtl", "vaultMaxTokenTtl") and credential.token_ttl.seconds > max_ttl.seconds:
+            r.fail(
+                f"tokenTtl: {credential.token_ttl.text} is longer than the Vault's max token TTL "
+                f"{max_ttl.text} (vaultMaxTokenTtl); Vault would cut it short"
+            )
+
+    if r.problems:
+        raise ConfigError(dict.fromkeys(r.problems))  # an inherited key's problem once, not once a cluster
+    warnings = tuple(
+        f"{key}: {soon}"
+        for key, pem in (("previousAnchorPem", previous), ("vaultCaBundlePem", ca_bundle))
+        if pem
+        for soon in x509.expiring_soon(pem, now)
+    )
+    assert top is not None  # an empty or unreadable `clusters` list is a problem reported above
+    return StackConfig(
+        cluster=top.cluster,
+        vault=vault,
+        pki=pki,
+        credential=credential,
+        linkerd=top.linkerd,
+        cert_manager=top.cert_manager,
+        warnings=warnings,
+        clusters=targets,
+        vault_side=vault_side,
+        consumers=consumers,
+    )
+
+
+def cluster_mode_of(r: _Reader) -> str:
+    return r.raw.get("clusterMode", "k3d")
+
+
+def load() -> StackConfig:
+    """Read this project's config from the Pulumi runtime and validate it."""
+    from pulumi.runtime import config as runtime_config
+
+    prefix = f"{pulumi.get_project()}:"
+    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    raw = {k[len(prefix) :]: str(v) for k, v in everything.items() if k.startswith(prefix)}
+    env_secrets = set(runtime_config.get_config_secret_keys_env())
+    secret = {k for k in raw if runtime_config.is_config_secret(prefix + k) or prefix + k in env_secrets}
+    return parse(raw, secret, foreign_lookalikes(everything, pulumi.get_project()))

@@ -1,0 +1,240 @@
+"""The value rules: what a well-formed address, duration, name or image is, the limits of the systems
+downstream, and the checks across keys."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from lib import settings
+from lib.config.model import ClusterTarget, CredentialConfig, Duration, PkiConfig, VaultConfig
+
+if TYPE_CHECKING:  # the checks across keys report through a reader, which reads with these rules
+    from lib.config.reader import _Reader
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+
+
+_MOUNT_PATH = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+
+
+# A pinned image: a tag, a digest or both (an untagged name is whatever `latest` is that day). A registry
+# host may carry a port. Docker caps a reference at 255 characters.
+_PINNED_IMAGE = re.compile(
+    r"^(?=.{1,255}$)([a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?/)?[a-z0-9]+([._/-][a-z0-9]+)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$"
+)
+
+
+# RFC 5280's upper bound on a common name.
+MAX_COMMON_NAME = 64
+
+
+# A token or id goes into an HTTP header and a container's environment: Vault's are printable ASCII.
+_TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}$")
+
+
+TOKEN_KEYS = ("vaultToken", "approleSecretId", "issuerToken", "approleRoleId")
+
+
+# Lowercase: Vault lowercases policy names, and the signing policy is named after the mount.
+_LOWER_MOUNT_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
+
+
+_DNS_NAME = re.compile(r"^(?=.{1,64}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def kubeconfig_problem(text: str, context: str | None) -> str | None:
+    """What keeps ``text`` from being a kubeconfig that holds ``context`` (its contents are never echoed)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return "kubeconfig: is not YAML; give the file `kubectl config view --raw` prints"
+    if not isinstance(doc, dict) or doc.get("kind", "Config") != "Config" or not doc.get("clusters"):
+        return "kubeconfig: is not a kubeconfig (kind Config with clusters, users and contexts)"
+    contexts = [c.get("name") for c in doc.get("contexts") or [] if isinstance(c, dict)]
+    if context is not None and context not in contexts:
+        known = ", ".join(map(str, contexts)) or "none"
+        return f"kubeContext: {context!r} is not a context of the kubeconfig; it has {known}"
+    if context is None and not doc.get("current-context"):
+        return "kubeContext: is needed: the kubeconfig has no current-context"
+    return None
+
+
+def address_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as a Vault address, in our words (never urllib's exception)."""
+    if any(c.isspace() for c in value):
+        return "contains a space"
+    try:
+        parsed = urlparse(value)
+        port = parsed.port  # raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        return "is not a URL (a bracket, port or character is misplaced)"
+    if parsed.scheme not in ("http", "https"):
+        return "does not start with http:// or https://"
+    if not parsed.hostname:
+        return "has no host"
+    if port == 0:
+        return "has port 0"
+    if parsed.username is not None or parsed.password is not None:
+        return "holds a user or password (give the token as the secret vaultToken)"
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment or value.endswith(("?", "#")):
+        return "has a path, query or fragment"
+    return None
+
+
+def is_loopback(address: str) -> bool:
+    host = urlparse(address).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# Go's time.Duration (cert-manager's, Vault's) holds at most ~292 years.
+GO_MAX_DURATION_SECONDS = (2**63 - 1) // 10**9
+
+
+# cert-manager refuses a renewBefore under 5 minutes.
+CERT_MANAGER_MIN_RENEW_BEFORE = 300
+
+
+# Paths Vault keeps for itself: a mount cannot take them.
+RESERVED_MOUNTS = ("sys", "auth", "cubbyhole", "identity")
+
+
+DOCKER_RESERVED_NETWORKS = ("bridge", "host", "none")
+
+
+def parse_duration(text: str) -> Duration | None:
+    match = _DURATION.match(text.strip()) if text else None
+    if not match or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    return Duration(text=text.strip(), seconds=total) if total > 0 else None
+
+
+# Other namespaces' keys that look like ours: they configure a default provider this
+# program never uses (it makes its own), so setting them does nothing.
+LOOKALIKES = {
+    "vault:address": "vaultAddress",
+    "vault:token": "vaultToken",
+    "vault:namespace": "vaultNamespace",
+    "vault:caCertFile": "vaultCaBundlePem",
+    "kubernetes:kubeconfig": "kubeconfig",
+    "kubernetes:context": "kubeContext",
+}
+
+
+def foreign_key_message(full_key: str) -> str:
+    namespace, _, key = full_key.partition(":")
+    ours = LOOKALIKES.get(full_key) or (key if key in settings.BY_KEY else None)
+    if namespace in ("vault", "kubernetes"):
+        return (
+            f"{full_key}: configures the default {namespace} provider, which this program does not use; "
+            f"set {ours} (in this project's namespace) instead"
+        )
+    return f"{full_key}: is in namespace {namespace}, not this project's; did you mean {ours}?"
+
+
+def foreign_lookalikes(full_keys: Iterable[str], project: str) -> list[str]:
+    """Keys of other namespaces that someone meant for this program."""
+    found = []
+    for full_key in full_keys:
+        namespace, _, key = full_key.partition(":")
+        if namespace != project and (full_key in LOOKALIKES or key in settings.BY_KEY):
+            found.append(full_key)
+    return found
+
+
+def _check_plain_http(r: _Reader, key: str, value: str | None) -> None:
+    if value and value.startswith("http://") and not is_loopback(value):
+        r.fail(
+            f"{key}: {value} is plain http to another host: the Vault token and the certificates "
+            "would travel in clear; use https://, or set vaultInsecureHttp to true to accept that"
+        )
+
+
+# A Vault issuer name that is also a Kubernetes name: `vault-<anchor>` is the ClusterIssuer.
+_ANCHOR_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+
+
+RESERVED_ANCHOR_NAMES = ("default", "previous-anchor")  # Vault's name for the default issuer; previousAnchorPem's key
+
+
+MAX_ANCHORS = 2  # a rotation holds two anchors: the one that signs and the one coming or going
+
+
+def _check_ports(r: _Reader, vault: VaultConfig, targets: tuple[ClusterTarget, ...]) -> None:
+    """Each k3d cluster's API and the Vault container need a port of their own on 127.0.0.1."""
+    if not r.sound("k3dApiPort", "vaultHostPort"):
+        return  # a port that failed is not there to clash
+    taken: dict[int, str] = {vault.host_port: "vaultHostPort"} if vault.mode == "docker" else {}
+    for t in targets:
+        if t.cluster.mode != "k3d":
+            continue
+        of = f" of cluster {t.key}" if t.key else ""
+        if t.cluster.api_port in taken:
+            r.fail(
+                f"k3dApiPort: {t.cluster.api_port}{of} is also {taken[t.cluster.api_port]}; each k3d "
+                "cluster's API and Vault need a port of their own on 127.0.0.1"
+            )
+        taken.setdefault(t.cluster.api_port, f"the k3dApiPort of cluster {t.key}")
+
+
+def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: CredentialConfig, creates: bool) -> None:
+    """The lifetimes must nest: renewBefore < issuer < anchor <= mount max TTL (the last two where ours)."""
+    if creates and r.sound("anchorTtl", "pkiMaxLeaseTtl") and pki.anchor_ttl.seconds > vault.max_lease_ttl.seconds:
+        r.fail(
+            f"anchorTtl: {pki.anchor_ttl.text} is longer than pkiMaxLeaseTtl "
+            f"{vault.max_lease_ttl.text}; Vault would cut the anchor short"
+        )
+    if creates and r.sound("issuerDuration", "anchorTtl") and pki.issuer_duration.seconds >= pki.anchor_ttl.seconds:
+        r.fail(
+            f"issuerDuration: {pki.issuer_duration.text} must be shorter than anchorTtl "
+            f"{pki.anchor_ttl.text}; an issuer cannot outlive the anchor that signs it"
+        )
+    if r.sound("issuerDuration") and pki.issuer_duration.seconds < 3600:
+        r.fail(f"issuerDuration: {pki.issuer_duration.text} is shorter than 1h, cert-manager's minimum")
+    if r.sound("issuerRenewBefore") and pki.issuer_renew_before.seconds < CERT_MANAGER_MIN_RENEW_BEFORE:
+        r.fail(f"issuerRenewBefore: {pki.issuer_renew_before.text} is shorter than 5m, cert-manager's minimum")
+    if (
+        r.sound("issuerRenewBefore", "issuerDuration")
+        and pki.issuer_renew_before.seconds >= pki.issuer_duration.seconds
+    ):
+        r.fail(
+            f"issuerRenewBefore: {pki.issuer_renew_before.text} must be shorter than "
+            f"issuerDuration {pki.issuer_duration.text}"
+        )
+    if (
+        cred.kind == "token"
+        and r.sound("tokenTtl", "issuerDuration")
+        and cred.token_ttl.seconds <= pki.issuer_duration.seconds
+    ):
+        r.fail(
+            f"tokenTtl: {cred.token_ttl.text} must be longer than issuerDuration "
+            f"{pki.issuer_duration.text}, or the credential dies before the first renewal"
+        )
+    if r.sound("approleTokenTtl") and cred.approle_token_ttl.seconds > 3600:
+        r.fail(
+            f"approleTokenTtl: {cred.approle_token_ttl.text} is longer than 1h; cert-manager "
+            "logs in for each signing, so keep its tokens short-lived"
+        )
+
+
+# organization/project/stack; Pulumi caps each name at 100 characters.
+_STACK_NAME = re.compile(r"^([A-Za-z0-9_.-]{1,100}/){0,2}[A-Za-z0-9_.-]{1,100}$")
+
+
+_SIGN_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*/sign-intermediate$")
