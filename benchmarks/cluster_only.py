@@ -24,7 +24,8 @@ from tests.integration.cluster_only import cluster_stack, provided, up
 from tests.integration.kube import LocalCluster
 from tests.integration.openbao import DevServer, bao_binary
 from tests.integration.stacks import new_stack
-from toolchain.engine import cluster_binaries, find_or_build
+from toolchain.cluster import cluster_binaries
+from toolchain.engine import find_or_build
 
 
 def quiet(_line: str) -> None:

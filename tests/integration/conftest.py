@@ -64,7 +64,8 @@ def engine():
 def local_cluster():
     """A local control plane with cert-manager and trust-manager (L2.5), stopped afterwards."""
     from tests.integration.kube import LocalCluster
-    from toolchain.engine import EngineUnavailable, cluster_binaries
+    from toolchain.build import EngineUnavailable
+    from toolchain.cluster import cluster_binaries
 
     try:
         binaries = cluster_binaries(log=lambda line: print(f"\n[cluster] {line}", flush=True))

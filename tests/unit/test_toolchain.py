@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import engine
+from toolchain import build, engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,7 +82,7 @@ def test_a_failed_step_is_named_with_its_output_and_leaves_no_binary(tmp_path):
 
 
 def test_a_long_step_reports_progress(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(build, "HEARTBEAT_SECONDS", 0.2)
     logs: list[str] = []
     engine.Step("piece", logs.append).run("sleeping", ["sleep", "0.7"], tmp_path)
     assert logs[0] == "piece: sleeping"
