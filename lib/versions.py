@@ -1,8 +1,9 @@
-"""The pinned versions of what the program installs or asks for: charts, images, the k3d CLI.
+"""Every pin, in one module: charts, images, the k3d CLI, the toolchain, and (read) the Python SDKs.
 
-The Python SDKs are pinned in requirements.txt and the toolchain's Go modules in
-toolchain/<piece>/go.mod; toolchain/engine.py takes the controllers' versions
-from here, and tests tie the rest together. Bumping a version is a one-line
+The Python SDKs are pinned once, in requirements.txt (pip's own file), and read
+here (``SDK``); each toolchain piece's Go modules are pinned by its go.mod +
+go.sum, at the versions named here. Tests tie the installed distributions, the
+go.mod files, the L3 workflow and the docs to this module. Bumping a version is a one-line
 change here; the L1 tests check the values the program renders against the
 reference CRDs and chart schemas of these exact versions (the reference data:
 docs/testing.md), so bump those together.
@@ -11,6 +12,7 @@ docs/testing.md), so bump those together.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -44,3 +46,23 @@ K3S_IMAGE = f"rancher/k3s:{K3S_VERSION}"
 
 # The k3d CLI that creates the cluster (checked by scripts/stack, not installed).
 K3D_MIN_VERSION = (5, 6)
+
+# The engine built where no Pulumi CLI is on PATH (toolchain/engine.py), and the oldest CLI used as found.
+PULUMI_CLI_VERSION = "v3.274.1"
+MIN_PULUMI_CLI = (3, 170, 0)
+# pulumi-resource-kubernetes is built from the provider module at the commit of its v4.25.0 tag: the module
+# proxy serves that module only as this pseudo-version (no v4.25.0 of it), whose go.mod pins it.
+KUBERNETES_PROVIDER_MODULE = "v4.0.0-20260115033456-f47bc2d6f199"
+# The L2.5 cluster (toolchain/cluster.py): its controllers are the charts' versions above.
+KUBERNETES_VERSION = "v1.36.3"
+ETCD_VERSION = "v3.6.16"
+
+
+def _requirements() -> dict[str, str]:
+    """The SDK pins as requirements.txt writes them (``name==version``)."""
+    text = (Path(__file__).resolve().parent.parent / "requirements.txt").read_text()
+    pins = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return dict(tuple(pin.split("==", 1)) for pin in pins if "==" in pin)
+
+
+SDK = _requirements()

@@ -14,16 +14,10 @@ from pathlib import Path
 from lib import versions
 from toolchain.build import PINS, Log, Piece, Step, _copy_module, _stderr_log, cache_dir, ensure_built
 
-KUBERNETES_VERSION = "v1.36.3"
-
-
-ETCD_VERSION = "v3.6.16"
-
-
-# The L2.5 controllers are the versions of the charts the program installs: one pin each, in lib/versions.py.
+KUBERNETES_VERSION = versions.KUBERNETES_VERSION
+ETCD_VERSION = versions.ETCD_VERSION
+# The L2.5 controllers are the versions of the charts the program installs.
 CERT_MANAGER_VERSION = versions.CERT_MANAGER.version
-
-
 TRUST_MANAGER_VERSION = versions.TRUST_MANAGER.version
 
 

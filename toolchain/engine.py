@@ -40,6 +40,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lib import versions
 from toolchain.build import (
     PINS,
     EngineUnavailable,
@@ -64,13 +65,10 @@ from toolchain.cluster import (  # noqa: F401 (re-exported)
     cluster_binaries,
 )
 
-PULUMI_VERSION = "v3.274.1"
-
-
-MIN_PULUMI = (3, 170, 0)
-
-
-KUBERNETES_PROVIDER_VERSION = "4.25.0"
+PULUMI_VERSION = versions.PULUMI_CLI_VERSION
+MIN_PULUMI = versions.MIN_PULUMI_CLI
+# The provider plugin is the version of the Python SDK that drives it.
+KUBERNETES_PROVIDER_VERSION = versions.SDK["pulumi-kubernetes"]
 
 
 PULUMI_VERSION_SYMBOL = "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version"
