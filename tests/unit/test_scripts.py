@@ -97,6 +97,7 @@ def test_docker_and_k3d_are_asked_for_only_where_the_stack_uses_them(tmp_path, s
     project = tmp_path / "project"
     for folder in ("scripts", "toolchain", "lib"):
         shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(ROOT / "requirements.txt", project / "requirements.txt")  # the SDK pins lib/versions.py reads
     lines = "".join(f"  linkerd-vault-pki:{key}: {value}\n" for key, value in settings.items())
     (project / "Pulumi.prod.yaml").write_text("config:\n" + lines)
     result = subprocess.run(
