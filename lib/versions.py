@@ -56,6 +56,9 @@ KUBERNETES_PROVIDER_MODULE = "v4.0.0-20260115033456-f47bc2d6f199"
 # The L2.5 cluster (toolchain/cluster.py): its controllers are the charts' versions above.
 KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
+# The linters of the GitHub workflows (toolchain/lint.py; shellcheck from Debian, installed by scripts/test).
+ACTIONLINT_VERSION = "v1.7.12"
+SHELLCHECK_DEBIAN_VERSION = "0.9.0-1"
 
 
 def _requirements() -> dict[str, str]:

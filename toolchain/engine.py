@@ -226,12 +226,18 @@ def main(argv: list[str]) -> int:
     Without flags, say per piece what was found, reused or built. With ``--probe``,
     say where it would come from, building nothing. With ``--shell``, print the
     ``export`` lines that put it first on PATH (what ``scripts/stack`` evals). With
-    ``--cluster``, build the L2.5 tests' local cluster programs.
+    ``--cluster``, build the L2.5 tests' local cluster programs; with ``--lint``, actionlint.
     Progress and errors go to stderr.
     """
     try:
         if argv[:1] == ["--probe"]:
             print(probe())
+            return 0
+        if argv[:1] == ["--lint"]:
+            from toolchain.lint import lint_binaries
+
+            for name, path in lint_binaries().items():
+                print(f"{name}: {path}")
             return 0
         if argv[:1] == ["--cluster"]:
             for name, path in cluster_binaries().items():

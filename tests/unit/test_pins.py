@@ -40,6 +40,7 @@ def test_the_installed_sdks_are_the_pinned_ones():
         ("kube", "go.etcd.io/etcd/server/v3", versions.ETCD_VERSION),
         ("cert-manager", "github.com/cert-manager/cert-manager", versions.CERT_MANAGER.version),
         ("trust-manager", "github.com/cert-manager/trust-manager", versions.TRUST_MANAGER.version),
+        ("actionlint", "github.com/rhysd/actionlint", versions.ACTIONLINT_VERSION),
     ],
 )
 def test_each_go_mod_requires_the_pinned_version(folder, module, version):

@@ -1,0 +1,33 @@
+"""The linters of what never runs here: actionlint for the GitHub workflows (shellcheck, Debian's, for their scripts).
+
+actionlint is built from its served Go module into the engine cache, like the other pieces; shellcheck is
+installed by `scripts/test` with apt where it is missing (the version lib/versions.py pins).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from lib import versions
+from toolchain.build import PINS, Log, Piece, Step, _copy_module, _stderr_log, cache_dir, ensure_built
+
+
+def _build_actionlint(work: Path, bin_dir: Path, step: Step) -> None:
+    _copy_module("actionlint", work)
+    shutil.copyfile(PINS / "actionlint" / "tools.go", work / "tools.go")
+    step.go_build(
+        f"actionlint {versions.ACTIONLINT_VERSION}", "github.com/rhysd/actionlint/cmd/actionlint",
+        bin_dir / "actionlint", work, "github.com/rhysd/actionlint.version", versions.ACTIONLINT_VERSION,
+    )  # fmt: skip
+
+
+LINT_PIECES = (Piece("actionlint", versions.ACTIONLINT_VERSION, PINS / "actionlint", _build_actionlint),)
+
+
+def lint_binaries(log: Log = _stderr_log) -> dict[str, Path]:
+    """actionlint, built once into the engine cache: name -> path."""
+    cache = cache_dir()
+    for line in ensure_built(cache, LINT_PIECES, log):
+        log(line)
+    return {piece.name: cache / "bin" / piece.name for piece in LINT_PIECES}
