@@ -10,7 +10,7 @@ in every mode, and on programs broken on purpose.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,15 +138,57 @@ def token_expires(props: Props) -> list[str]:
     return []
 
 
-RESOURCE_RULES = {
-    VAULT_POLICY: vault_policy_least_privilege,
-    ROOT_CERT: anchor_generated_in_vault,
-    PKI_KEY: anchor_key_generated_in_vault,
-    CERTIFICATE: identity_issuer_certificate,
-    BUNDLE: bundle_targets_labelled_namespaces,
-    RELEASE: helm_release_pinned,
-    TOKEN: token_expires,
-}
+@dataclass(frozen=True)
+class Rule:
+    """One guardrail: the resource type it reads, its name and description in the pack, and its check."""
+
+    type: str
+    name: str
+    description: str
+    check: Callable[[Props], list[str]]
+    advisory: bool = False  # reported, but does not fail the preview
+
+
+# The one table of rules: the policy pack (__main__.py) and the unit tests both read it.
+RULES = (
+    Rule(
+        VAULT_POLICY,
+        "vault-policy-least-privilege",
+        "A Vault policy grants only update on a sign-intermediate path",
+        vault_policy_least_privilege,
+    ),
+    Rule(
+        ROOT_CERT,
+        "anchor-generated-in-vault",
+        "The trust anchor is generated inside Vault, ECDSA P-256",
+        anchor_generated_in_vault,
+    ),
+    Rule(
+        PKI_KEY,
+        "anchor-key-generated-in-vault",
+        "A PKI key is generated inside Vault, ECDSA P-256",
+        anchor_key_generated_in_vault,
+    ),
+    Rule(
+        CERTIFICATE,
+        "identity-issuer-certificate",
+        "The identity issuer is a P-256 CA, renewed >= 5m before expiry",
+        identity_issuer_certificate,
+    ),
+    Rule(
+        BUNDLE,
+        "trust-bundle-labelled-targets",
+        "The trust bundle targets labelled namespaces, from no Secret",
+        bundle_targets_labelled_namespaces,
+    ),
+    Rule(RELEASE, "helm-release-pinned", "Every Helm release pins an exact chart version", helm_release_pinned),
+    Rule(TOKEN, "vault-token-expires", "A Vault token credential has a fixed lifetime", token_expires, advisory=True),
+)
+RESOURCE_RULES = {rule.type: rule.check for rule in RULES}
+STACK_RULE = (
+    "lifetimes-nest",
+    "The anchor fits its mount's max TTL; the issuer is shorter-lived than the anchor",
+)
 
 
 def lifetimes_nest(resources: Iterable[Resource]) -> list[str]:

@@ -84,3 +84,11 @@ def test_a_token_without_a_lifetime_is_flagged():
 )
 def test_durations_are_read_as_vault_and_cert_manager_write_them(text, expected):
     assert rules.seconds(text) == expected
+
+
+def test_one_table_names_every_rule_once_and_each_reads_a_type_the_program_makes():
+    names = [rule.name for rule in rules.RULES] + [rules.STACK_RULE[0]]
+    assert len(names) == len(set(names))
+    made = {r.type for mode in MODES for r in render_mode(mode).resources}
+    made |= {r.type for r in render(cfg(credential="token")).resources}
+    assert {rule.type for rule in rules.RULES} <= made
