@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings
+from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.sync_await import _sync_await
 
 from lib import config as config_module
@@ -168,6 +169,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.read_failures = read_failures  # how many reads of them fail first (a backend mid-write)
         self.reads = 0
         self.stacks = stacks or {}  # other stacks on the backend, by full name: what a StackReference reads
+        self.preview = False  # set by render_program: a preview's computed outputs are unknown
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
@@ -202,7 +204,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             other = self._stack(state["name"])
             return state["name"], {**state, "outputs": other.outputs, "secretOutputNames": sorted(other.secret)}
         if args.typ in computed:
-            state.update(computed[args.typ](state))
+            outputs = computed[args.typ](state)
+            # As the engine previews a create: the inputs as given, every computed output unknown.
+            state.update({k: UNKNOWN for k in outputs} if self.preview and not args.resource_id else outputs)
         if args.typ.startswith("kubernetes:") and "metadata" in state:
             state.setdefault("metadata", {}).setdefault("name", args.name)
         return f"{args.name}_id", state
@@ -236,6 +240,11 @@ class StackOutputs:
     def of(cls, rendered: Rendered) -> StackOutputs:
         """What a stack rendered here would leave on the backend after its `up`."""
         return cls(dict(rendered.outputs), set(rendered.secret_outputs))
+
+
+def unknown(value: Any) -> bool:
+    """True for a value the engine does not know yet (a preview's computed output)."""
+    return value == UNKNOWN or type(value).__name__ == "Unknown"
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -335,6 +344,7 @@ def render_program(
 
     ``mocks``: another answerer of the registrations (the L2 applier's, which applies them to OpenBao)."""
     mocks = mocks or RecordingMocks(anchor_pem, deployed, read_failures, stacks)
+    mocks.preview = preview
     monitor = RecordingMonitor(mocks)
     settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(

@@ -593,10 +593,19 @@ def test_vault_only_mode_exports_what_the_cluster_side_consumes():
 
 
 def test_first_preview_of_an_empty_stack_registers_everything():
-    """During a first preview nothing exists yet: every address is unknown, nothing fails."""
+    """During a first preview nothing exists yet: what Vault, Docker and k3d compute is unknown (the container's
+    network address, the anchor, the kubeconfig), and nothing fails; the operator's address, from the port
+    given, is known, and the Vault provider is configured without calling Vault."""
     previewed = render(cfg(), preview=True)
     created = render(cfg())
     assert sorted((r.type, r.name) for r in previewed.resources) == sorted((r.type, r.name) for r in created.resources)
+    assert harness.unknown(previewed.custom_resource("ClusterIssuer").inputs["spec"]["vault"]["server"])
+    anchors = previewed.one("kubernetes:core/v1:ConfigMap").inputs["data"]  # the anchor's PEM
+    assert harness.unknown(anchors) or all(harness.unknown(v) for v in anchors.values()), anchors
+    assert harness.unknown(previewed.one("pulumi:providers:kubernetes").inputs["kubeconfig"])
+    assert previewed.one("pulumi:providers:vault").inputs["address"] == "http://127.0.0.1:8200"
+    # Under the mocks of an `up` the same fields are known: the check above can fail.
+    assert created.custom_resource("ClusterIssuer").inputs["spec"]["vault"]["server"] == "http://172.28.0.3:8200"
 
 
 @pytest.mark.parametrize(
