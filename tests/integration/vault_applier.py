@@ -34,6 +34,10 @@ import pulumi
 from tests.harness import ANCHOR_PEM, RecordingMocks, Rendered, render_program
 from tests.integration.openbao import Client, VaultError
 
+# The provider retries a 5xx (its max_retries, default 2), its Vault API client waiting 1 to 1.5 s between.
+RETRIES = 2
+RETRY_WAIT_SECONDS = 1.0
+
 Inputs = dict[str, Any]
 Outputs = dict[str, Any]
 
@@ -74,6 +78,7 @@ class OpenBaoApplier(RecordingMocks):
         self.vault = vault
         self.made: dict[tuple[str, str], Made] = {}
         self.calls: list[str] = []  # every API call, "METHOD path", for the tests to read
+        self.retries: list[str] = []  # the calls OpenBao answered with a 5xx first
         self._order = 0
         self._seen: set[tuple[str, str]] = set()
         self.outputs: dict[str, Any] = {}
@@ -138,8 +143,18 @@ class OpenBaoApplier(RecordingMocks):
     # -- the API calls, resource by resource ---------------------------------------------------------
 
     def _call(self, method: str, path: str, body: dict | None = None) -> dict[str, Any]:
+        """One API call, retried as the provider's Vault client retries it: a 5xx other than 501, twice, 1 s
+        apart (OpenBao answers 500 "transaction commit failed" to a write that lost a storage conflict)."""
         self.calls.append(f"{method} {path}")
-        return self.vault.request(method, path, body)
+        for attempt in range(RETRIES + 1):
+            try:
+                return self.vault.request(method, path, body)
+            except VaultError as exc:
+                if exc.status < 500 or exc.status == 501 or attempt == RETRIES:
+                    raise
+                self.retries.append(f"{method} {path}: {exc.status}")
+                time.sleep(RETRY_WAIT_SECONDS)
+        raise AssertionError("unreachable")
 
     def _apply(self, typ: str, i: Inputs, update: bool) -> Outputs:
         return APPLY[typ](self, i, update)
