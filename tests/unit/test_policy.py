@@ -92,3 +92,17 @@ def test_one_table_names_every_rule_once_and_each_reads_a_type_the_program_makes
     made = {r.type for mode in MODES for r in render_mode(mode).resources}
     made |= {r.type for r in render(cfg(credential="token")).resources}
     assert {rule.type for rule in rules.RULES} <= made
+
+
+@pytest.mark.parametrize(
+    "text", ["48h", "90m", "1h30m", "3600s", "1h1m1s", "30m1h", "1h1h", "2 days", "h", "", "1d", "5"]
+)
+def test_the_policy_pack_and_the_config_read_durations_with_one_grammar(text):
+    """The pack runs apart from the program, so it holds a copy of the grammar: the two must agree."""
+    from lib.config import parse_duration
+    from lib.config.rules import _DURATION
+
+    assert rules.DURATION.pattern == _DURATION.pattern
+    config_reads = parse_duration(text)
+    policy_reads = rules.seconds(text) if not text.isdigit() else None  # a bare number is the provider's seconds
+    assert (config_reads.seconds if config_reads else None) == policy_reads, text
