@@ -24,18 +24,16 @@ def _cluster_target(
     r: _Reader, key: str, vault_mode: str, vault_address: str | None, insecure_http: bool, network: str
 ) -> ClusterTarget:
     """One cluster's settings, from the top-level keys (``key`` "") or a `clusters` entry's reader."""
-    mode = r.choice("clusterMode", CLUSTER_MODES if not key else ("k3d", "existing"), "k3d")
+    mode = r.choice("clusterMode", CLUSTER_MODES if not key else ("k3d", "existing"))
     cluster = ClusterConfig(
         mode=mode,
-        name=key
-        or r.pattern("clusterName", "pki-cluster", _DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
+        name=key or r.pattern("clusterName", _DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
         network=network,
-        api_port=r.integer("k3dApiPort", 6550, 1024, 65535),
+        api_port=r.integer("k3dApiPort", 1024, 65535),
         kubeconfig=r.secret("kubeconfig"),
         context=r.text("kubeContext"),
         k3s_image=r.pattern(
             "k3sImage",
-            versions.K3S_IMAGE,
             _PINNED_IMAGE,
             f"a pinned container image reference (a tag or a digest, at most 255 characters) such as "
             f"{versions.K3S_IMAGE}",
@@ -71,13 +69,13 @@ def _cluster_target(
         )
 
     linkerd = LinkerdConfig(
-        install_gateway_api=r.boolean("installGatewayApi", True),
-        install=r.choice("linkerd", LINKERD_MODES, "install") == "install",
+        install_gateway_api=r.boolean("installGatewayApi"),
+        install=r.choice("linkerd", LINKERD_MODES) == "install",
     )
     cert_manager = CertManagerConfig(
-        install=r.choice("certManager", CERT_MANAGER_MODES, "install") == "install",
-        namespace=r.pattern("trustNamespace", "cert-manager", _DNS_LABEL, "a namespace name (a lowercase DNS label)"),
-        ready_timeout=r.duration("readyTimeout", "10m"),
+        install=r.choice("certManager", CERT_MANAGER_MODES) == "install",
+        namespace=r.pattern("trustNamespace", _DNS_LABEL, "a namespace name (a lowercase DNS label)"),
+        ready_timeout=r.duration("readyTimeout"),
     )
     if r.sound("readyTimeout") and not 10 <= cert_manager.ready_timeout.seconds <= 7200:
         r.fail(f"readyTimeout: {cert_manager.ready_timeout.text} is not from 10s to 2h")
@@ -87,7 +85,7 @@ def _cluster_target(
         cert_manager=cert_manager,
         linkerd=linkerd,
         vault_cluster_address=cluster_address,
-        secret_id_version=r.integer("secretIdVersion", 1, 1, 1_000_000),
+        secret_id_version=r.integer("secretIdVersion", 1, 1_000_000),
     )
 
 

@@ -74,10 +74,10 @@ def parse(
             r.fail(problem)
             r.raw.pop(problem.split(":", 1)[0], None)
 
-    side = r.choice("vaultSide", VAULT_SIDES, "create")
+    side = r.choice("vaultSide", VAULT_SIDES)
     creates = side == "create"
     # A cluster-only stack runs no Vault of its own and configures none: "none" stands for that below.
-    vault_mode = r.choice("vaultMode", VAULT_MODES, "docker") if creates else "none"
+    vault_mode = r.choice("vaultMode", VAULT_MODES) if creates else "none"
     token = r.secret("vaultToken")
     if token is None and creates and r.sound("vaultToken"):
         r.require(
@@ -88,7 +88,7 @@ def parse(
     address = r.url("vaultAddress")
     if vault_mode == "external" and address is None and "vaultAddress" not in r.raw:
         r.require("vaultAddress: is required when vaultMode is external, such as https://vault.example.com")
-    insecure_http = r.boolean("vaultInsecureHttp", False)
+    insecure_http = r.boolean("vaultInsecureHttp")
     if vault_mode != "docker" and not insecure_http:
         _check_plain_http(r, "vaultAddress", address)
     ca_bundle = r.text("vaultCaBundlePem")
@@ -98,7 +98,7 @@ def parse(
     if namespace is not None and not _MOUNT_PATH.match(namespace):
         r.fail(f"vaultNamespace: {namespace!r} is not a Vault namespace path such as team-a or team-a/prod")
     # One Docker network for the stack: the Vault container's and every k3d cluster's.
-    network = r.pattern("dockerNetwork", "pki-network", _DNS_LABEL, "a lowercase DNS label of at most 32 characters")
+    network = r.pattern("dockerNetwork", _DNS_LABEL, "a lowercase DNS label of at most 32 characters")
     if network in DOCKER_RESERVED_NETWORKS:
         r.fail(f"dockerNetwork: {network} is one of Docker's own networks; name a network of this stack's own")
     if "clusters" in r.raw:
@@ -114,11 +114,9 @@ def parse(
         # Listed clusters may each say how they reach Vault; the top-level value (every entry's default)
         # is also where the mount's CA and CRL URLs point.
         cluster_address=top.vault_cluster_address if top and not top.key else r.url("vaultClusterAddress"),
-        host_port=r.integer("vaultHostPort", 8200, 1024, 65535),
-        pki_path=r.pattern(
-            "pkiPath", "pki", _LOWER_MOUNT_PATH, "a lowercase Vault mount path such as pki or linkerd/pki"
-        ),
-        max_lease_ttl=r.duration("pkiMaxLeaseTtl", "2160h"),
+        host_port=r.integer("vaultHostPort", 1024, 65535),
+        pki_path=r.pattern("pkiPath", _LOWER_MOUNT_PATH, "a lowercase Vault mount path such as pki or linkerd/pki"),
+        max_lease_ttl=r.duration("pkiMaxLeaseTtl"),
         ca_bundle_pem=ca_bundle,
         namespace=namespace,
     )
@@ -128,9 +126,7 @@ def parse(
         problem = x509.check_anchor_pem(previous, now)
         if problem:
             r.fail(f"previousAnchorPem: {problem}")
-    key_type = r.choice(
-        "anchorKeyType", ANCHOR_KEY_TYPES, "ec", why="Linkerd accepts only ECDSA P-256 issuers and anchors"
-    )
+    key_type = r.choice("anchorKeyType", ANCHOR_KEY_TYPES, why="Linkerd accepts only ECDSA P-256 issuers and anchors")
     vault_side = _vault_side(r, side, now)
     if side == "provided":
         anchors = tuple(name for name, _ in vault_side.anchor_pems) or (DEFAULT_ANCHOR,)
@@ -143,26 +139,25 @@ def parse(
     pki = PkiConfig(
         anchor_common_name=r.pattern(
             "anchorCommonName",
-            "root.linkerd.cluster.local",
             _DNS_NAME,
             f"a lowercase DNS name of at most {MAX_COMMON_NAME} characters (RFC 5280's limit on a common name)",
         ),
-        anchor_ttl=r.duration("anchorTtl", "2160h"),
+        anchor_ttl=r.duration("anchorTtl"),
         anchor_key_type=key_type,
         anchor_key_bits=256,
         previous_anchor_pem=previous,
-        issuer_duration=r.duration("issuerDuration", "48h"),
-        issuer_renew_before=r.duration("issuerRenewBefore", "25h"),
+        issuer_duration=r.duration("issuerDuration"),
+        issuer_renew_before=r.duration("issuerRenewBefore"),
         anchors=anchors,
         signing_anchor=signing,
     )
 
     credential = CredentialConfig(
-        kind=r.choice("credential", CREDENTIALS, "approle"),
-        token_ttl=r.duration("tokenTtl", "767h"),
-        approle_mount=r.pattern("approleMount", "linkerd-approle", _MOUNT_PATH, "a Vault mount path such as approle"),
+        kind=r.choice("credential", CREDENTIALS),
+        token_ttl=r.duration("tokenTtl"),
+        approle_mount=r.pattern("approleMount", _MOUNT_PATH, "a Vault mount path such as approle"),
         approle_role="cert-manager",
-        approle_token_ttl=r.duration("approleTokenTtl", "10m"),
+        approle_token_ttl=r.duration("approleTokenTtl"),
         secret_id_version=top.secret_id_version if top and not top.key else 1,
     )
 
@@ -176,7 +171,7 @@ def parse(
     _check_ports(r, vault, targets)
     consumers = _consumers(r, credential.kind) if cluster_mode_of(r) == "none" else ()
     if credential.kind == "token" and creates:
-        max_ttl = r.duration("vaultMaxTokenTtl", "768h")
+        max_ttl = r.duration("vaultMaxTokenTtl")
         if r.sound("tokenTtl", "vaultMaxTokenTtl") and credential.token_ttl.seconds > max_ttl.seconds:
             r.fail(
                 f"tokenTtl: {credential.token_ttl.text} is longer than the Vault's max token TTL "
@@ -207,7 +202,7 @@ def parse(
 
 
 def cluster_mode_of(r: _Reader) -> str:
-    return r.raw.get("clusterMode", "k3d")
+    return r.raw.get("clusterMode", r.default("clusterMode"))
 
 
 def load() -> StackConfig:

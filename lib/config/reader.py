@@ -50,14 +50,23 @@ class _Reader:
     def text(self, key: str, default: str | None = None) -> str | None:
         return self.raw.get(key, default)
 
-    def choice(self, key: str, choices: tuple[str, ...], default: str, why: str = "") -> str:
+    @staticmethod
+    def default(key: str) -> str:
+        """The key's default, from the table of settings (lib/settings.py): the one place it is written."""
+        value = settings.BY_KEY[key].default
+        assert value is not None, f"{key} has no default in lib/settings.py"
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], why: str = "") -> str:
+        default = self.default(key)
         value = self.raw.get(key, default)
         if value not in choices:
             self.fail(f"{key}: {value!r} is not one of {', '.join(choices)}" + (f" ({why})" if why else ""))
             return default
         return value
 
-    def duration(self, key: str, default: str) -> Duration:
+    def duration(self, key: str) -> Duration:
+        default = self.default(key)
         text = self.raw.get(key, default)
         parsed = parse_duration(text)
         if parsed is None:
@@ -73,7 +82,8 @@ class _Reader:
             return parse_duration(default)  # type: ignore[return-value]
         return parsed
 
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
+    def integer(self, key: str, low: int, high: int) -> int:
+        default = int(self.default(key))
         text = self.raw.get(key, str(default))
         try:
             value = int(text)
@@ -85,7 +95,8 @@ class _Reader:
             return default
         return value
 
-    def boolean(self, key: str, default: bool) -> bool:
+    def boolean(self, key: str) -> bool:
+        default = BOOLEANS[self.default(key)]
         text = self.raw.get(key)
         if text is None:
             return default
@@ -94,7 +105,8 @@ class _Reader:
             return default
         return BOOLEANS[str(text).lower()]
 
-    def pattern(self, key: str, default: str, regex: re.Pattern[str], what: str) -> str:
+    def pattern(self, key: str, regex: re.Pattern[str], what: str) -> str:
+        default = self.default(key)
         value = self.raw.get(key, default)
         if not regex.match(value):
             self.fail(f"{key}: {value!r} is not {what}")

@@ -92,7 +92,7 @@ def _vault_side(r: _Reader, side: str, now: datetime | None) -> VaultSideConfig:
             "reaches Vault at, such as https://vault.example.com"
         )
     pems = _anchor_pems(r, now)
-    kind = r.raw.get("credential", "approle")
+    kind = r.raw.get("credential", r.default("credential"))
     role_id = secret_id = token = None
     if kind == "approle":
         role_id = r.text("approleRoleId")

@@ -120,3 +120,32 @@ def test_an_expired_previous_anchor_or_ca_bundle_is_refused_and_one_close_to_exp
     assert parsed.warnings == ("previousAnchorPem: CN=old.anchor expires on 2027-02-26T00:00:00Z, within 30 days",)
     far = config.parse({"vaultToken": "t", "previousAnchorPem": anchor}, secret_keys={"vaultToken"}, now=now)
     assert far.warnings == ()
+
+
+def test_defaults_are_written_once_in_the_table_of_settings():
+    """No reader call in lib/config repeats a default of lib/settings.py: the reader takes it from there."""
+    import ast
+    from pathlib import Path
+
+    from lib import settings
+
+    repeats = []
+    for path in sorted((Path(__file__).resolve().parents[2] / "lib" / "config").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
+                continue
+            key = node.args[0].value
+            default = settings.DEFAULTS.get(key) if isinstance(key, str) else None
+            if default is None:
+                continue
+            method = node.func.attr if isinstance(node.func, ast.Attribute) else ""
+            # integer(key, low, high): a fourth argument would be a default; its bounds are not.
+            if method == "integer":
+                if len(node.args) > 3:
+                    repeats.append(f"{path.name}:{node.lineno}: {key} = {default}")
+                continue
+            rest = [*node.args[1:], *(k.value for k in node.keywords)]
+            literals = [a.value for a in rest if isinstance(a, ast.Constant) and isinstance(a.value, str | bool)]
+            if any(str(v).lower() == default.lower() for v in literals):
+                repeats.append(f"{path.name}:{node.lineno}: {key} = {default}")
+    assert repeats == []
