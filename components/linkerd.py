@@ -60,7 +60,7 @@ class LinkerdControlPlaneArgs:
     # trust roots ConfigMap. No data carries this, and a component's own
     # depends_on does not reach its children, so the control plane waits for it
     # explicitly. The CRDs need neither: they install alongside the PKI.
-    wait_for: pulumi.Resource
+    wait_for: list[pulumi.Resource]
     crds: versions.ChartPin = field(default_factory=lambda: versions.LINKERD_CRDS)
     control_plane: versions.ChartPin = field(default_factory=lambda: versions.LINKERD_CONTROL_PLANE)
     timeout_seconds: int = 600
@@ -89,7 +89,7 @@ class LinkerdControlPlane(pulumi.ComponentResource):
             namespace=args.namespace,
             values=control_plane_values(),
             timeout_seconds=args.timeout_seconds,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.wait_for, crds]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.wait_for, crds]),
         )
         self.release_name = control_plane.name
         self.register_outputs({"release_name": self.release_name})

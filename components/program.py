@@ -175,8 +175,9 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, netwo
     import pulumi_kubernetes as k8s
 
     from components.cert_manager import CertManager, CertManagerArgs, ExistingCertManager, ExistingCertManagerArgs
-    from components.identity import LinkerdIdentity, LinkerdIdentityArgs
+    from components.issuer import IdentityIssuer, IdentityIssuerArgs
     from components.linkerd import LinkerdControlPlane, LinkerdControlPlaneArgs, linkerd_namespace
+    from components.trust_bundle import TrustBundle, TrustBundleArgs
 
     prefix = f"{target.key}-" if target.key else ""
     cluster_cfg = target.cluster
@@ -213,19 +214,32 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, netwo
     vault_server = (
         pulumi.Output.from_input(target.vault_cluster_address) if target.vault_cluster_address else side.cluster_address
     )
-    identity = LinkerdIdentity(
-        f"{prefix}linkerd-identity",
-        LinkerdIdentityArgs(
+    ready = target.cert_manager.ready_timeout.seconds
+    issuer = IdentityIssuer(
+        f"{prefix}identity-issuer",
+        IdentityIssuerArgs(
             cert_manager=cert_manager,
             linkerd_namespace=namespace,
             vault_server=vault_server,
             sign_path=side.sign_path,
-            anchor_pems=side.anchors,
-            pki=side.pki,
+            signing_anchor=side.pki.signing_anchor,
             credential=side.credentials[target.key],
+            duration=side.pki.issuer_duration,
+            renew_before=side.pki.issuer_renew_before,
             vault_ca_bundle_pem=cfg.vault.ca_bundle_pem,
             vault_namespace=cfg.vault.namespace,
-            ready_timeout_seconds=target.cert_manager.ready_timeout.seconds,
+            ready_timeout_seconds=ready,
+        ),
+        opts=on_cluster,
+    )
+    bundle = TrustBundle(
+        f"{prefix}trust-bundle",
+        TrustBundleArgs(
+            cert_manager=cert_manager,
+            linkerd_namespace=namespace,
+            anchor_pems=side.anchors,
+            previous_anchor_pem=side.pki.previous_anchor_pem,
+            ready_timeout_seconds=ready,
         ),
         opts=on_cluster,
     )
@@ -235,15 +249,15 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, netwo
             LinkerdControlPlaneArgs(
                 namespace=namespace.metadata.name,
                 install_gateway_api=target.linkerd.install_gateway_api,
-                wait_for=identity,
+                wait_for=[issuer, bundle],
             ),
             opts=on_cluster,
         )
     return ClusterFacts(
-        issuer=identity.issuer_name,
+        issuer=issuer.issuer_name,
         namespace=namespace.metadata.name,
-        bundle=identity.bundle_name,
-        certificate=identity.certificate_name,
+        bundle=bundle.bundle_name,
+        certificate=issuer.certificate_name,
         kubeconfig=pulumi.Output.secret(kubeconfig),
         vault_server=vault_server,
     )

@@ -20,17 +20,17 @@ def test_the_picture_shows_the_waits_that_matter():
     # The issuer is signed only once cert-manager holds the credential; Linkerd starts only after the issuer
     # and the bundle; the anchor reaches the bundle through its ConfigMap.
     for edge in (
-        "linkerd_identity_vault_credential ==> linkerd_identity_cluster_issuer",
-        "linkerd_identity_cluster_issuer ==> linkerd_identity_issuer_certificate",
-        "linkerd_identity_issuer_certificate ==> linkerd_control_plane",
-        "linkerd_identity_bundle --> linkerd_control_plane",
-        "linkerd_pki_anchor_linkerd_trust_anchor --> linkerd_identity_trust_anchor",
+        "identity_issuer_vault_credential ==> identity_issuer_cluster_issuer",
+        "identity_issuer_cluster_issuer ==> identity_issuer_certificate",
+        "identity_issuer_certificate ==> linkerd_control_plane",
+        "trust_bundle_bundle --> linkerd_control_plane",
+        "linkerd_pki_anchor_linkerd_trust_anchor --> trust_bundle_anchors",
         "linkerd_pki_anchor_key_linkerd_trust_anchor --> linkerd_pki_anchor_linkerd_trust_anchor",
-        "linkerd_pki_default_issuer --> linkerd_identity_cluster_issuer",
+        "linkerd_pki_default_issuer --> identity_issuer_cluster_issuer",
         "linkerd_crds --> linkerd_control_plane",
     ):
         assert edge in diagram, edge
     # The CRDs wait for no part of the PKI: only the namespace and the cluster.
-    assert "linkerd_identity_issuer_certificate ==> linkerd_crds" not in diagram
-    assert "linkerd_identity_bundle --> linkerd_crds" not in diagram
+    assert "identity_issuer_certificate ==> linkerd_crds" not in diagram
+    assert "trust_bundle_bundle --> linkerd_crds" not in diagram
     assert diagram.count("==>") >= 5  # a critical path, drawn thick

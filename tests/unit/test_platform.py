@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import identity, linkerd
-from lib import config
+from components import linkerd
+from lib import config, names
 from tests.harness import EXISTING_KUBECONFIG, MODES, cfg, render
 from tests.reference import linkerd_values
 
@@ -41,8 +41,8 @@ def test_the_identity_is_there_for_a_linkerd_installed_elsewhere(platform):
     assert namespace.inputs["metadata"]["labels"] == linkerd.NAMESPACE_LABELS
     assert platform.custom_resource("Certificate").inputs["metadata"]["namespace"] == linkerd.NAMESPACE
     out = platform.outputs
-    assert out["trustRootsConfigMap"] == identity.BUNDLE_NAME
-    assert out["issuerSecret"] == identity.CERTIFICATE_NAME
+    assert out["trustRootsConfigMap"] == names.BUNDLE_NAME
+    assert out["issuerSecret"] == names.CERTIFICATE_NAME
     assert out["linkerdNamespace"] == linkerd.NAMESPACE
     # The values the other tool must set are ones the pinned linkerd-control-plane chart has.
     values = out["linkerdIdentityValues"]

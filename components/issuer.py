@@ -1,0 +1,142 @@
+"""Linkerd's identity issuer, from Vault through cert-manager: the walkthrough's ClusterIssuer and Certificate.
+
+- The credential Secret and the ClusterIssuer live in cert-manager's cluster resource namespace, the only
+  one a ClusterIssuer reads secrets from.
+- The ClusterIssuer is named after the anchor that signs (``vault-<anchor>``): a rotation's switch renames
+  it, and cert-manager re-issues a Certificate whose issuerRef changed.
+- The Certificate is the identity issuer Linkerd reads (``kubernetes.io/tls``): an ECDSA P-256 CA.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cert_manager import CertManager, ExistingCertManager
+from components.credential import VaultCredential
+from lib.config import Duration
+from lib.names import CERTIFICATE_NAME, IDENTITY_NAME, cluster_issuer_name
+
+
+def wait_for(condition: str, timeout_seconds: int) -> dict[str, str]:
+    # Ref: pulumi-kubernetes >= 4.18 awaits custom resources on waitFor; timeoutSeconds bounds the wait.
+    return {"pulumi.com/waitFor": f"condition={condition}", "pulumi.com/timeoutSeconds": str(timeout_seconds)}
+
+
+def cluster_issuer_spec(
+    server: Any,
+    sign_path: Any,
+    auth: dict[str, Any],
+    ca_bundle_pem: str | None = None,
+    namespace: str | None = None,
+) -> dict[str, Any]:
+    vault: dict[str, Any] = {"server": server, "path": sign_path, "auth": auth}
+    if ca_bundle_pem:
+        vault["caBundle"] = base64.b64encode(ca_bundle_pem.encode()).decode()
+    if namespace:
+        vault["namespace"] = namespace
+    return {"vault": vault}
+
+
+def certificate_spec(duration: Duration, renew_before: Duration, signing_anchor: str) -> dict[str, Any]:
+    return {
+        "secretName": CERTIFICATE_NAME,
+        "duration": duration.text,
+        "renewBefore": renew_before.text,
+        # Switching the signing anchor changes this name, which makes cert-manager re-issue now.
+        "issuerRef": {"name": cluster_issuer_name(signing_anchor), "kind": "ClusterIssuer", "group": "cert-manager.io"},
+        "commonName": IDENTITY_NAME,
+        "dnsNames": [IDENTITY_NAME],
+        "isCA": True,
+        # Linkerd accepts only ECDSA P-256 issuers. cert-manager >= 1.18 defaults to
+        # rotating the key on renewal; say so explicitly (docs/design.md, "Key rotation on renewal").
+        "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        "usages": ["cert sign", "crl sign", "server auth", "client auth"],
+    }
+
+
+@dataclass
+class IdentityIssuerArgs:
+    cert_manager: CertManager | ExistingCertManager
+    """Every resource here waits for it (its CRDs and webhook), which no data carries; its namespace is where
+    the ClusterIssuer reads the credential Secret."""
+    linkerd_namespace: k8s.core.v1.Namespace
+    """Where the issuer Certificate (and so its Secret) goes."""
+    vault_server: pulumi.Input[str]
+    """The address the cluster's cert-manager reaches Vault at."""
+    sign_path: pulumi.Input[str]
+    """``<mount>/issuer/<signing anchor>/sign-intermediate``: the one path the credential may use."""
+    signing_anchor: str
+    """The anchor that signs: it names the ClusterIssuer."""
+    credential: VaultCredential
+    """What cert-manager logs in to Vault with."""
+    duration: Duration
+    """The issuer's lifetime."""
+    renew_before: Duration
+    """How long before its expiry cert-manager renews it."""
+    vault_ca_bundle_pem: str | None = None
+    """PEM CA certificates that verify Vault's TLS certificate (a Vault behind a private CA)."""
+    vault_namespace: str | None = None
+    """The Vault Enterprise / OpenBao namespace of the mount."""
+    ready_timeout_seconds: int = 600
+    """How long `up` waits for the ClusterIssuer and the Certificate to be Ready."""
+
+
+class IdentityIssuer(pulumi.ComponentResource):
+    """The credential Secret, the ClusterIssuer and the identity issuer Certificate."""
+
+    issuer_name: pulumi.Output[str]
+    certificate_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: IdentityIssuerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("linkerd-vault-pki:issuer:IdentityIssuer", name, None, opts)
+        secret_name, secret_key, secret_value = args.credential.secret()
+        credential = k8s.core.v1.Secret(
+            f"{name}-vault-credential",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=args.cert_manager.namespace),
+            type="Opaque",
+            string_data={secret_key: pulumi.Output.secret(secret_value)},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager]),
+        )
+        issuer_name = cluster_issuer_name(args.signing_anchor)
+        issuer = k8s.apiextensions.CustomResource(
+            f"{name}-cluster-issuer",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=issuer_name, annotations=wait_for("Ready", args.ready_timeout_seconds)
+            ),
+            spec=cluster_issuer_spec(
+                args.vault_server,
+                args.sign_path,
+                args.credential.auth(),
+                args.vault_ca_bundle_pem,
+                args.vault_namespace,
+            ),
+            # Ready only once cert-manager has logged in to Vault with the credential.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager, credential]),
+        )
+        certificate = k8s.apiextensions.CustomResource(
+            f"{name}-certificate",
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=CERTIFICATE_NAME,
+                namespace=args.linkerd_namespace.metadata.name,
+                annotations=wait_for("Ready", args.ready_timeout_seconds),
+            ),
+            spec=certificate_spec(args.duration, args.renew_before, args.signing_anchor),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager, issuer]),
+        )
+        self.issuer_name = once_created(issuer, issuer_name)
+        self.certificate_name = once_created(certificate, CERTIFICATE_NAME)
+        self.register_outputs({"issuer_name": self.issuer_name, "certificate_name": self.certificate_name})
+
+
+def once_created(resource: pulumi.CustomResource, name: str) -> pulumi.Output[str]:
+    """``name``, resolved only once ``resource`` exists (and is ready, for awaited kinds)."""
+    return resource.id.apply(lambda _: name)
