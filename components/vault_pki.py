@@ -10,17 +10,15 @@ identity issuer: ``update`` on the signing anchor's own sign-intermediate path
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 import pulumi
 import pulumi_vault as vault
 
-from components.credential import AppRoleLogin, TokenLogin, VaultCredential
+from components import vault_credentials
+from components.credential import VaultCredential
 from lib import vault_access
 from lib.config import CredentialConfig, PkiConfig
-from lib.names import RFC3339
 from lib.x509 import AnchorFacts, anchor_facts
 
 
@@ -104,13 +102,15 @@ class VaultPki(pulumi.ComponentResource):
         self.sign_path = pulumi.Output.all(sign_path, policy.id, defaults.id).apply(lambda v: v[0])
         self.policy_name = policy.name
         if args.credential.kind == "approle":
-            backend = self._approle_backend(name, args.credential)
+            backend = vault_credentials.approle_backend(name, args.credential, self)
             self.credentials = {
-                key: self._approle(name, key, args.credential, version, policy, backend)
+                key: vault_credentials.approle_login(name, key, args.credential, version, policy, backend, self)
                 for key, version in args.clusters.items()
             }
         else:
-            self.credentials = {key: self._token(name, key, args.credential, policy) for key in args.clusters}
+            self.credentials = {
+                key: vault_credentials.token_login(name, key, args.credential, policy, self) for key in args.clusters
+            }
 
         self.register_outputs(
             {
@@ -158,83 +158,3 @@ class VaultPki(pulumi.ComponentResource):
         return TrustAnchor(
             name=anchor, pem=cert.certificate, issuer_id=cert.issuer_id, facts=cert.certificate.apply(anchor_facts)
         )
-
-    def _approle_backend(self, name: str, cred: CredentialConfig) -> vault.AuthBackend:
-        return vault.AuthBackend(
-            f"{name}-approle",
-            type="approle",
-            path=cred.approle_mount,
-            description="cert-manager's login for Linkerd's identity issuer (managed by linkerd-vault-pki)",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-    def _approle(
-        self,
-        name: str,
-        cluster: str,
-        cred: CredentialConfig,
-        version: int,
-        policy: vault.Policy,
-        backend: vault.AuthBackend,
-    ) -> AppRoleLogin:
-        """AppRole: cert-manager logs in for every signing, so nothing expires.
-
-        Each cluster has a role of its own (``cert-manager-<cluster>``): one cluster's secret_id can be
-        rotated or revoked without touching another's.
-        """
-        child = pulumi.ResourceOptions(parent=self)
-        prefix = f"{name}-{cluster}" if cluster else name
-        settings = vault_access.approle_role("", cred.approle_token_ttl.seconds)
-        role = vault.approle.AuthBackendRole(
-            f"{prefix}-role",
-            backend=backend.path,
-            role_name=f"{cred.approle_role}-{cluster}" if cluster else cred.approle_role,
-            token_policies=[policy.name],
-            token_no_default_policy=settings["token_no_default_policy"],
-            token_ttl=settings["token_ttl"],
-            token_max_ttl=settings["token_max_ttl"],
-            secret_id_ttl=settings["secret_id_ttl"],  # the secret_id does not expire; rotate it with secretIdVersion
-            secret_id_num_uses=settings["secret_id_num_uses"],
-            opts=child,
-        )
-        secret_id = vault.approle.AuthBackendRoleSecretId(
-            f"{prefix}-secret-id",
-            backend=backend.path,
-            role_name=role.role_name,
-            # Bumping secretIdVersion replaces the secret_id: the new one is created and
-            # written to the cluster before the old one is destroyed.
-            metadata=json.dumps({"managed-by": "linkerd-vault-pki", "version": str(version)}),
-            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["metadata"]),
-        )
-        return AppRoleLogin(
-            mount=backend.path, role_id=role.role_id, secret_id=pulumi.Output.secret(secret_id.secret_id)
-        )
-
-    def _token(self, name: str, cluster: str, cred: CredentialConfig, policy: vault.Policy) -> TokenLogin:
-        """A non-periodic orphan token per cluster, as the walkthrough makes.
-
-        It expires: docs/operations.md, "Credentials, and what expires".
-        """
-        settings = vault_access.orphan_token("", cred.token_ttl.seconds)
-        token = vault.Token(
-            f"{name}-{cluster}-token" if cluster else f"{name}-token",
-            policies=[policy.name],
-            no_parent=settings["no_parent"],
-            no_default_policy=settings["no_default_policy"],
-            renewable=settings["renewable"],
-            ttl=cred.token_ttl.vault_ttl,
-            num_uses=0,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return TokenLogin(
-            token=pulumi.Output.secret(token.client_token),
-            expires_at=pulumi.Output.all(token.lease_started, token.lease_duration).apply(lambda v: expiry(v[0], v[1])),
-        )
-
-
-def expiry(lease_started: str | None, lease_duration: int | None) -> str:
-    """RFC 3339 time at which a token issued at ``lease_started`` for ``lease_duration`` seconds dies."""
-    if not lease_started or lease_duration is None:
-        return ""
-    started = datetime.fromisoformat(lease_started.replace("Z", "+00:00"))
-    return (started + timedelta(seconds=int(lease_duration))).strftime(RFC3339)
