@@ -14,6 +14,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ from typing import Any
 import pulumi
 from cryptography import x509
 
-from lib import config
+from lib import config, names
 from tests.harness import SECRET_KEYS
 from tests.integration.kube import LocalCluster
 from tests.integration.stacks import Stack, new_stack
@@ -31,6 +34,11 @@ from tests.integration.vault_applier import OpenBaoApplier
 from toolchain.engine import Engine
 
 _paths = itertools.count()
+ROOT = Path(__file__).resolve().parents[2]
+ISSUER_SECRET = f"/api/v1/namespaces/linkerd/secrets/{names.CERTIFICATE_NAME}"
+CERTIFICATE = f"/apis/cert-manager.io/v1/namespaces/linkerd/certificates/{names.CERTIFICATE_NAME}"
+CLUSTER_ISSUER = f"/apis/cert-manager.io/v1/clusterissuers/{names.cluster_issuer_name('linkerd-trust-anchor')}"
+BUNDLE = f"/apis/trust.cert-manager.io/v1alpha1/bundles/{names.BUNDLE_NAME}"
 
 # The keys of the Vault-only stack; every other override is the cluster stack's.
 VAULT_KEYS = {
@@ -181,3 +189,17 @@ def published(engine: Engine, tmp: Path, outputs: dict[str, Any], secret: set[st
     with new_stack(engine, tmp, prefix="pki", program=export) as stack:
         stack.up()
         yield stack
+
+
+def run_verify(stack: Stack, *args: str) -> subprocess.CompletedProcess:
+    """scripts/verify.py as `scripts/stack verify` runs it: the stack's CLI and kubectl on PATH."""
+    env = {**os.environ, **stack.env}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "verify.py"), "--stack", stack.name, *args],
+        cwd=stack.work_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -14,9 +14,16 @@ import pytest
 from cryptography import x509
 
 from lib import names
-from tests.integration.cluster_only import cluster_stack, prepare, up
+from tests.integration.cluster_only import (
+    CERTIFICATE,
+    CLUSTER_ISSUER,
+    ISSUER_SECRET,
+    cluster_stack,
+    prepare,
+    run_verify,
+    up,
+)
 from tests.integration.kube import condition, is_true
-from tests.integration.test_cluster_side import CERTIFICATE, CLUSTER_ISSUER, ISSUER_SECRET, run_verify
 
 pytestmark = pytest.mark.integration
 

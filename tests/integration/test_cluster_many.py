@@ -20,10 +20,16 @@ import pytest
 from cryptography import x509
 
 from lib import names
-from tests.integration.cluster_only import VaultSideMaker, cluster_settings, published
+from tests.integration.cluster_only import (
+    CERTIFICATE,
+    ISSUER_SECRET,
+    VaultSideMaker,
+    cluster_settings,
+    published,
+    run_verify,
+)
 from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster, condition, is_true
 from tests.integration.stacks import new_stack
-from tests.integration.test_cluster_side import CERTIFICATE, ISSUER_SECRET, run_verify
 
 pytestmark = pytest.mark.integration
 

@@ -17,10 +17,9 @@ import pytest
 from cryptography import x509
 
 from lib import names
-from tests.integration.cluster_only import cluster_stack, provided, up
+from tests.integration.cluster_only import CERTIFICATE, ISSUER_SECRET, cluster_stack, provided, run_verify, up
 from tests.integration.kube import LocalCluster, is_true
 from tests.integration.stacks import Stack
-from tests.integration.test_cluster_side import CERTIFICATE, ISSUER_SECRET, run_verify
 
 pytestmark = pytest.mark.integration
 

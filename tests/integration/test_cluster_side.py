@@ -16,8 +16,6 @@ import base64
 import contextlib
 import datetime as dt
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,19 +27,23 @@ from pulumi.automation.events import OpType
 from components.cert_manager import REQUIRED_CRDS
 from lib import names
 from tests.harness import make_ca
-from tests.integration.cluster_only import Deployed, cluster_stack, up
+from tests.integration.cluster_only import (
+    BUNDLE,
+    CERTIFICATE,
+    CLUSTER_ISSUER,
+    ISSUER_SECRET,
+    Deployed,
+    cluster_stack,
+    run_verify,
+    up,
+)
 from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster, is_true
 from tests.integration.openbao import VaultError, login_approle
 from tests.integration.signing import leaf_name, workload_certificate
-from tests.integration.stacks import Stack
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-ISSUER_SECRET = f"/api/v1/namespaces/linkerd/secrets/{names.CERTIFICATE_NAME}"
-CERTIFICATE = f"/apis/cert-manager.io/v1/namespaces/linkerd/certificates/{names.CERTIFICATE_NAME}"
-CLUSTER_ISSUER = f"/apis/cert-manager.io/v1/clusterissuers/{names.cluster_issuer_name('linkerd-trust-anchor')}"
-BUNDLE = f"/apis/trust.cert-manager.io/v1alpha1/bundles/{names.BUNDLE_NAME}"
 
 
 @pytest.fixture(scope="module", params=["approle", "token"])
@@ -142,20 +144,6 @@ def test_the_credential_secret_holds_what_vault_issued(deployed, cluster, openba
         path = f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{names.TOKEN_SECRET}"
         held = base64.b64decode(cluster.api.get(path)["data"][names.TOKEN_SECRET_KEY]).decode()
         assert held == out["vaultToken"]
-
-
-def run_verify(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    """scripts/verify.py as `scripts/stack verify` runs it: the stack's CLI and kubectl on PATH."""
-    env = {**os.environ, **stack.env}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "verify.py"), "--stack", stack.name, *args],
-        cwd=stack.work_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_verify_passes_and_catches_a_tampered_bundle(deployed, cluster):

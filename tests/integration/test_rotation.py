@@ -18,9 +18,9 @@ from cryptography import x509
 from pulumi import automation as auto
 
 from tests.integration.openbao import Client, VaultError
+from tests.integration.provider_stacks import credential_client, deploy
 from tests.integration.signing import sign_as_cert_manager
 from tests.integration.stacks import Stack, new_stack
-from tests.integration.test_vault_side import credential_client, deploy
 
 # L3: the real pulumi-vault provider (and the language host), which no registry serves: run by the L3 workflow.
 pytestmark = [pytest.mark.integration, pytest.mark.l3]

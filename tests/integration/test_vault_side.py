@@ -24,62 +24,26 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from lib import x509 as anchor_x509
 from lib.names import RFC3339
 from tests.integration.openbao import Client, VaultError, login_approle
+from tests.integration.provider_stacks import (
+    VAULT_SIDE_RESOURCES,
+    Deployed,
+    credential_client,
+    deploy,
+    inventory,
+    vault_side_settings,
+)
 from tests.integration.signing import IDENTITY, leaf_name, refused, sign_as_cert_manager, workload_certificate
-from tests.integration.stacks import Stack, new_stack
+from tests.integration.stacks import new_stack
 
 # L3: the real pulumi-vault provider (and the language host), which no registry serves: run by the L3 workflow.
 pytestmark = [pytest.mark.integration, pytest.mark.l3]
 
 _paths = itertools.count()
+
+
 # What the program creates on the Vault side, per credential kind (mount, URLs, the anchor's key and
 # issuer, the default issuer, policy, and AppRole's auth mount, role and secret_id or the token): the
 # count `up` must report.
-VAULT_SIDE_RESOURCES = {"approle": 9, "token": 7}
-
-
-def vault_side_settings(openbao, **overrides: str) -> dict[str, str]:
-    n = next(_paths)
-    settings = {
-        "clusterMode": "none",
-        "vaultMode": "external",
-        "vaultAddress": openbao.address,
-        "pkiPath": f"pki-l2-{n}",
-        **overrides,
-    }
-    if settings.get("credential", "approle") == "approle":  # the AppRole mount is a setting of AppRole only
-        settings.setdefault("approleMount", f"approle-l2-{n}")
-    return settings
-
-
-def inventory(client: Client) -> dict[str, set[str]]:
-    """Everything of a kind the program creates: mounts, auth mounts, policies."""
-    return {
-        "mounts": set(client.read("sys/mounts")["data"]),
-        "auth": set(client.read("sys/auth")["data"]),
-        "policies": set(client.request("LIST", "sys/policies/acl")["data"]["keys"]),
-    }
-
-
-class Deployed:
-    def __init__(self, stack: Stack, settings: dict[str, str], outputs: dict, created: int):
-        self.stack = stack
-        self.settings = settings
-        self.outputs = outputs
-        self.created = created
-
-    @property
-    def pki_path(self) -> str:
-        return self.settings["pkiPath"]
-
-
-def deploy(stack: Stack, openbao, **overrides: str) -> Deployed:
-    settings = vault_side_settings(openbao, **overrides)
-    stack.configure(settings, {"vaultToken": openbao.root_token})
-    result = stack.stack.up(on_output=lambda _line: None)
-    created = result.summary.resource_changes.get("create", 0)
-    return Deployed(stack, settings, {k: v.value for k, v in result.outputs.items()}, created)
-
-
 @pytest.fixture(scope="module")
 def vault_sides(engine, openbao, tmp_path_factory):
     """One deployed Vault side per credential kind, made on first use and destroyed after the module."""
@@ -103,16 +67,6 @@ def deployed(request, vault_sides):
 @pytest.fixture
 def token_deployed(vault_sides):
     return vault_sides("token")
-
-
-def credential_client(deployed: Deployed, openbao) -> tuple[Client, dict]:
-    """A client holding what cert-manager holds, made from the stack's outputs only."""
-    out = deployed.outputs
-    if out["credentialKind"] == "approle":
-        auth = login_approle(openbao.root(), out["approleMount"], out["approleRoleId"], out["approleSecretId"])
-        return Client(openbao.address, auth["client_token"]), auth
-    me = openbao.root().write("auth/token/lookup", {"token": out["vaultToken"]})["data"]
-    return Client(openbao.address, out["vaultToken"]), me
 
 
 def test_up_creates_the_mount_urls_anchor_and_policy(deployed, openbao):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lib import versions
 from tests import reference
-from tests.scripts import load_script
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 fetch_reference = load_script("fetch_reference")

@@ -160,7 +160,7 @@ def test_changing_a_cluster_setting_replaces_the_cluster_deleting_the_old_one_fi
 
 def run_k3d_create(laptop, tmp_path, create_exit: int = 0) -> tuple[subprocess.CompletedProcess, list[str]]:
     """The rendered create command under `sh`, as pulumi-command runs it, with a fake k3d recording its calls."""
-    from tests.unit.test_scripts import fake_bin
+    from tests.helpers import fake_bin
 
     record = tmp_path / "k3d-calls"
     fake_k3d = f"""echo "$*" >> {record}

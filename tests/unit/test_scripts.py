@@ -2,49 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import PULUMI, fake_bin, run_stack
+
 ROOT = Path(__file__).resolve().parents[2]
-# A Pulumi CLI on PATH that says its version, as the real one does.
-PULUMI = 'echo "v3.274.1"'
-
-
-def fake_bin(tmp_path: Path, **tools: str) -> str:
-    """A PATH holding python3, dirname, sed and cat, plus fake tools given as shell bodies."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python3").symlink_to(sys.executable)
-    for tool in ("dirname", "sed", "cat"):
-        (bin_dir / tool).symlink_to(shutil.which(tool))
-    for name, body in tools.items():
-        tool = bin_dir / name
-        tool.write_text(f"#!/bin/sh\n{body}\n")
-        tool.chmod(0o755)
-    return str(bin_dir)
-
-
-def run_stack(path: str, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        "PATH": path,
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LVP_STACK": "dev",
-        # An empty engine cache: what this machine built earlier must not count.
-        "LVP_ENGINE_CACHE": str(Path(path).parent / "engine-cache"),
-    }
-    return subprocess.run(
-        ["/bin/bash", str(ROOT / "scripts" / "stack"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_missing_tools_are_all_named(tmp_path):

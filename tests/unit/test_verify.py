@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from lib import x509 as anchor_x509
 from tests.harness import make_ca
-from tests.scripts import load_script
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 verify = load_script("verify")
@@ -259,7 +259,7 @@ def test_no_pulumi_means_it_cannot_look(monkeypatch, capsys):
 
 
 def test_stack_verify_needs_kubectl(tmp_path):
-    from tests.unit.test_scripts import fake_bin
+    from tests.helpers import fake_bin
 
     result = subprocess.run(
         ["/bin/bash", str(ROOT / "scripts" / "stack"), "verify"],
