@@ -379,6 +379,15 @@ def cfg(**overrides: str) -> config_module.StackConfig:
 SECRET_KEYS = {"vaultToken", "kubeconfig", "clusters", "approleSecretId", "issuerToken"}
 
 
+def config_problems(**raw: str) -> list[str]:
+    """What ``cfg(**raw)`` refuses, problem by problem; [] when it accepts."""
+    try:
+        cfg(**raw)
+    except config_module.ConfigError as err:
+        return err.problems
+    return []
+
+
 EXISTING_KUBECONFIG = (
     "apiVersion: v1\nkind: Config\nclusters: [{name: prod, cluster: {server: https://k8s.example.com}}]\n"
     "users: [{name: admin, user: {token: not-a-real-token}}]\n"

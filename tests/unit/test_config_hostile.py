@@ -14,6 +14,7 @@ import pytest
 
 from lib import config, settings
 from tests.harness import MODES, SECRET_KEYS, cfg, mode_stacks, render
+from tests.harness import config_problems as problems
 
 HOSTILE = (
     "",
@@ -107,14 +108,6 @@ def test_a_hostile_value_is_accepted_or_refused_naming_its_key(key, base, caplog
 
 
 # --- the bugs the sweep (and a read of the code) found --------------------------------------------
-
-
-def problems(**raw: str) -> list[str]:
-    try:
-        cfg(**raw)
-    except config.ConfigError as err:
-        return err.problems
-    return []
 
 
 def test_docker_network_is_the_stacks_with_listed_clusters_too():

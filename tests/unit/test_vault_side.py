@@ -23,6 +23,9 @@ from tests.harness import (
     render_mode,
     vault_only_stack,
 )
+from tests.harness import (
+    config_problems as problems,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = "vault:appRole/authBackendRole:AuthBackendRole"
@@ -30,14 +33,6 @@ SECRET_ID = "vault:appRole/authBackendRoleSecretId:AuthBackendRoleSecretId"
 PROVIDED = MODES["cluster-only+provided"]
 REFERENCE = MODES["cluster-only+reference"]
 NEW_PEM, _ = make_ca(common_name="root-2.linkerd.cluster.local")
-
-
-def problems(**raw: str) -> list[str]:
-    try:
-        cfg(**raw)
-    except config.ConfigError as err:
-        return err.problems
-    return []
 
 
 def run_problems(rendered_call) -> list[str]:
