@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from lib import versions
+from lib.problems import Problem
 
 Raw = Mapping[str, str]
 
@@ -354,21 +355,21 @@ BY_KEY = {s.key: s for s in SETTINGS}
 DEFAULTS = {s.key: s.default for s in SETTINGS}
 
 
-def unknown_key_message(key: str) -> str:
+def unknown_key_message(key: str) -> Problem:
     close = difflib.get_close_matches(key, list(BY_KEY), n=1, cutoff=0.6)
     close += [k for k in BY_KEY if k.lower() == key.lower() and k not in close]
     hint = f"; did you mean {close[0]}?" if close else f"; known keys are {', '.join(sorted(BY_KEY))}"
-    return f"{key}: is not a setting of this program{hint}"
+    return Problem(key, f"is not a setting of this program{hint}")
 
 
-def unused_settings(raw: Raw, only: tuple[str, ...] = ()) -> list[str]:
+def unused_settings(raw: Raw, only: tuple[str, ...] = ()) -> list[Problem]:
     """A message for each key set where the stack's modes do not use it (of ``only``, if given)."""
     problems = []
     for setting in SETTINGS:
         if only and setting.key not in only:
             continue
         if setting.key in raw and setting.used_when is not None and not setting.used_when(raw):
-            problems.append(f"{setting.key}: is only used when {setting.used_when.explain(raw)}")
+            problems.append(Problem(setting.key, f"is only used when {setting.used_when.explain(raw)}"))
     return problems
 
 

@@ -43,15 +43,17 @@ def _cluster_target(
         r.fail(problem)
     if mode == "existing" and cluster.kubeconfig is None:
         r.require(
-            "kubeconfig: is required when clusterMode is existing; set it with "
-            "`pulumi config set --secret kubeconfig < ~/.kube/config` (and kubeContext to pick a context)"
+            "kubeconfig",
+            "is required when clusterMode is existing; set it with "
+            "`pulumi config set --secret kubeconfig < ~/.kube/config` (and kubeContext to pick a context)",
         )
 
     cluster_address = r.url("vaultClusterAddress")
     if vault_mode == "docker" and mode == "existing" and cluster_address is None and "vaultClusterAddress" not in r.raw:
         r.require(
-            "vaultClusterAddress: is required when clusterMode is existing and vaultMode is docker: "
-            "say how the cluster reaches the Vault container, such as http://192.168.1.20:8200"
+            "vaultClusterAddress",
+            "is required when clusterMode is existing and vaultMode is docker: "
+            "say how the cluster reaches the Vault container, such as http://192.168.1.20:8200",
         )
     if vault_mode != "docker" and not insecure_http:
         _check_plain_http(r, "vaultClusterAddress", cluster_address)
@@ -59,13 +61,15 @@ def _cluster_target(
     if reach and is_loopback(reach) and mode == "k3d":
         where = "vaultClusterAddress" if cluster_address else "vaultAddress"
         r.fail(
-            f"{where}: {reach} is this host's loopback, which k3d's nodes (containers) cannot reach; "
-            "set vaultClusterAddress to an address the cluster reaches"
+            f"{where}",
+            f"{reach} is this host's loopback, which k3d's nodes (containers) cannot reach; "
+            "set vaultClusterAddress to an address the cluster reaches",
         )
     if reach and is_loopback(reach) and mode == "existing" and cluster_address is None:
         r.fail(
-            f"vaultAddress: {reach} is this host's loopback, which a cluster's pods cannot reach; set "
-            "vaultClusterAddress to an address the cluster reaches (or to this one, if the cluster runs on this host)"
+            "vaultAddress",
+            f"{reach} is this host's loopback, which a cluster's pods cannot reach; set "
+            "vaultClusterAddress to an address the cluster reaches (or to this one, if the cluster runs on this host)",
         )
 
     linkerd = LinkerdConfig(
@@ -78,7 +82,7 @@ def _cluster_target(
         ready_timeout=r.duration("readyTimeout"),
     )
     if r.sound("readyTimeout") and not 10 <= cert_manager.ready_timeout.seconds <= 7200:
-        r.fail(f"readyTimeout: {cert_manager.ready_timeout.text} is not from 10s to 2h")
+        r.fail("readyTimeout", f"{cert_manager.ready_timeout.text} is not from 10s to 2h")
     return ClusterTarget(
         key=key,
         cluster=cluster,
@@ -117,20 +121,21 @@ def _listed_clusters(
     entries = _structured(r, "clusters")
     if entries is None and "clusters" in r.raw and r.sound("clusters"):
         # A bare `clusters:` in a stack file: YAML's null.
-        r.fail("clusters: is empty; list the clusters, or remove the key for the stack's one cluster")
+        r.fail("clusters", "is empty; list the clusters, or remove the key for the stack's one cluster")
     if entries is None:
         return ()
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         r.fail(
-            "clusters: is not a list of clusters; give one entry per cluster, such as "
-            "[{name: east, clusterMode: k3d, k3dApiPort: 6551}, {name: west, clusterMode: k3d, k3dApiPort: 6552}]"
+            "clusters",
+            "is not a list of clusters; give one entry per cluster, such as "
+            "[{name: east, clusterMode: k3d, k3dApiPort: 6551}, {name: west, clusterMode: k3d, k3dApiPort: 6552}]",
         )
         return ()
     if len(entries) > MAX_CLUSTERS:
-        r.fail(f"clusters: lists {len(entries)} clusters; at most {MAX_CLUSTERS}")
+        r.fail("clusters", f"lists {len(entries)} clusters; at most {MAX_CLUSTERS}")
         return ()
     if "clusterName" in r.raw:
-        r.fail("clusterName: is not used when clusters are listed (each entry has its own name); remove it")
+        r.fail("clusterName", "is not used when clusters are listed (each entry has its own name); remove it")
     inherited = {k: v for k, v in r.raw.items() if k in CLUSTER_ENTRY_KEYS}
     targets: list[ClusterTarget] = []
     seen: set[str] = set()
@@ -140,15 +145,16 @@ def _listed_clusters(
         for key in sorted(set(entry) - set(CLUSTER_ENTRY_KEYS)):
             close = difflib.get_close_matches(key, CLUSTER_ENTRY_KEYS, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}?" if close else f"an entry takes {', '.join(CLUSTER_ENTRY_KEYS)}"
-            r.fail(f"{label}.{key}: is not a setting of a cluster entry; {hint}")
+            r.fail(f"{label}.{key}", f"is not a setting of a cluster entry; {hint}")
         name = entry.get("name")
         if name is None or not _DNS_LABEL.match(name):
             r.fail(
-                f"{label}.name: {name!r} is not a lowercase DNS label of at most 32 characters (each entry needs one)"
+                f"{label}.name",
+                f"{name!r} is not a lowercase DNS label of at most 32 characters (each entry needs one)",
             )
             continue
         if name in seen:
-            r.fail(f"{label}.name: {name} is listed twice; each cluster needs a name of its own")
+            r.fail(f"{label}.name", f"{name} is listed twice; each cluster needs a name of its own")
             continue
         seen.add(name)
         sub = _EntryReader(
@@ -159,8 +165,7 @@ def _listed_clusters(
         )
         # Whether an entry's key is used depends on the entry's own modes and the stack's (credential, ...).
         for problem in settings.unused_settings({**r.raw, **sub.raw}):
-            key = problem.split(":", 1)[0]
-            if key in sub.entry:
+            if problem.key in sub.entry:
                 sub.fail(problem)
         targets.append(_cluster_target(sub, name, vault_mode, vault_address, insecure_http, network))
         r.problems.extend(sub.problems)
@@ -174,7 +179,9 @@ def _consumers(r: _Reader, credential: str) -> tuple[Consumer, ...]:
         return ()
     entries = _structured(r, "consumers")
     if not isinstance(entries, list) or not entries:
-        r.fail("consumers: is not a list of consumer names, such as [east, west] or [{name: east, secretIdVersion: 2}]")
+        r.fail(
+            "consumers", "is not a list of consumer names, such as [east, west] or [{name: east, secretIdVersion: 2}]"
+        )
         return ()
     found: list[Consumer] = []
     for i, entry in enumerate(entries):
@@ -183,26 +190,28 @@ def _consumers(r: _Reader, credential: str) -> tuple[Consumer, ...]:
         unknown = sorted(set(map(str, item)) - {"name", "secretIdVersion"})
         if unknown:
             r.fail(
-                f"consumers[{i}].{unknown[0]}: is not a setting of a consumer; a consumer takes name, secretIdVersion"
+                f"consumers[{i}].{unknown[0]}", "is not a setting of a consumer; a consumer takes name, secretIdVersion"
             )
             continue
         if not _DNS_LABEL.match(name):
-            r.fail(f"consumers[{i}].name: {name!r} is not a lowercase DNS label of at most 32 characters")
+            r.fail(f"consumers[{i}].name", f"{name!r} is not a lowercase DNS label of at most 32 characters")
             continue
         if any(c.name == name for c in found):
-            r.fail(f"consumers[{i}].name: {name} is listed twice; each consumer needs a name of its own")
+            r.fail(f"consumers[{i}].name", f"{name} is listed twice; each consumer needs a name of its own")
             continue
         version = 1
         if "secretIdVersion" in item:
             if credential != "approle":
-                r.fail(f"consumers[{i}].secretIdVersion: is only used when credential is approle (it is {credential})")
+                r.fail(
+                    f"consumers[{i}].secretIdVersion", f"is only used when credential is approle (it is {credential})"
+                )
                 continue
             text = _scalar(item["secretIdVersion"])
             if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
-                r.fail(f"consumers[{i}].secretIdVersion: {text!r} is not a whole number from 1 to 1000000")
+                r.fail(f"consumers[{i}].secretIdVersion", f"{text!r} is not a whole number from 1 to 1000000")
                 continue
             version = int(text)
         found.append(Consumer(name, version))
     if len(found) > MAX_CLUSTERS:
-        r.fail(f"consumers: lists {len(found)} consumers; at most {MAX_CLUSTERS}")
+        r.fail("consumers", f"lists {len(found)} consumers; at most {MAX_CLUSTERS}")
     return tuple(found)

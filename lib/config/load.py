@@ -72,7 +72,7 @@ def parse(
                 r.raw.pop(mode_key, None)
         for problem in settings.unused_settings(r.raw):
             r.fail(problem)
-            r.raw.pop(problem.split(":", 1)[0], None)
+            r.raw.pop(problem.key, None)
 
     side = r.choice("vaultSide", VAULT_SIDES)
     creates = side == "create"
@@ -81,26 +81,27 @@ def parse(
     token = r.secret("vaultToken")
     if token is None and creates and r.sound("vaultToken"):
         r.require(
-            "vaultToken: is required: the token Pulumi uses to configure Vault "
+            "vaultToken",
+            "is required: the token Pulumi uses to configure Vault "
             "(in docker mode also the dev server's root token); set it with "
-            "`pulumi config set --secret vaultToken ...` (scripts/stack generates one for the dev stack)"
+            "`pulumi config set --secret vaultToken ...` (scripts/stack generates one for the dev stack)",
         )
     address = r.url("vaultAddress")
     if vault_mode == "external" and address is None and "vaultAddress" not in r.raw:
-        r.require("vaultAddress: is required when vaultMode is external, such as https://vault.example.com")
+        r.require("vaultAddress", "is required when vaultMode is external, such as https://vault.example.com")
     insecure_http = r.boolean("vaultInsecureHttp")
     if vault_mode != "docker" and not insecure_http:
         _check_plain_http(r, "vaultAddress", address)
     ca_bundle = r.text("vaultCaBundlePem")
     if ca_bundle is not None and (problem := x509.check_ca_bundle_pem(ca_bundle, now)):
-        r.fail(f"vaultCaBundlePem: {problem}")
+        r.fail("vaultCaBundlePem", f"{problem}")
     namespace = r.text("vaultNamespace")
     if namespace is not None and not _MOUNT_PATH.match(namespace):
-        r.fail(f"vaultNamespace: {namespace!r} is not a Vault namespace path such as team-a or team-a/prod")
+        r.fail("vaultNamespace", f"{namespace!r} is not a Vault namespace path such as team-a or team-a/prod")
     # One Docker network for the stack: the Vault container's and every k3d cluster's.
     network = r.pattern("dockerNetwork", _DNS_LABEL, "a lowercase DNS label of at most 32 characters")
     if network in DOCKER_RESERVED_NETWORKS:
-        r.fail(f"dockerNetwork: {network} is one of Docker's own networks; name a network of this stack's own")
+        r.fail("dockerNetwork", f"{network} is one of Docker's own networks; name a network of this stack's own")
     if "clusters" in r.raw:
         targets = _listed_clusters(r, vault_mode, address, insecure_http, network)
         top = targets[0] if targets else None
@@ -125,14 +126,14 @@ def parse(
     if previous is not None:
         problem = x509.check_anchor_pem(previous, now)
         if problem:
-            r.fail(f"previousAnchorPem: {problem}")
+            r.fail("previousAnchorPem", f"{problem}")
     key_type = r.choice("anchorKeyType", ANCHOR_KEY_TYPES, why="Linkerd accepts only ECDSA P-256 issuers and anchors")
     vault_side = _vault_side(r, side, now)
     if side == "provided":
         anchors = tuple(name for name, _ in vault_side.anchor_pems) or (DEFAULT_ANCHOR,)
         signing = r.raw.get("signingAnchor", anchors[0])
         if signing not in anchors:
-            r.fail(f"signingAnchor: {signing!r} is not one of anchorPems ({', '.join(anchors)})")
+            r.fail("signingAnchor", f"{signing!r} is not one of anchorPems ({', '.join(anchors)})")
             signing = anchors[0]
     else:
         anchors, signing = _anchors(r)
@@ -167,15 +168,16 @@ def parse(
         ("approleMount", credential.approle_mount, (*RESERVED_MOUNTS, "token")),
     ):
         if path.split("/")[0].lower() in reserved:
-            r.fail(f"{key}: {path} is under a path Vault keeps for itself ({', '.join(reserved)}); choose another")
+            r.fail(f"{key}", f"{path} is under a path Vault keeps for itself ({', '.join(reserved)}); choose another")
     _check_ports(r, vault, targets)
     consumers = _consumers(r, credential.kind) if cluster_mode_of(r) == "none" else ()
     if credential.kind == "token" and creates:
         max_ttl = r.duration("vaultMaxTokenTtl")
         if r.sound("tokenTtl", "vaultMaxTokenTtl") and credential.token_ttl.seconds > max_ttl.seconds:
             r.fail(
-                f"tokenTtl: {credential.token_ttl.text} is longer than the Vault's max token TTL "
-                f"{max_ttl.text} (vaultMaxTokenTtl); Vault would cut it short"
+                "tokenTtl",
+                f"{credential.token_ttl.text} is longer than the Vault's max token TTL "
+                f"{max_ttl.text} (vaultMaxTokenTtl); Vault would cut it short",
             )
 
     if r.problems:

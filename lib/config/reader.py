@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from lib import settings
 from lib.config.model import BOOLEANS, Duration, Secret
 from lib.config.rules import _TOKEN, GO_MAX_DURATION_SECONDS, TOKEN_KEYS, address_problem, parse_duration
+from lib.problems import Problem
 
 
 class _Reader:
@@ -24,9 +25,10 @@ class _Reader:
             if str(value).strip() == "" and key in settings.BY_KEY:
                 default = settings.BY_KEY[key].default
                 self.fail(
-                    f"{key}: is empty; remove it (`pulumi config rm {key}`)"
+                    f"{key}",
+                    f"is empty; remove it (`pulumi config rm {key}`)"
                     + (f" for the default, {default}" if default else "")
-                    + " or give it a value"
+                    + " or give it a value",
                 )
                 continue
             self.raw[key] = value
@@ -34,18 +36,20 @@ class _Reader:
 
     undecided = False  # a mode key is bad: what is required is not known
 
-    def fail(self, message: str) -> None:
-        self.problems.append(message)
-        self.failed.add(message.split(":", 1)[0].rsplit(".", 1)[-1])
+    def fail(self, key: str | Problem, text: str = "") -> None:
+        """Record a problem: ``fail(key, text)``, or ``fail(problem)`` for one a rule made."""
+        problem = key if isinstance(key, Problem) else Problem(key, text)
+        self.problems.append(problem)
+        self.failed.add(problem.key.rsplit(".", 1)[-1])
 
     def sound(self, *keys: str) -> bool:
         """None of ``keys`` failed: a check across them judges values somebody set, not stand-in defaults."""
         return not self.failed.intersection(keys)
 
-    def require(self, message: str) -> None:
+    def require(self, key: str, text: str) -> None:
         """A key the modes require is missing: a problem only once the modes are known."""
         if not self.undecided:
-            self.fail(message)
+            self.fail(key, text)
 
     def text(self, key: str, default: str | None = None) -> str | None:
         return self.raw.get(key, default)
@@ -61,7 +65,7 @@ class _Reader:
         default = self.default(key)
         value = self.raw.get(key, default)
         if value not in choices:
-            self.fail(f"{key}: {value!r} is not one of {', '.join(choices)}" + (f" ({why})" if why else ""))
+            self.fail(f"{key}", f"{value!r} is not one of {', '.join(choices)}" + (f" ({why})" if why else ""))
             return default
         return value
 
@@ -71,13 +75,13 @@ class _Reader:
         parsed = parse_duration(text)
         if parsed is None:
             self.fail(
-                f"{key}: {text!r} is not a duration; write whole hours, minutes and "
-                "seconds such as 48h, 90m, 1h30m or 3600s"
+                f"{key}",
+                f"{text!r} is not a duration; write whole hours, minutes and seconds such as 48h, 90m, 1h30m or 3600s",
             )
             return parse_duration(default)  # type: ignore[return-value]
         if parsed.seconds > GO_MAX_DURATION_SECONDS:
             self.fail(
-                f"{key}: {text} is longer than Go's largest duration (2562047h), which Vault and cert-manager use"
+                f"{key}", f"{text} is longer than Go's largest duration (2562047h), which Vault and cert-manager use"
             )
             return parse_duration(default)  # type: ignore[return-value]
         return parsed
@@ -88,10 +92,10 @@ class _Reader:
         try:
             value = int(text)
         except ValueError:
-            self.fail(f"{key}: {text!r} is not a whole number from {low} to {high}")
+            self.fail(f"{key}", f"{text!r} is not a whole number from {low} to {high}")
             return default
         if not low <= value <= high:
-            self.fail(f"{key}: {value} is not a whole number from {low} to {high}")
+            self.fail(f"{key}", f"{value} is not a whole number from {low} to {high}")
             return default
         return value
 
@@ -101,7 +105,7 @@ class _Reader:
         if text is None:
             return default
         if str(text).lower() not in BOOLEANS:
-            self.fail(f"{key}: {text!r} is not one of true, false")
+            self.fail(f"{key}", f"{text!r} is not one of true, false")
             return default
         return BOOLEANS[str(text).lower()]
 
@@ -109,7 +113,7 @@ class _Reader:
         default = self.default(key)
         value = self.raw.get(key, default)
         if not regex.match(value):
-            self.fail(f"{key}: {value!r} is not {what}")
+            self.fail(f"{key}", f"{value!r} is not {what}")
             return default
         return value
 
@@ -120,8 +124,9 @@ class _Reader:
         problem = address_problem(value)
         if problem:
             self.fail(
-                f"{key}: {value!r} {problem}; write scheme, host and optional port only, "
-                "such as https://vault.example.com or http://10.0.0.5:8200"
+                f"{key}",
+                f"{value!r} {problem}; write scheme, host and optional port only, "
+                "such as https://vault.example.com or http://10.0.0.5:8200",
             )
             return None
         return value.rstrip("/")
@@ -129,9 +134,10 @@ class _Reader:
     def token_problem(self, key: str, value: str) -> bool:
         if key in TOKEN_KEYS and not _TOKEN.match(value):
             self.fail(
-                f"{key}: is not printable ASCII of at most 4096 characters (it holds a space, newline, NUL or "
+                f"{key}",
+                "is not printable ASCII of at most 4096 characters (it holds a space, newline, NUL or "
                 "other character Vault's tokens and ids never hold); it goes into an HTTP header and a container's "
-                "environment: give the value alone (`printf %s ... | pulumi config set --secret`)"
+                "environment: give the value alone (`printf %s ... | pulumi config set --secret`)",
             )
             return True
         return False
@@ -144,8 +150,9 @@ class _Reader:
             return None
         if key not in self.secret_keys:
             self.fail(
-                f"{key}: is stored in plain text; set it with "
-                f"`pulumi config set --secret {key} ...` (it must stay a Pulumi secret)"
+                f"{key}",
+                f"is stored in plain text; set it with "
+                f"`pulumi config set --secret {key} ...` (it must stay a Pulumi secret)",
             )
         return Secret(value)
 
@@ -159,11 +166,13 @@ class _EntryReader(_Reader):
         self.inherited = set(inherited) - set(entry)
         self.label = label
 
-    def fail(self, message: str) -> None:
+    def fail(self, key: str | Problem, text: str = "") -> None:
+        problem = key if isinstance(key, Problem) else Problem(key, text)
+        self.failed.add(problem.key)
         # A problem of a top-level value the entry inherits is the top-level key's (reported once).
-        key = message.split(":", 1)[0]
-        self.failed.add(key)
-        self.problems.append(message if key in self.inherited else f"{self.label}.{message}")
+        self.problems.append(
+            problem if problem.key in self.inherited else Problem(f"{self.label}.{problem.key}", problem.text)
+        )
 
     def secret(self, key: str) -> Secret | None:
         value = self.raw.get(key)
@@ -171,8 +180,11 @@ class _EntryReader(_Reader):
             return None
         if key in self.entry and key not in self.secret_keys:
             self.problems.append(
-                f"{self.label}.{key}: is stored in plain text; set it with "
-                f"`pulumi config set --secret --path '{self.label}.{key}' ...` (it must stay a Pulumi secret)"
+                Problem(
+                    f"{self.label}.{key}",
+                    "is stored in plain text; set it with "
+                    f"`pulumi config set --secret --path '{self.label}.{key}' ...` (it must stay a Pulumi secret)",
+                )
             )
         return Secret(value)
 
@@ -190,7 +202,7 @@ def _structured(r: _Reader, key: str):
     try:
         return yaml.safe_load(value)
     except yaml.YAMLError:
-        r.fail(f"{key}: is not a list; write it as YAML in Pulumi.<stack>.yaml or set entries with `--path`")
+        r.fail(f"{key}", "is not a list; write it as YAML in Pulumi.<stack>.yaml or set entries with `--path`")
         return None
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 from lib import settings
 from lib.config.model import ClusterTarget, CredentialConfig, Duration, PkiConfig, VaultConfig
+from lib.problems import Problem
 
 if TYPE_CHECKING:  # the checks across keys report through a reader, which reads with these rules
     from lib.config.reader import _Reader
@@ -50,22 +51,22 @@ _LOWER_MOUNT_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
 _DNS_NAME = re.compile(r"^(?=.{1,64}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
-def kubeconfig_problem(text: str, context: str | None) -> str | None:
+def kubeconfig_problem(text: str, context: str | None) -> Problem | None:
     """What keeps ``text`` from being a kubeconfig that holds ``context`` (its contents are never echoed)."""
     import yaml
 
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError:
-        return "kubeconfig: is not YAML; give the file `kubectl config view --raw` prints"
+        return Problem("kubeconfig", "is not YAML; give the file `kubectl config view --raw` prints")
     if not isinstance(doc, dict) or doc.get("kind", "Config") != "Config" or not doc.get("clusters"):
-        return "kubeconfig: is not a kubeconfig (kind Config with clusters, users and contexts)"
+        return Problem("kubeconfig", "is not a kubeconfig (kind Config with clusters, users and contexts)")
     contexts = [c.get("name") for c in doc.get("contexts") or [] if isinstance(c, dict)]
     if context is not None and context not in contexts:
         known = ", ".join(map(str, contexts)) or "none"
-        return f"kubeContext: {context!r} is not a context of the kubeconfig; it has {known}"
+        return Problem("kubeContext", f"{context!r} is not a context of the kubeconfig; it has {known}")
     if context is None and not doc.get("current-context"):
-        return "kubeContext: is needed: the kubeconfig has no current-context"
+        return Problem("kubeContext", "is needed: the kubeconfig has no current-context")
     return None
 
 
@@ -137,15 +138,16 @@ LOOKALIKES = {
 }
 
 
-def foreign_key_message(full_key: str) -> str:
+def foreign_key_message(full_key: str) -> Problem:
     namespace, _, key = full_key.partition(":")
     ours = LOOKALIKES.get(full_key) or (key if key in settings.BY_KEY else None)
     if namespace in ("vault", "kubernetes"):
-        return (
-            f"{full_key}: configures the default {namespace} provider, which this program does not use; "
-            f"set {ours} (in this project's namespace) instead"
+        return Problem(
+            full_key,
+            f"configures the default {namespace} provider, which this program does not use; "
+            f"set {ours} (in this project's namespace) instead",
         )
-    return f"{full_key}: is in namespace {namespace}, not this project's; did you mean {ours}?"
+    return Problem(full_key, f"is in namespace {namespace}, not this project's; did you mean {ours}?")
 
 
 def foreign_lookalikes(full_keys: Iterable[str], project: str) -> list[str]:
@@ -161,8 +163,9 @@ def foreign_lookalikes(full_keys: Iterable[str], project: str) -> list[str]:
 def _check_plain_http(r: _Reader, key: str, value: str | None) -> None:
     if value and value.startswith("http://") and not is_loopback(value):
         r.fail(
-            f"{key}: {value} is plain http to another host: the Vault token and the certificates "
-            "would travel in clear; use https://, or set vaultInsecureHttp to true to accept that"
+            f"{key}",
+            f"{value} is plain http to another host: the Vault token and the certificates "
+            "would travel in clear; use https://, or set vaultInsecureHttp to true to accept that",
         )
 
 
@@ -187,8 +190,9 @@ def _check_ports(r: _Reader, vault: VaultConfig, targets: tuple[ClusterTarget, .
         of = f" of cluster {t.key}" if t.key else ""
         if t.cluster.api_port in taken:
             r.fail(
-                f"k3dApiPort: {t.cluster.api_port}{of} is also {taken[t.cluster.api_port]}; each k3d "
-                "cluster's API and Vault need a port of their own on 127.0.0.1"
+                "k3dApiPort",
+                f"{t.cluster.api_port}{of} is also {taken[t.cluster.api_port]}; each k3d "
+                "cluster's API and Vault need a port of their own on 127.0.0.1",
             )
         taken.setdefault(t.cluster.api_port, f"the k3dApiPort of cluster {t.key}")
 
@@ -197,25 +201,27 @@ def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: Crede
     """The lifetimes must nest: renewBefore < issuer < anchor <= mount max TTL (the last two where ours)."""
     if creates and r.sound("anchorTtl", "pkiMaxLeaseTtl") and pki.anchor_ttl.seconds > vault.max_lease_ttl.seconds:
         r.fail(
-            f"anchorTtl: {pki.anchor_ttl.text} is longer than pkiMaxLeaseTtl "
-            f"{vault.max_lease_ttl.text}; Vault would cut the anchor short"
+            "anchorTtl",
+            f"{pki.anchor_ttl.text} is longer than pkiMaxLeaseTtl "
+            f"{vault.max_lease_ttl.text}; Vault would cut the anchor short",
         )
     if creates and r.sound("issuerDuration", "anchorTtl") and pki.issuer_duration.seconds >= pki.anchor_ttl.seconds:
         r.fail(
-            f"issuerDuration: {pki.issuer_duration.text} must be shorter than anchorTtl "
-            f"{pki.anchor_ttl.text}; an issuer cannot outlive the anchor that signs it"
+            "issuerDuration",
+            f"{pki.issuer_duration.text} must be shorter than anchorTtl "
+            f"{pki.anchor_ttl.text}; an issuer cannot outlive the anchor that signs it",
         )
     if r.sound("issuerDuration") and pki.issuer_duration.seconds < 3600:
-        r.fail(f"issuerDuration: {pki.issuer_duration.text} is shorter than 1h, cert-manager's minimum")
+        r.fail("issuerDuration", f"{pki.issuer_duration.text} is shorter than 1h, cert-manager's minimum")
     if r.sound("issuerRenewBefore") and pki.issuer_renew_before.seconds < CERT_MANAGER_MIN_RENEW_BEFORE:
-        r.fail(f"issuerRenewBefore: {pki.issuer_renew_before.text} is shorter than 5m, cert-manager's minimum")
+        r.fail("issuerRenewBefore", f"{pki.issuer_renew_before.text} is shorter than 5m, cert-manager's minimum")
     if (
         r.sound("issuerRenewBefore", "issuerDuration")
         and pki.issuer_renew_before.seconds >= pki.issuer_duration.seconds
     ):
         r.fail(
-            f"issuerRenewBefore: {pki.issuer_renew_before.text} must be shorter than "
-            f"issuerDuration {pki.issuer_duration.text}"
+            "issuerRenewBefore",
+            f"{pki.issuer_renew_before.text} must be shorter than issuerDuration {pki.issuer_duration.text}",
         )
     if (
         cred.kind == "token"
@@ -223,13 +229,15 @@ def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: Crede
         and cred.token_ttl.seconds <= pki.issuer_duration.seconds
     ):
         r.fail(
-            f"tokenTtl: {cred.token_ttl.text} must be longer than issuerDuration "
-            f"{pki.issuer_duration.text}, or the credential dies before the first renewal"
+            "tokenTtl",
+            f"{cred.token_ttl.text} must be longer than issuerDuration "
+            f"{pki.issuer_duration.text}, or the credential dies before the first renewal",
         )
     if r.sound("approleTokenTtl") and cred.approle_token_ttl.seconds > 3600:
         r.fail(
-            f"approleTokenTtl: {cred.approle_token_ttl.text} is longer than 1h; cert-manager "
-            "logs in for each signing, so keep its tokens short-lived"
+            "approleTokenTtl",
+            f"{cred.approle_token_ttl.text} is longer than 1h; cert-manager "
+            "logs in for each signing, so keep its tokens short-lived",
         )
 
 

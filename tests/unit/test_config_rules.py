@@ -149,3 +149,17 @@ def test_defaults_are_written_once_in_the_table_of_settings():
             if any(str(v).lower() == default.lower() for v in literals):
                 repeats.append(f"{path.name}:{node.lineno}: {key} = {default}")
     assert repeats == []
+
+
+def test_a_problem_is_a_record_of_its_key_and_text():
+    """What is wrong is recorded with its key, not recovered by splitting the message."""
+    from lib import config
+
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(
+            {"vaultToken": "t", "clusters": "[{name: east, clusterMode: k3d, k3dApiPort: nope}]"},
+            secret_keys={"vaultToken"},
+        )
+    (problem,) = err.value.problems
+    assert (problem.key, problem.text) == ("clusters[0].k3dApiPort", "'nope' is not a whole number from 1024 to 65535")
+    assert problem == "clusters[0].k3dApiPort: 'nope' is not a whole number from 1024 to 65535"
