@@ -10,90 +10,23 @@ from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from lib import versions
+from lib.applies import (
+    CREATES_VAULT,
+    LINKERD_INSTALLED,
+    ON_DOCKER,
+    PROVIDED,
+    TO_A_VAULT_ELSEWHERE,
+    WITH_A_CLUSTER,
+    Raw,
+    When,
+    both,
+    either,
+    when,
+)
 from lib.problems import Problem
-
-Raw = Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class When:
-    """The settings under which a key is used; elsewhere setting it is refused (never silently ignored)."""
-
-    text: str  # "clusterMode is k3d"
-    test: Callable[[Raw], bool]
-    actual: Callable[[Raw], str]  # what the deciding setting is instead, for the message
-
-    def __call__(self, raw: Raw) -> bool:
-        return self.test(raw)
-
-    def explain(self, raw: Raw) -> str:
-        """Why the key is not used under ``raw``: the condition that fails, and what decides it instead."""
-        return f"{self.text} ({self.actual(raw)})"
-
-
-@dataclass(frozen=True)
-class Both(When):
-    first: When | None = None
-    second: When | None = None
-
-    def explain(self, raw: Raw) -> str:
-        assert self.first is not None and self.second is not None
-        return self.first.explain(raw) if not self.first(raw) else self.second.explain(raw)
-
-
-def _mode(raw: Raw, key: str) -> str:
-    return raw.get(key) or DEFAULTS[key]
-
-
-def when(key: str, *values: str) -> When:
-    return When(
-        f"{key} is {' or '.join(values)}",
-        lambda raw: _mode(raw, key) in values,
-        lambda raw: f"it is {_mode(raw, key)}",
-    )
-
-
-def both(a: When, b: When) -> When:
-    return Both(f"{a.text} and {b.text}", lambda raw: a(raw) and b(raw), lambda raw: "", a, b)
-
-
-def either(a: When, b: When) -> When:
-    return When(f"{a.text} or {b.text}", lambda raw: a(raw) or b(raw), lambda raw: f"{a.actual(raw)}; {b.actual(raw)}")
-
-
-# Where the Vault side comes from (docs/design.md, "Where the Vault side comes from"): only a stack that
-# makes it reads the keys that make it.
-CREATES_VAULT = when("vaultSide", "create")
-PROVIDED = when("vaultSide", "provided")
-CONSUMES_VAULT = when("vaultSide", "reference", "provided")
-# Keys of how cert-manager reaches a Vault that is not the laptop's dev container.
-TO_A_VAULT_ELSEWHERE = When(
-    "vaultMode is external or vaultSide is reference or provided",
-    lambda raw: _mode(raw, "vaultSide") != "create" or _mode(raw, "vaultMode") == "external",
-    lambda raw: f"vaultMode is {_mode(raw, 'vaultMode')}",
-)
-WITH_A_CLUSTER = When(
-    "clusterMode is k3d or existing",
-    lambda raw: _mode(raw, "clusterMode") != "none",
-    lambda raw: "it is none",
-)
-ON_DOCKER = When(
-    "clusterMode is k3d or vaultMode is docker",
-    lambda raw: (
-        _mode(raw, "clusterMode") == "k3d"
-        or (_mode(raw, "vaultMode") == "docker" and _mode(raw, "vaultSide") == "create")
-    ),
-    lambda raw: f"clusterMode is {_mode(raw, 'clusterMode')}, vaultMode is {_mode(raw, 'vaultMode')}",
-)
-LINKERD_INSTALLED = When(
-    "linkerd is install",
-    lambda raw: _mode(raw, "clusterMode") != "none" and _mode(raw, "linkerd") == "install",
-    lambda raw: "clusterMode is none" if _mode(raw, "clusterMode") == "none" else "it is skip",
-)
 
 
 @dataclass(frozen=True)
