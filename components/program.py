@@ -123,7 +123,7 @@ def run(cfg: StackConfig) -> None:
 
 def create_vault_side(cfg: StackConfig, network) -> VaultSide:
     """The mount, anchors, policy and credentials, made by this stack (and a Vault dev server, on a laptop)."""
-    from components.vault_pki import VaultPki, VaultPkiArgs
+    from components.vault_pki import AnchorSpec, VaultPki, VaultPkiArgs
 
     if cfg.vault.mode == "docker":
         from components.vault_server import VaultDevServer, VaultDevServerArgs
@@ -149,7 +149,11 @@ def create_vault_side(cfg: StackConfig, network) -> VaultSide:
             pki_path=cfg.vault.pki_path,
             max_lease_ttl_seconds=cfg.vault.max_lease_ttl.seconds,
             cluster_address=endpoint.cluster_address,
-            pki=cfg.pki,
+            anchors=cfg.pki.anchors,
+            signing_anchor=cfg.pki.signing_anchor,
+            new_anchors=AnchorSpec(
+                cfg.pki.anchor_common_name, cfg.pki.anchor_ttl, cfg.pki.anchor_key_type, cfg.pki.anchor_key_bits
+            ),
             credential=cfg.credential,
             clusters=cfg.credential_keys,
         ),

@@ -18,7 +18,7 @@ import pulumi_vault as vault
 from components import vault_credentials
 from components.credential import VaultCredential
 from lib import vault_access
-from lib.config import CredentialConfig, PkiConfig
+from lib.config import CredentialConfig, Duration
 from lib.x509 import AnchorFacts, anchor_facts
 
 
@@ -33,6 +33,16 @@ class TrustAnchor:
     """Its fingerprint, expiry, common name and lifetime, read from the PEM once."""
 
 
+@dataclass(frozen=True)
+class AnchorSpec:
+    """What a newly generated anchor is (a live one keeps what it was generated with)."""
+
+    common_name: str
+    ttl: Duration
+    key_type: str
+    key_bits: int
+
+
 @dataclass
 class VaultPkiArgs:
     pki_path: str
@@ -41,8 +51,12 @@ class VaultPkiArgs:
     """The mount's max lease TTL: nothing it issues outlives it, the anchors included."""
     cluster_address: pulumi.Input[str]
     """Where cluster workloads reach Vault: the CA and CRL URLs (AIA, CRL DP) are built from it."""
-    pki: PkiConfig
-    """The anchors (names, which one signs), their common name, lifetime and key."""
+    anchors: tuple[str, ...]
+    """The anchors the mount holds (Vault issuer names), oldest first."""
+    signing_anchor: str
+    """The one that signs the identity issuer."""
+    new_anchors: AnchorSpec
+    """What an anchor generated from now on is: its common name, lifetime and key."""
     credential: CredentialConfig
     """Which credential cert-manager gets, and its settings."""
     clusters: dict[str, int] = field(default_factory=lambda: {"": 1})
@@ -78,8 +92,8 @@ class VaultPki(pulumi.ComponentResource):
             crl_distribution_points=[pulumi.Output.concat(args.cluster_address, "/v1/", mount.path, "/crl")],
             opts=child,
         )
-        self.anchors = {anchor: self._anchor(name, anchor, mount, args.pki) for anchor in args.pki.anchors}
-        self.signing = self.anchors[args.pki.signing_anchor]
+        self.anchors = {anchor: self._anchor(name, anchor, mount, args.new_anchors) for anchor in args.anchors}
+        self.signing = self.anchors[args.signing_anchor]
         # The mount's default issuer follows the signing anchor, so that `<mount>/ca` and the default paths
         # say what signs; cert-manager itself signs at the issuer's own path, which no default change moves.
         defaults = vault.pkisecret.SecretBackendConfigIssuers(
@@ -121,7 +135,7 @@ class VaultPki(pulumi.ComponentResource):
             }
         )
 
-    def _anchor(self, name: str, anchor: str, mount: vault.Mount, pki: PkiConfig) -> TrustAnchor:
+    def _anchor(self, name: str, anchor: str, mount: vault.Mount, spec: AnchorSpec) -> TrustAnchor:
         """A key generated in Vault (never returned) and the self-signed anchor certificate of it.
 
         The key is a resource of its own so that retiring the anchor deletes it too: deleting a Vault
@@ -134,8 +148,8 @@ class VaultPki(pulumi.ComponentResource):
             backend=mount.path,
             type="internal",  # generated in Vault; its private part is never returned
             key_name=anchor,
-            key_type=pki.anchor_key_type,
-            key_bits=pki.anchor_key_bits,
+            key_type=spec.key_type,
+            key_bits=spec.key_bits,
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["keyType", "keyBits"]),
         )
         cert = vault.pkisecret.SecretBackendRootCert(
@@ -143,10 +157,10 @@ class VaultPki(pulumi.ComponentResource):
             backend=mount.path,
             type="existing",  # signed with the key above, inside Vault
             key_ref=key.key_id,
-            common_name=pki.anchor_common_name,
-            ttl=pki.anchor_ttl.vault_ttl,
-            key_type=pki.anchor_key_type,
-            key_bits=pki.anchor_key_bits,
+            common_name=spec.common_name,
+            ttl=spec.ttl.vault_ttl,
+            key_type=spec.key_type,
+            key_bits=spec.key_bits,
             issuer_name=anchor,
             opts=pulumi.ResourceOptions(
                 parent=self,
