@@ -379,6 +379,21 @@ def cfg(**overrides: str) -> config_module.StackConfig:
 SECRET_KEYS = {"vaultToken", "kubeconfig", "clusters", "approleSecretId", "issuerToken"}
 
 
+def parse_with_token(**raw: str) -> config_module.StackConfig:
+    """``raw`` with a Vault token, parsed with the token and a kubeconfig marked secret."""
+    return config_module.parse({"vaultToken": "t", **raw}, secret_keys={"vaultToken", "kubeconfig"})
+
+
+def refused(**raw: str) -> list[str]:
+    """What ``parse_with_token(**raw)`` is refused for; it must be refused, ending the program without a traceback."""
+    try:
+        parse_with_token(**raw)
+    except config_module.ConfigError as err:
+        assert isinstance(err, pulumi.RunError), "config errors must end the program without a traceback"
+        return err.problems
+    raise AssertionError(f"accepted: {raw}")
+
+
 def config_problems(**raw: str) -> list[str]:
     """What ``cfg(**raw)`` refuses, problem by problem; [] when it accepts."""
     try:

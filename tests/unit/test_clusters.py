@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from lib import config
 from tests import harness
 from tests.harness import EXISTING_KUBECONFIG, cfg, render
 
@@ -187,60 +186,3 @@ def test_bumping_one_clusters_secret_id_version_changes_only_its_secret_id():
         r.inputs["roleName"] for r in after.of_type(SECRET_ID) if r.inputs["metadata"] != metadata[r.inputs["roleName"]]
     }
     assert changed == {"cert-manager-east"}
-
-
-@pytest.mark.parametrize(
-    ("entries", "top", "says"),
-    [
-        ([{"name": "a"}, {"name": "a", "k3dApiPort": 6551}], {}, "clusters[1].name: a is listed twice"),
-        ([{"name": "a"}, {"name": "b"}], {}, "k3dApiPort: 6550 of cluster b is also the k3dApiPort of cluster a"),
-        ([{"name": "a", "k3dApiPort": 8200}], {}, "k3dApiPort: 8200 of cluster a is also vaultHostPort"),
-        ([{"name": "a", "kubeContxt": "x"}], {}, "entry; did you mean kubeContext?"),
-        ([{"name": "a", "dockerNetwork": "n"}], {}, "clusters[0].dockerNetwork: is not a setting of a cluster entry"),
-        ([{"name": "Not_A_Label"}], {}, "clusters[0].name: 'Not_A_Label' is not a lowercase DNS label"),
-        ([{"clusterMode": "k3d"}], {}, "clusters[0].name: None is not a lowercase DNS label"),
-        ([{"name": "a", "clusterMode": "none"}], {}, "clusters[0].clusterMode: 'none' is not one of k3d, existing"),
-        ([{"name": "a", "clusterMode": "existing"}], {}, "clusters[0].kubeconfig: is required"),
-        ([{"name": "a", "kubeconfig": EXISTING_KUBECONFIG}], {}, "clusters[0].kubeconfig: is only used when"),
-        ([{"name": "a", "readyTimeout": "1s"}], {}, "clusters[0].readyTimeout: 1s is not from 10s to 2h"),
-        ([{"name": "a", "secretIdVersion": 2}], {"credential": "token"}, "clusters[0].secretIdVersion: is only used"),
-        ([{"name": "a", "linkerd": "skip", "installGatewayApi": False}], {}, "clusters[0].installGatewayApi: is only"),
-        ([{"name": "a"}], {"clusterName": "x"}, "clusterName: is not used when clusters are listed"),
-        ([{"name": "a"}], {"clusterMode": "none", **EXTERNAL}, "clusters: is only used when clusterMode is k3d or"),
-        ([], {}, "clusters: is not a list of clusters"),
-        ({"name": "a"}, {}, "clusters: is not a list of clusters"),
-    ],
-)  # fmt: skip
-def test_bad_cluster_lists_are_refused_naming_the_entry_and_key(entries, top, says):
-    with pytest.raises(config.ConfigError) as err:
-        config.parse(
-            {"vaultToken": "t", "clusters": json.dumps(entries), **top}, secret_keys={"vaultToken", "clusters"}
-        )
-    assert any(says in p for p in err.value.problems), err.value.problems
-
-
-def test_a_kubeconfig_in_a_plain_clusters_list_is_refused_and_never_echoed():
-    entries = [
-        {
-            "name": "a",
-            "clusterMode": "existing",
-            "kubeconfig": EXISTING_KUBECONFIG,
-            "vaultClusterAddress": "http://192.168.1.20:8200",
-        }
-    ]
-    with pytest.raises(config.ConfigError) as err:
-        config.parse({"vaultToken": "t", "clusters": json.dumps(entries)}, secret_keys={"vaultToken"})
-    assert err.value.problems == [
-        "clusters[0].kubeconfig: is stored in plain text; set it with "
-        "`pulumi config set --secret --path 'clusters[0].kubeconfig' ...` (it must stay a Pulumi secret)"
-    ]
-
-
-def test_an_inherited_problem_is_reported_once_not_once_a_cluster():
-    entries = [{"name": "a", "k3dApiPort": 6551}, {"name": "b", "k3dApiPort": 6552}]
-    with pytest.raises(config.ConfigError) as err:
-        config.parse(
-            {"vaultToken": "t", "clusters": json.dumps(entries), "readyTimeout": "5s"},
-            secret_keys={"vaultToken", "clusters"},
-        )
-    assert err.value.problems == ["readyTimeout: 5s is not from 10s to 2h"]

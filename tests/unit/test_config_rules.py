@@ -1,4 +1,8 @@
-"""Bad config a newcomer writes, by class: each is refused before anything exists, naming the key.
+"""Bad config, grouped by rule: each is refused before anything exists, naming the key.
+
+The rules: the classes of CASES (addresses, limits downstream, clashes, documents), then keys (unknown,
+of another namespace, empty, unused by the modes, secrets), values, checks across keys, lists (clusters,
+anchors), and the cluster-only stack. Hostile values and the bugs they found: test_config_hostile.py.
 
 Every case is a whole stack config that was accepted before these rules (and
 failed later, at `up`, or never); each must now produce exactly the message
@@ -7,14 +11,23 @@ given, and never a traceback.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lib import config
-from tests.harness import EXISTING_KUBECONFIG
+from tests.harness import ANCHOR_PEM, EXISTING_KUBECONFIG, MODES, config_problems, make_ca
+from tests.harness import parse_with_token as parse
+from tests.harness import refused as problems
 
+SECRETS = {"vaultToken", "kubeconfig"}
 EXTERNAL = {"vaultMode": "external", "vaultAddress": "https://vault.example.com"}
 EXISTING = {"clusterMode": "existing", "kubeconfig": EXISTING_KUBECONFIG}
 VAULT_ONLY = {"clusterMode": "none", **EXTERNAL}
+PROVIDED = MODES["cluster-only+provided"]
+REFERENCE = MODES["cluster-only+reference"]
+LEAF_PEM, _ = make_ca(common_name="leaf.example.com", ca=False)
+
 
 CASES = {
     "addresses": [
@@ -163,3 +176,338 @@ def test_a_problem_is_a_record_of_its_key_and_text():
     (problem,) = err.value.problems
     assert (problem.key, problem.text) == ("clusters[0].k3dApiPort", "'nope' is not a whole number from 1024 to 65535")
     assert problem == "clusters[0].k3dApiPort: 'nope' is not a whole number from 1024 to 65535"
+
+
+# --- keys ------------------------------------------------------------------------------------------------
+
+
+def test_all_problems_are_reported_together():
+    found = problems(clusterMode="kind", vaultMode="hcp", issuerDuration="soon")
+    assert {p.split(":")[0] for p in found} >= {"clusterMode", "vaultMode", "issuerDuration"}
+
+
+def test_secrets_must_be_pulumi_secrets():
+    with pytest.raises(config.ConfigError) as err:
+        config.parse({"vaultToken": "t"}, secret_keys=set())
+    assert err.value.problems == [
+        "vaultToken: is stored in plain text; set it with `pulumi config set --secret vaultToken ...` "
+        "(it must stay a Pulumi secret)"
+    ]
+
+
+def test_vault_token_is_required():
+    with pytest.raises(config.ConfigError) as err:
+        config.parse({}, secret_keys=SECRETS)
+    assert any(p.startswith("vaultToken: is required") for p in err.value.problems)
+
+
+@pytest.mark.parametrize("key", ["clusterName", "k3dApiPort", "k3sImage"])
+def test_k3d_settings_are_refused_for_a_cluster_that_is_not_k3d(key):
+    value = {"clusterName": "c", "k3dApiPort": "6551", "k3sImage": "rancher/k3s:v1.33.5-k3s1"}[key]
+    found = problems(
+        clusterMode="existing",
+        kubeconfig=EXISTING_KUBECONFIG,
+        vaultMode="external",
+        vaultAddress="https://vault.example.com",
+        **{key: value},
+    )
+    assert found == [f"{key}: is only used when clusterMode is k3d (it is existing)"]
+
+
+@pytest.mark.parametrize(
+    ("full_key", "message"),
+    [
+        (
+            "vault:address",
+            "vault:address: configures the default vault provider, which this program does not use; set vaultAddress",
+        ),
+        (
+            "kubernetes:context",
+            "kubernetes:context: configures the default kubernetes provider, which this program "
+            "does not use; set kubeContext",
+        ),
+        (
+            "platform:vaultMode",
+            "platform:vaultMode: is in namespace platform, not this project's; did you mean vaultMode?",
+        ),
+    ],
+)
+def test_lookalike_keys_of_other_namespaces_are_pointed_out(full_key, message):
+    foreign = config.foreign_lookalikes([full_key, "aws:region", "linkerd-vault-pki:credential"], "linkerd-vault-pki")
+    assert foreign == [full_key]
+    with pytest.raises(config.ConfigError) as err:
+        config.parse({"vaultToken": "t"}, secret_keys={"vaultToken"}, foreign=foreign)
+    assert any(p.startswith(message) for p in err.value.problems), err.value.problems
+
+
+@pytest.mark.parametrize("key", ["vaultAddress", "clusterMode", "issuerDuration", "kubeContext"])
+def test_an_empty_value_is_an_error_not_the_default(key):
+    found = problems(**{key: "  "})
+    assert any(p.startswith(f"{key}: is empty; remove it (`pulumi config rm {key}`)") for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {
+                "dockerNetwork": "n",
+                "clusterMode": "existing",
+                "kubeconfig": EXISTING_KUBECONFIG,
+                "vaultMode": "external",
+                "vaultAddress": "https://v.example.com",
+            },
+            "dockerNetwork: is only used when clusterMode is k3d or vaultMode is docker",
+        ),
+        (
+            {"vaultHostPort": "8300", "vaultMode": "external", "vaultAddress": "https://v.example.com"},
+            "vaultHostPort: is only used when vaultMode is docker (it is external)",
+        ),
+        ({"approleTokenTtl": "5m", "credential": "token"}, "approleTokenTtl: is only used when credential is approle"),
+        ({"secretIdVersion": "2", "credential": "token"}, "secretIdVersion: is only used when credential is approle"),
+        (
+            {"vaultAddress": "https://v.example.com"},
+            "vaultAddress: is only used when vaultMode is external (it is docker)",
+        ),
+    ],
+)
+def test_a_setting_the_modes_do_not_use_is_refused(raw, message):
+    assert any(p.startswith(message) for p in problems(**raw)), problems(**raw)
+
+
+# --- values ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "48", "2d", "1.5h", "h", "-1h", "0h", "48H", "1m1h"])
+def test_malformed_durations_are_not_durations(text):
+    assert config.parse_duration(text) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "accepted"),
+    [
+        ({"clusterMode": "kind"}, "clusterMode", "k3d, existing, none"),
+        ({"vaultMode": "hcp"}, "vaultMode", "docker, external"),
+        ({"credential": "kubernetes"}, "credential", "approle, token"),
+        ({"anchorKeyType": "rsa"}, "anchorKeyType", "ec"),
+        ({"issuerDuration": "2 days"}, "issuerDuration", "48h, 90m"),
+        ({"anchorTtl": "90d"}, "anchorTtl", "48h, 90m"),
+        ({"k3dApiPort": "http"}, "k3dApiPort", "1024 to 65535"),
+        ({"vaultHostPort": "80"}, "vaultHostPort", "1024 to 65535"),
+        ({"installGatewayApi": "yes"}, "installGatewayApi", "true, false"),
+        ({"pkiPath": "/pki/"}, "pkiPath", "mount path"),
+        ({"clusterName": "Pki_Cluster"}, "clusterName", "DNS label"),
+        ({"vaultMode": "external"}, "vaultAddress", "https://vault.example.com"),
+        ({"vaultMode": "external", "vaultAddress": "vault.example.com"}, "vaultAddress", "scheme, host"),
+        ({"vaultMode": "external", "vaultAddress": "https://v.example.com/v1/"}, "vaultAddress", "scheme, host"),
+        ({"clusterMode": "existing"}, "kubeconfig", "--secret kubeconfig"),
+        ({"clusterMode": "existing", "kubeconfig": EXISTING_KUBECONFIG}, "vaultClusterAddress", "required"),
+        ({"vaultmode": "docker"}, "vaultmode", "did you mean vaultMode?"),
+        ({"tokenTTL": "5h"}, "tokenTTL", "did you mean tokenTtl?"),
+        ({"frobnicate": "1"}, "frobnicate", "known keys are"),
+        ({"kubeContext": "prod"}, "kubeContext", "only used when clusterMode is existing"),
+        ({"vaultAddress": "https://vault.example.com"}, "vaultAddress", "only used when vaultMode is external"),
+        ({"tokenTtl": "100h"}, "tokenTtl", "only used when credential is token"),
+        ({"previousAnchorPem": "not a pem"}, "previousAnchorPem", "is not one certificate in PEM"),
+        ({"secretIdVersion": "0"}, "secretIdVersion", "1 to 1000000"),
+        ({"vaultCaBundlePem": ANCHOR_PEM}, "vaultCaBundlePem", "only used when vaultMode is external"),
+        ({"vaultNamespace": "team-a"}, "vaultNamespace", "only used when vaultMode is external"),
+        (
+            {"vaultMode": "external", "vaultAddress": "https://v.example.com", "vaultCaBundlePem": "junk"},
+            "vaultCaBundlePem",
+            "not PEM certificates",
+        ),
+        (
+            {"vaultMode": "external", "vaultAddress": "https://v.example.com", "vaultNamespace": "/team a"},
+            "vaultNamespace",
+            "namespace path",
+        ),
+    ],
+)
+def test_bad_config_names_the_key_and_what_it_accepts(raw, key, accepted):
+    found = problems(**raw)
+    assert any(p.startswith(f"{key}:") and accepted in p for p in found), found
+
+
+def test_wrong_key_type_says_why():
+    (problem,) = problems(anchorKeyType="rsa")
+    assert "ECDSA P-256" in problem
+
+
+def test_previous_anchor_must_be_a_p256_ca_without_key():
+    leaf, _ = make_ca(ca=False)
+    assert any("not a CA" in p for p in problems(previousAnchorPem=leaf))
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    p384, _ = make_ca(key=ec.generate_private_key(ec.SECP384R1()))
+    assert any("ECDSA P-256" in p for p in problems(previousAnchorPem=p384))
+    from cryptography.hazmat.primitives import serialization
+
+    _, key = make_ca()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    assert any("private key" in p for p in problems(previousAnchorPem=ANCHOR_PEM + key_pem))
+    assert parse(previousAnchorPem=ANCHOR_PEM).pki.previous_anchor_pem == ANCHOR_PEM
+
+
+# --- across keys -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "reason"),
+    [
+        ({"anchorTtl": "4000h"}, "anchorTtl", "longer than pkiMaxLeaseTtl"),
+        ({"issuerDuration": "2160h"}, "issuerDuration", "shorter than anchorTtl"),
+        ({"issuerRenewBefore": "48h"}, "issuerRenewBefore", "shorter than issuerDuration"),
+        ({"issuerDuration": "30m", "issuerRenewBefore": "10m"}, "issuerDuration", "1h"),
+        ({"credential": "token", "tokenTtl": "24h"}, "tokenTtl", "longer than issuerDuration"),
+        ({"approleTokenTtl": "24h"}, "approleTokenTtl", "longer than 1h"),
+    ],
+)
+def test_durations_must_nest(raw, key, reason):
+    found = problems(**raw)
+    assert any(p.startswith(f"{key}:") and reason in p for p in found), found
+
+
+# --- lists: clusters, anchors ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entries", "top", "says"),
+    [
+        ([{"name": "a"}, {"name": "a", "k3dApiPort": 6551}], {}, "clusters[1].name: a is listed twice"),
+        ([{"name": "a"}, {"name": "b"}], {}, "k3dApiPort: 6550 of cluster b is also the k3dApiPort of cluster a"),
+        ([{"name": "a", "k3dApiPort": 8200}], {}, "k3dApiPort: 8200 of cluster a is also vaultHostPort"),
+        ([{"name": "a", "kubeContxt": "x"}], {}, "entry; did you mean kubeContext?"),
+        ([{"name": "a", "dockerNetwork": "n"}], {}, "clusters[0].dockerNetwork: is not a setting of a cluster entry"),
+        ([{"name": "Not_A_Label"}], {}, "clusters[0].name: 'Not_A_Label' is not a lowercase DNS label"),
+        ([{"clusterMode": "k3d"}], {}, "clusters[0].name: None is not a lowercase DNS label"),
+        ([{"name": "a", "clusterMode": "none"}], {}, "clusters[0].clusterMode: 'none' is not one of k3d, existing"),
+        ([{"name": "a", "clusterMode": "existing"}], {}, "clusters[0].kubeconfig: is required"),
+        ([{"name": "a", "kubeconfig": EXISTING_KUBECONFIG}], {}, "clusters[0].kubeconfig: is only used when"),
+        ([{"name": "a", "readyTimeout": "1s"}], {}, "clusters[0].readyTimeout: 1s is not from 10s to 2h"),
+        ([{"name": "a", "secretIdVersion": 2}], {"credential": "token"}, "clusters[0].secretIdVersion: is only used"),
+        ([{"name": "a", "linkerd": "skip", "installGatewayApi": False}], {}, "clusters[0].installGatewayApi: is only"),
+        ([{"name": "a"}], {"clusterName": "x"}, "clusterName: is not used when clusters are listed"),
+        ([{"name": "a"}], {"clusterMode": "none", **EXTERNAL}, "clusters: is only used when clusterMode is k3d or"),
+        ([], {}, "clusters: is not a list of clusters"),
+        ({"name": "a"}, {}, "clusters: is not a list of clusters"),
+    ],
+)  # fmt: skip
+def test_bad_cluster_lists_are_refused_naming_the_entry_and_key(entries, top, says):
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(
+            {"vaultToken": "t", "clusters": json.dumps(entries), **top}, secret_keys={"vaultToken", "clusters"}
+        )
+    assert any(says in p for p in err.value.problems), err.value.problems
+
+
+def test_a_kubeconfig_in_a_plain_clusters_list_is_refused_and_never_echoed():
+    entries = [
+        {
+            "name": "a",
+            "clusterMode": "existing",
+            "kubeconfig": EXISTING_KUBECONFIG,
+            "vaultClusterAddress": "http://192.168.1.20:8200",
+        }
+    ]
+    with pytest.raises(config.ConfigError) as err:
+        config.parse({"vaultToken": "t", "clusters": json.dumps(entries)}, secret_keys={"vaultToken"})
+    assert err.value.problems == [
+        "clusters[0].kubeconfig: is stored in plain text; set it with "
+        "`pulumi config set --secret --path 'clusters[0].kubeconfig' ...` (it must stay a Pulumi secret)"
+    ]
+
+
+def test_an_inherited_problem_is_reported_once_not_once_a_cluster():
+    entries = [{"name": "a", "k3dApiPort": 6551}, {"name": "b", "k3dApiPort": 6552}]
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(
+            {"vaultToken": "t", "clusters": json.dumps(entries), "readyTimeout": "5s"},
+            secret_keys={"vaultToken", "clusters"},
+        )
+    assert err.value.problems == ["readyTimeout: 5s is not from 10s to 2h"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ({"anchors": "a1,a2,a3"}, "a rotation holds two at most"),
+        ({"anchors": "a1,a1"}, "lists a name twice"),
+        ({"anchors": "A1"}, "'A1' is not an anchor name"),
+        ({"anchors": "default"}, "not `default`"),
+        ({"anchors": "previous-anchor"}, "'previous-anchor' is not an anchor name"),
+        ({"anchors": json.dumps([])}, "anchors: is empty"),
+        ({"anchors": json.dumps({"a1": True})}, "anchors: is not a list of anchor names"),
+        ({"anchors": "a1", "signingAnchor": "a2"}, "signingAnchor: 'a2' is not one of anchors (a1)"),
+    ],
+)
+def test_bad_anchor_config_is_refused_with_its_key(raw, says):
+    with pytest.raises(config.ConfigError) as err:
+        config.parse({"vaultToken": "t", **raw}, secret_keys={"vaultToken"})
+    assert any(says in p for p in err.value.problems), err.value.problems
+
+
+# --- the cluster-only stack ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "says"),
+    [
+        ({**PROVIDED, "signPath": "pki/issue/linkerd"}, "signPath", "ending in /sign-intermediate"),
+        ({**PROVIDED, "signPath": "pki/sign/linkerd"}, "signPath", "ending in /sign-intermediate"),
+        ({**PROVIDED, "signPath": "sign-intermediate"}, "signPath", "ending in /sign-intermediate"),
+        ({**PROVIDED, "anchorPems": json.dumps({"leaf": LEAF_PEM})}, "anchorPems.leaf", "CA"),
+        ({**PROVIDED, "anchorPems": json.dumps({"x": "not a pem"})}, "anchorPems.x", "PEM"),
+        ({**PROVIDED, "anchorPems": "[a, b]"}, "anchorPems", "map of anchor name"),
+        ({**PROVIDED, "anchorPems": json.dumps({"Bad_Name": ANCHOR_PEM})}, "anchorPems", "anchor name"),
+        ({k: v for k, v in PROVIDED.items() if k != "signPath"}, "signPath", "is required"),
+        ({k: v for k, v in PROVIDED.items() if k != "anchorPems"}, "anchorPems", "is required"),
+        ({k: v for k, v in PROVIDED.items() if k != "vaultClusterAddress"}, "vaultClusterAddress", "is required"),
+        ({k: v for k, v in PROVIDED.items() if k != "approleSecretId"}, "approleSecretId", "is required"),
+        ({**PROVIDED, "signingAnchor": "other"}, "signingAnchor", "not one of anchorPems"),
+        ({**PROVIDED, "pkiPath": "pki"}, "pkiPath", "only used when vaultSide is create"),
+        ({**PROVIDED, "vaultToken": "t"}, "vaultToken", "only used when vaultSide is create"),
+        ({**PROVIDED, "vaultStack": "pki"}, "vaultStack", "only used when vaultSide is reference"),
+        (
+            {**REFERENCE, "signPath": "pki/issuer/a/sign-intermediate"},
+            "signPath",
+            "only used when vaultSide is provided",
+        ),
+        ({**REFERENCE, "credential": "token"}, "credential", "only used when vaultSide is create or"),
+        ({k: v for k, v in REFERENCE.items() if k != "vaultStack"}, "vaultStack", "is required"),
+        ({**REFERENCE, "vaultStack": "a/b/c/d"}, "vaultStack", "not a stack name"),
+        ({**REFERENCE, "vaultConsumer": "East"}, "vaultConsumer", "lowercase DNS label"),
+        ({**REFERENCE, "vaultClusterAddress": "http://vault.example.com"}, "vaultClusterAddress", "plain http"),
+        (
+            {**MODES["vault-only+external"], "vaultSide": "reference", "vaultToken": "t"},
+            "vaultSide",
+            "only used when clusterMode is",
+        ),
+        ({**MODES["vault-only+external"], "consumers": "[East]"}, "consumers[0].name", "lowercase DNS label"),
+        ({**MODES["vault-only+external"], "consumers": "[a, a]"}, "consumers[1].name", "listed twice"),
+        ({**MODES["vault-only+external"], "consumers": "[{name: a, ttl: 1}]"}, "consumers[0].ttl", "takes name"),
+        ({"consumers": "[a]"}, "consumers", "only used when clusterMode is none"),
+        ({**PROVIDED, "vaultSide": "elsewhere"}, "vaultSide", "not one of create, reference, provided"),
+        ({**PROVIDED, "credential": "kerberos"}, "credential", "not one of approle, token"),
+    ],
+)
+def test_bad_cluster_only_config_names_the_key_once(raw, key, says):
+    found = config_problems(**raw)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{key}:") and says in found[0], found
+
+
+def test_a_handed_over_secret_must_be_a_pulumi_secret():
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(PROVIDED, secret_keys={"kubeconfig"})
+    assert err.value.problems == [
+        "approleSecretId: is stored in plain text; set it with `pulumi config set --secret approleSecretId ...` "
+        "(it must stay a Pulumi secret)"
+    ]
+
+
+def test_one_cluster_per_cluster_only_stack():
+    found = config_problems(**PROVIDED, clusters="[{name: a, clusterMode: existing}]")
+    assert found == ["clusters: is only used when vaultSide is create (it is provided)"]

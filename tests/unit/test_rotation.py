@@ -3,8 +3,6 @@ refused before anything is registered (under mocks, the stack's last outputs giv
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from lib import config, rotation
@@ -180,25 +178,6 @@ def test_an_outside_anchor_stays_in_the_bundle_beside_vaults():
     previous, _ = harness.make_ca(common_name="pre-vault.linkerd.cluster.local")
     rendered = render(cfg(**ADDED, previousAnchorPem=previous), deployed=deployed(["a1"], "a1"))
     assert sorted(bundle_sources(rendered)) == ["a1.crt", "a2.crt", "previous-anchor.crt"]
-
-
-@pytest.mark.parametrize(
-    ("raw", "says"),
-    [
-        ({"anchors": "a1,a2,a3"}, "a rotation holds two at most"),
-        ({"anchors": "a1,a1"}, "lists a name twice"),
-        ({"anchors": "A1"}, "'A1' is not an anchor name"),
-        ({"anchors": "default"}, "not `default`"),
-        ({"anchors": "previous-anchor"}, "'previous-anchor' is not an anchor name"),
-        ({"anchors": json.dumps([])}, "anchors: is empty"),
-        ({"anchors": json.dumps({"a1": True})}, "anchors: is not a list of anchor names"),
-        ({"anchors": "a1", "signingAnchor": "a2"}, "signingAnchor: 'a2' is not one of anchors (a1)"),
-    ],
-)
-def test_bad_anchor_config_is_refused_with_its_key(raw, says):
-    with pytest.raises(config.ConfigError) as err:
-        config.parse({"vaultToken": "t", **raw}, secret_keys={"vaultToken"})
-    assert any(says in p for p in err.value.problems), err.value.problems
 
 
 def test_anchors_read_as_a_yaml_list_or_comma_separated():

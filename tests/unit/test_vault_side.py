@@ -23,9 +23,6 @@ from tests.harness import (
     render_mode,
     vault_only_stack,
 )
-from tests.harness import (
-    config_problems as problems,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = "vault:appRole/authBackendRole:AuthBackendRole"
@@ -261,70 +258,3 @@ def test_a_provided_rotation_goes_in_order_too():
     )
     assert set(added.one("kubernetes:core/v1:ConfigMap").inputs["data"]) == {"old.crt", "new.crt"}
     assert added.outputs["anchorRotation"] == {"anchors": ["old", "new"], "signing": "old"}
-
-
-# --- config ------------------------------------------------------------------------------------------
-
-
-LEAF_PEM, _ = make_ca(common_name="leaf.example.com", ca=False)
-
-
-@pytest.mark.parametrize(
-    ("raw", "key", "says"),
-    [
-        ({**PROVIDED, "signPath": "pki/issue/linkerd"}, "signPath", "ending in /sign-intermediate"),
-        ({**PROVIDED, "signPath": "pki/sign/linkerd"}, "signPath", "ending in /sign-intermediate"),
-        ({**PROVIDED, "signPath": "sign-intermediate"}, "signPath", "ending in /sign-intermediate"),
-        ({**PROVIDED, "anchorPems": json.dumps({"leaf": LEAF_PEM})}, "anchorPems.leaf", "CA"),
-        ({**PROVIDED, "anchorPems": json.dumps({"x": "not a pem"})}, "anchorPems.x", "PEM"),
-        ({**PROVIDED, "anchorPems": "[a, b]"}, "anchorPems", "map of anchor name"),
-        ({**PROVIDED, "anchorPems": json.dumps({"Bad_Name": ANCHOR_PEM})}, "anchorPems", "anchor name"),
-        ({k: v for k, v in PROVIDED.items() if k != "signPath"}, "signPath", "is required"),
-        ({k: v for k, v in PROVIDED.items() if k != "anchorPems"}, "anchorPems", "is required"),
-        ({k: v for k, v in PROVIDED.items() if k != "vaultClusterAddress"}, "vaultClusterAddress", "is required"),
-        ({k: v for k, v in PROVIDED.items() if k != "approleSecretId"}, "approleSecretId", "is required"),
-        ({**PROVIDED, "signingAnchor": "other"}, "signingAnchor", "not one of anchorPems"),
-        ({**PROVIDED, "pkiPath": "pki"}, "pkiPath", "only used when vaultSide is create"),
-        ({**PROVIDED, "vaultToken": "t"}, "vaultToken", "only used when vaultSide is create"),
-        ({**PROVIDED, "vaultStack": "pki"}, "vaultStack", "only used when vaultSide is reference"),
-        (
-            {**REFERENCE, "signPath": "pki/issuer/a/sign-intermediate"},
-            "signPath",
-            "only used when vaultSide is provided",
-        ),
-        ({**REFERENCE, "credential": "token"}, "credential", "only used when vaultSide is create or"),
-        ({k: v for k, v in REFERENCE.items() if k != "vaultStack"}, "vaultStack", "is required"),
-        ({**REFERENCE, "vaultStack": "a/b/c/d"}, "vaultStack", "not a stack name"),
-        ({**REFERENCE, "vaultConsumer": "East"}, "vaultConsumer", "lowercase DNS label"),
-        ({**REFERENCE, "vaultClusterAddress": "http://vault.example.com"}, "vaultClusterAddress", "plain http"),
-        (
-            {**MODES["vault-only+external"], "vaultSide": "reference", "vaultToken": "t"},
-            "vaultSide",
-            "only used when clusterMode is",
-        ),
-        ({**MODES["vault-only+external"], "consumers": "[East]"}, "consumers[0].name", "lowercase DNS label"),
-        ({**MODES["vault-only+external"], "consumers": "[a, a]"}, "consumers[1].name", "listed twice"),
-        ({**MODES["vault-only+external"], "consumers": "[{name: a, ttl: 1}]"}, "consumers[0].ttl", "takes name"),
-        ({"consumers": "[a]"}, "consumers", "only used when clusterMode is none"),
-        ({**PROVIDED, "vaultSide": "elsewhere"}, "vaultSide", "not one of create, reference, provided"),
-        ({**PROVIDED, "credential": "kerberos"}, "credential", "not one of approle, token"),
-    ],
-)
-def test_bad_cluster_only_config_names_the_key_once(raw, key, says):
-    found = problems(**raw)
-    assert len(found) == 1, found
-    assert found[0].startswith(f"{key}:") and says in found[0], found
-
-
-def test_a_handed_over_secret_must_be_a_pulumi_secret():
-    with pytest.raises(config.ConfigError) as err:
-        config.parse(PROVIDED, secret_keys={"kubeconfig"})
-    assert err.value.problems == [
-        "approleSecretId: is stored in plain text; set it with `pulumi config set --secret approleSecretId ...` "
-        "(it must stay a Pulumi secret)"
-    ]
-
-
-def test_one_cluster_per_cluster_only_stack():
-    found = problems(**PROVIDED, clusters="[{name: a, clusterMode: existing}]")
-    assert found == ["clusters: is only used when vaultSide is create (it is provided)"]
