@@ -1,4 +1,4 @@
-"""Config rules: every bad input is refused with its key and the accepted values."""
+"""Config as parsed: the defaults, durations, what each setting becomes (bad config, by rule: test_config_rules.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from lib import config
 from tests.harness import ANCHOR_PEM, EXISTING_KUBECONFIG
 from tests.harness import parse_with_token as parse
 from tests.harness import refused as problems
-
 
 
 def test_defaults_are_the_walkthrough_with_its_corrections():
