@@ -9,7 +9,7 @@ Nothing here imports a provider SDK, so a cluster-only stack (docs/design.md,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 
@@ -19,6 +19,10 @@ from lib.names import APPROLE_SECRET, APPROLE_SECRET_KEY, TOKEN_SECRET, TOKEN_SE
 @dataclass(frozen=True)
 class AppRoleLogin:
     """cert-manager's AppRole credential: it logs in with these for every signing."""
+
+    KIND: ClassVar[str] = "approle"  # the stack output credentialKind
+    FACT_KEYS: ClassVar[tuple[str, ...]] = ("approleMount", "approleRoleId")  # its plain outputs
+    SECRET_KEYS: ClassVar[tuple[str, ...]] = ("approleSecretId",)  # its secret outputs
 
     mount: pulumi.Input[str]
     """The AppRole auth mount path."""
@@ -43,15 +47,19 @@ class AppRoleLogin:
 
     def facts(self) -> dict[str, pulumi.Input[str]]:
         """What may be shown: the stack outputs beside the secret ones."""
-        return {"approleMount": self.mount, "approleRoleId": self.role_id}
+        return dict(zip(self.FACT_KEYS, (self.mount, self.role_id), strict=True))
 
     def secrets(self) -> dict[str, pulumi.Output[str]]:
-        return {"approleSecretId": self.secret_id}
+        return dict(zip(self.SECRET_KEYS, (self.secret_id,), strict=True))
 
 
 @dataclass(frozen=True)
 class TokenLogin:
     """cert-manager's token credential: one orphan token, which expires (docs/operations.md, "What expires")."""
+
+    KIND: ClassVar[str] = "token"
+    FACT_KEYS: ClassVar[tuple[str, ...]] = ("vaultTokenExpiresAt",)
+    SECRET_KEYS: ClassVar[tuple[str, ...]] = ("vaultToken",)
 
     token: pulumi.Output[str]
     """The token (a Pulumi secret)."""
@@ -65,25 +73,23 @@ class TokenLogin:
         return TOKEN_SECRET, TOKEN_SECRET_KEY, self.token
 
     def facts(self) -> dict[str, pulumi.Input[str]]:
-        return {"vaultTokenExpiresAt": self.expires_at}
+        return dict(zip(self.FACT_KEYS, (self.expires_at,), strict=True))
 
     def secrets(self) -> dict[str, pulumi.Output[str]]:
-        return {"vaultToken": self.token}
+        return dict(zip(self.SECRET_KEYS, (self.token,), strict=True))
 
 
 VaultCredential = AppRoleLogin | TokenLogin
-KINDS = {"approle": AppRoleLogin, "token": TokenLogin}
+KINDS: dict[str, type[AppRoleLogin] | type[TokenLogin]] = {c.KIND: c for c in (AppRoleLogin, TokenLogin)}
 
 
 def from_outputs(kind: str, plain: dict[str, Any], secret: pulumi.Output[dict[str, Any]]) -> VaultCredential:
     """A credential another stack exported: its facts (plain) and its secrets (one secret Output)."""
-    if kind == "approle":
-        return AppRoleLogin(
-            mount=plain["approleMount"],
-            role_id=plain["approleRoleId"],
-            secret_id=pulumi.Output.secret(secret.apply(lambda s: s["approleSecretId"])),
-        )
-    return TokenLogin(
-        token=pulumi.Output.secret(secret.apply(lambda s: s["vaultToken"])),
-        expires_at=plain.get("vaultTokenExpiresAt", ""),
-    )
+
+    def secret_field(key: str) -> pulumi.Output[str]:
+        return pulumi.Output.secret(secret.apply(lambda s: s[key]))
+
+    if kind == AppRoleLogin.KIND:
+        mount, role_id = (plain[k] for k in AppRoleLogin.FACT_KEYS)
+        return AppRoleLogin(mount=mount, role_id=role_id, secret_id=secret_field(*AppRoleLogin.SECRET_KEYS))
+    return TokenLogin(token=secret_field(*TokenLogin.SECRET_KEYS), expires_at=plain.get(*TokenLogin.FACT_KEYS, ""))

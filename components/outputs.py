@@ -100,7 +100,7 @@ def export_consumed_vault_side(side: VaultSide, cfg: StackConfig) -> None:
     # Read back by the next run: the anchors this cluster's bundle carried, and which one signed.
     pulumi.export(rotation.OUTPUT, Rotation(side.pki.anchors, side.pki.signing_anchor).as_output())
     export_anchors(side.anchors, side.pki.signing_anchor)
-    pulumi.export("credentialKind", "approle" if "appRole" in side.credentials[""].auth() else "token")
+    pulumi.export("credentialKind", side.credentials[""].KIND)
     if side.source == "provided":
         export_requirements(side.sign_path, cfg)
 

@@ -45,17 +45,12 @@ def approle_login(
     """
     child = pulumi.ResourceOptions(parent=parent)
     prefix = f"{name}-{cluster}" if cluster else name
-    settings = vault_access.approle_role("", cred.approle_token_ttl.seconds)
+    # The secret_id does not expire (secret_id_ttl 0): it is rotated with secretIdVersion.
     role = vault.approle.AuthBackendRole(
         f"{prefix}-role",
         backend=backend.path,
         role_name=f"{cred.approle_role}-{cluster}" if cluster else cred.approle_role,
-        token_policies=[policy.name],
-        token_no_default_policy=settings["token_no_default_policy"],
-        token_ttl=settings["token_ttl"],
-        token_max_ttl=settings["token_max_ttl"],
-        secret_id_ttl=settings["secret_id_ttl"],  # the secret_id does not expire; rotate it with secretIdVersion
-        secret_id_num_uses=settings["secret_id_num_uses"],
+        **vault_access.approle_role(policy.name, cred.approle_token_ttl.seconds),
         opts=child,
     )
     secret_id = vault.approle.AuthBackendRoleSecretId(
@@ -77,15 +72,9 @@ def token_login(
 
     It expires: docs/operations.md, "Credentials, and what expires".
     """
-    settings = vault_access.orphan_token("", cred.token_ttl.seconds)
     token = vault.Token(
         f"{name}-{cluster}-token" if cluster else f"{name}-token",
-        policies=[policy.name],
-        no_parent=settings["no_parent"],
-        no_default_policy=settings["no_default_policy"],
-        renewable=settings["renewable"],
-        ttl=cred.token_ttl.vault_ttl,
-        num_uses=0,
+        **vault_access.orphan_token(policy.name, cred.token_ttl.seconds),
         opts=pulumi.ResourceOptions(parent=parent),
     )
     return TokenLogin(

@@ -142,8 +142,9 @@ def referenced(cfg: StackConfig, deployed: Rotation | None) -> VaultSide:
     cluster_address = ref.require_output("vaultClusterAddress")
     kind = str(outputs["credentialKind"])
     if secret_key is None:
-        secret = pulumi.Output.all(*(ref.require_output(k) for k in _SECRET_KEYS[kind])).apply(
-            lambda values, k=kind: dict(zip(_SECRET_KEYS[k], values, strict=True))
+        keys = credentials.KINDS[kind].SECRET_KEYS
+        secret = pulumi.Output.all(*(ref.require_output(k) for k in keys)).apply(
+            lambda values: dict(zip(keys, values, strict=True))
         )
     else:
         secret = ref.require_output("consumerSecrets").apply(lambda s, c=secret_key: s[c])
@@ -157,15 +158,11 @@ def referenced(cfg: StackConfig, deployed: Rotation | None) -> VaultSide:
     )
 
 
-_SECRET_KEYS = {"approle": ("approleSecretId",), "token": ("vaultToken",)}
-_PLAIN_KEYS = {"approle": ("approleMount", "approleRoleId"), "token": ("vaultTokenExpiresAt",)}
-
-
 def _consumer_facts(outputs: dict[str, Any], consumer: str | None, name: str) -> tuple[dict[str, Any], str | None]:
     """This cluster's credential facts in the Vault-only stack, and its key in ``consumerSecrets`` (None: flat)."""
     declared = outputs.get("consumers") or {}
     kind = str(outputs.get("credentialKind"))
-    if kind not in _PLAIN_KEYS:
+    if kind not in credentials.KINDS:
         raise ConfigError([f"vaultStack: {name} exports credentialKind {kind!r}, not approle or token"])
     if consumer is None:
         if declared:
@@ -175,10 +172,11 @@ def _consumer_facts(outputs: dict[str, Any], consumer: str | None, name: str) ->
                     "each with a credential of its own; name this cluster's"
                 ]
             )
-        missing = [k for k in _PLAIN_KEYS[kind] if k not in outputs]
+        fact_keys = credentials.KINDS[kind].FACT_KEYS
+        missing = [k for k in fact_keys if k not in outputs]
         if missing:
             raise ConfigError([f"vaultStack: {name} has no output {', '.join(missing)} for its {kind} credential"])
-        return {k: outputs[k] for k in _PLAIN_KEYS[kind]}, None
+        return {k: outputs[k] for k in fact_keys}, None
     if consumer not in declared:
         have = ", ".join(sorted(declared)) or "none"
         raise ConfigError(

@@ -32,8 +32,11 @@ def mount_of(sign_path: str) -> str:
     return head
 
 
-def approle_role(policy: str, token_ttl_seconds: int) -> dict[str, Any]:
-    """The AppRole role's settings: one policy, short-lived tokens, a secret_id rotated by its owner."""
+def approle_role(policy: Any, token_ttl_seconds: int) -> dict[str, Any]:
+    """The AppRole role's settings: one policy, short-lived tokens, a secret_id rotated by its owner.
+
+    Keyed as Vault's API and pulumi-vault's ``AuthBackendRole`` name them; ``policy`` is its name (an
+    Output of it, in the program)."""
     return {
         "token_policies": [policy],
         "token_no_default_policy": True,
@@ -44,9 +47,18 @@ def approle_role(policy: str, token_ttl_seconds: int) -> dict[str, Any]:
     }
 
 
-def orphan_token(policy: str, ttl_seconds: int) -> dict[str, Any]:
-    """The token's settings: one policy, no parent (it outlives whoever made it), renewable, bounded."""
-    return {"policies": [policy], "no_parent": True, "no_default_policy": True, "renewable": True, "ttl": ttl_seconds}
+def orphan_token(policy: Any, ttl_seconds: int) -> dict[str, Any]:
+    """The token's settings: one policy, no parent (it outlives whoever made it), renewable, bounded.
+
+    Keyed as Vault's API and pulumi-vault's ``Token`` name them (the TTL as Vault writes one, ``<n>s``)."""
+    return {
+        "policies": [policy],
+        "no_parent": True,
+        "no_default_policy": True,
+        "renewable": True,
+        "ttl": f"{ttl_seconds}s",
+        "num_uses": 0,
+    }
 
 
 def requirements(

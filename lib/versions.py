@@ -1,7 +1,7 @@
 """Every pin, in one module: charts, images, the k3d CLI, the toolchain, and (read) the Python SDKs.
 
 The Python SDKs are pinned once, in requirements.txt (pip's own file), and read
-here (``SDK``); each toolchain piece's Go modules are pinned by its go.mod +
+here (``sdk_pins()``); each toolchain piece's Go modules are pinned by its go.mod +
 go.sum, at the versions named here. Tests tie the installed distributions, the
 go.mod files, the L3 workflow and the docs to this module. Bumping a version is a one-line
 change here; the L1 tests check the values the program renders against the
@@ -11,6 +11,7 @@ docs/testing.md), so bump those together.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,11 +62,10 @@ ACTIONLINT_VERSION = "v1.7.12"
 SHELLCHECK_DEBIAN_VERSION = "0.9.0-1"
 
 
-def _requirements() -> dict[str, str]:
-    """The SDK pins as requirements.txt writes them (``name==version``)."""
+@functools.cache
+def sdk_pins() -> dict[str, str]:
+    """The SDK pins as requirements.txt writes them (``name==version``); read when asked (the toolchain and
+    its tests), not at every program start."""
     text = (Path(__file__).resolve().parent.parent / "requirements.txt").read_text()
     pins = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return dict(tuple(pin.split("==", 1)) for pin in pins if "==" in pin)
-
-
-SDK = _requirements()

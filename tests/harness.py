@@ -8,6 +8,7 @@ stack outputs with their secretness.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -466,8 +467,13 @@ def vault_only_stack(**overrides: str) -> StackOutputs:
     return StackOutputs.of(render(cfg(**{**MODES["vault-only+external"], "consumers": "[east, west]", **overrides})))
 
 
+@functools.cache
+def _vault_only_stack_of_the_modes() -> StackOutputs:
+    return vault_only_stack()  # rendered once: every reference-mode render reads the same outputs
+
+
 def mode_stacks(mode: str) -> dict[str, StackOutputs] | None:
-    return {VAULT_ONLY_STACK: vault_only_stack()} if mode == "cluster-only+reference" else None
+    return {VAULT_ONLY_STACK: _vault_only_stack_of_the_modes()} if mode == "cluster-only+reference" else None
 
 
 def render_mode(mode: str, **overrides: Any) -> Rendered:

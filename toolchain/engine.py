@@ -68,7 +68,7 @@ from toolchain.cluster import (  # noqa: F401 (re-exported)
 PULUMI_VERSION = versions.PULUMI_CLI_VERSION
 MIN_PULUMI = versions.MIN_PULUMI_CLI
 # The provider plugin is the version of the Python SDK that drives it.
-KUBERNETES_PROVIDER_VERSION = versions.SDK["pulumi-kubernetes"]
+KUBERNETES_PROVIDER_VERSION = versions.sdk_pins()["pulumi-kubernetes"]
 
 
 PULUMI_VERSION_SYMBOL = "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version"

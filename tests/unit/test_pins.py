@@ -23,7 +23,7 @@ EDGE = "edge-{}.{}.{}".format(*(int(n) % (100 if i == 0 else 10**9) for i, n in 
 
 
 def test_the_installed_sdks_are_the_pinned_ones():
-    for name, pinned in versions.SDK.items():
+    for name, pinned in versions.sdk_pins().items():
         assert importlib.metadata.version(name) == pinned, name
 
 
@@ -66,8 +66,8 @@ PROSE = {
     r"trust-manager (v\d+\.\d+\.\d+)": versions.TRUST_MANAGER.version,
     r"\b(edge-\d+\.\d+\.\d+)": EDGE,
     r"\b(20\d\d\.\d+\.\d+) \(edge": versions.LINKERD_CONTROL_PLANE.version,
-    r"pulumi-vault[ =]+(\d+\.\d+\.\d+)": versions.SDK["pulumi-vault"],
-    r"pulumi-kubernetes[ =]+(\d+\.\d+\.\d+)": versions.SDK["pulumi-kubernetes"],
+    r"pulumi-vault[ =]+(\d+\.\d+\.\d+)": versions.sdk_pins()["pulumi-vault"],
+    r"pulumi-kubernetes[ =]+(\d+\.\d+\.\d+)": versions.sdk_pins()["pulumi-kubernetes"],
     r"`pulumi` (v\d+\.\d+\.\d+)": versions.PULUMI_CLI_VERSION,
     r"pulumi (v3\.\d+\.\d+)": versions.PULUMI_CLI_VERSION,
     r"hashicorp/vault[: ](\d+\.\d+\.\d+)": versions.VAULT_VERSION,

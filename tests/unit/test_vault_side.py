@@ -258,3 +258,14 @@ def test_a_provided_rotation_goes_in_order_too():
     )
     assert set(added.one("kubernetes:core/v1:ConfigMap").inputs["data"]) == {"old.crt", "new.crt"}
     assert added.outputs["anchorRotation"] == {"anchors": ["old", "new"], "signing": "old"}
+
+
+def test_the_token_a_stack_makes_is_the_token_it_asks_a_security_team_for():
+    made = render(cfg(**MODES["vault-only+external"], credential="token"))
+    token = made.one("vault:index/token:Token").inputs
+    wanted = made.outputs["vaultRequirements"]["token"]
+    assert wanted["policies"] == token["policies"] == [made.outputs["vaultRequirements"]["policy"]["name"]]
+    assert (token["noParent"], token["noDefaultPolicy"], token["renewable"], token["ttl"]) == (
+        wanted["no_parent"], wanted["no_default_policy"], wanted["renewable"], wanted["ttl"],
+    )  # fmt: skip
+    assert token["ttl"] == "2761200s"  # tokenTtl 767h, as Vault takes a TTL
