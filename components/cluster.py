@@ -53,7 +53,10 @@ class K3dCluster(pulumi.ComponentResource):
     """A k3d cluster on the shared network; exposes its kubeconfig as a secret."""
 
     kubeconfig: pulumi.Output[str]
-    name: str
+    in_network_server: str
+    """The API server as a container on the Docker network reaches it (the laptop's Vault, for TokenReview)."""
+    ca_pem: pulumi.Output[str]
+    """The CA of the API server's serving certificate, from the kubeconfig (public: not a secret)."""
 
     def __init__(self, name: str, args: K3dClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("linkerd-vault-pki:cluster:K3dCluster", name, None, opts)
@@ -77,4 +80,18 @@ class K3dCluster(pulumi.ComponentResource):
             ),
         )
         self.kubeconfig = pulumi.Output.secret(cluster.stdout)
+        # k3s serves the API on 6443 inside its server container, whose name k3d derives from the cluster's and
+        # which k3s's serving certificate names.
+        self.in_network_server = f"https://k3d-{args.cluster_name}-server-0:6443"
+        self.ca_pem = pulumi.Output.unsecret(cluster.stdout.apply(kubeconfig_ca_pem))
         self.register_outputs({"kubeconfig": self.kubeconfig})
+
+
+def kubeconfig_ca_pem(kubeconfig: str) -> str:
+    """The cluster CA k3d's kubeconfig carries (its certificate-authority-data, decoded)."""
+    from lib.config.rules import kubeconfig_ca
+
+    ca = kubeconfig_ca(kubeconfig, None)
+    if ca is None:
+        raise ValueError("k3d's kubeconfig carries no certificate-authority-data for its cluster")
+    return ca

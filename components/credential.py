@@ -1,7 +1,8 @@
 """What cert-manager logs in to Vault with, whoever made it: this stack, a Vault-only stack, or a security team.
 
 Each kind knows its own ClusterIssuer ``auth`` block, the Secret its secret part
-goes in, and how it is exported: the cluster side never asks which kind it has.
+goes in (none, for Kubernetes auth: it logs in as a ServiceAccount), and how it is
+exported: the cluster side never asks which kind it has.
 Nothing here imports a provider SDK, so a cluster-only stack (docs/design.md,
 "Where the Vault side comes from") never loads ``pulumi_vault``.
 """
@@ -13,7 +14,14 @@ from typing import Any, ClassVar
 
 import pulumi
 
-from lib.names import APPROLE_SECRET, APPROLE_SECRET_KEY, TOKEN_SECRET, TOKEN_SECRET_KEY
+from lib.names import (
+    APPROLE_SECRET,
+    APPROLE_SECRET_KEY,
+    TOKEN_SECRET,
+    TOKEN_SECRET_KEY,
+    VAULT_AUDIENCE,
+    VAULT_SERVICE_ACCOUNT,
+)
 
 
 @dataclass(frozen=True)
@@ -41,9 +49,13 @@ class AppRoleLogin:
             }
         }
 
-    def secret(self) -> tuple[str, str, pulumi.Output[str]]:
-        """The Secret cert-manager reads the secret part from: name, key, value."""
+    def secret(self) -> tuple[str, str, pulumi.Output[str]] | None:
+        """The Secret cert-manager reads the secret part from: name, key, value (None: nothing stored)."""
         return APPROLE_SECRET, APPROLE_SECRET_KEY, self.secret_id
+
+    def service_account(self) -> str | None:
+        """The ServiceAccount cert-manager logs in as (None: it logs in with a stored secret)."""
+        return None
 
     def facts(self) -> dict[str, pulumi.Input[str]]:
         """What may be shown: the stack outputs beside the secret ones."""
@@ -69,8 +81,11 @@ class TokenLogin:
     def auth(self) -> dict[str, Any]:
         return {"tokenSecretRef": {"name": TOKEN_SECRET, "key": TOKEN_SECRET_KEY}}
 
-    def secret(self) -> tuple[str, str, pulumi.Output[str]]:
+    def secret(self) -> tuple[str, str, pulumi.Output[str]] | None:
         return TOKEN_SECRET, TOKEN_SECRET_KEY, self.token
+
+    def service_account(self) -> str | None:
+        return None
 
     def facts(self) -> dict[str, pulumi.Input[str]]:
         return dict(zip(self.FACT_KEYS, (self.expires_at,), strict=True))
@@ -79,8 +94,47 @@ class TokenLogin:
         return dict(zip(self.SECRET_KEYS, (self.token,), strict=True))
 
 
-VaultCredential = AppRoleLogin | TokenLogin
-KINDS: dict[str, type[AppRoleLogin] | type[TokenLogin]] = {c.KIND: c for c in (AppRoleLogin, TokenLogin)}
+@dataclass(frozen=True)
+class KubernetesLogin:
+    """cert-manager's Kubernetes auth credential: nothing stored anywhere (docs/design.md, "Kubernetes auth").
+
+    For each login cert-manager requests a 10-minute token for ``VAULT_SERVICE_ACCOUNT`` (TokenRequest, with
+    our audience) and hands it to Vault, which asks the cluster's TokenReview whether it is valid.
+    """
+
+    KIND: ClassVar[str] = "kubernetes"
+    FACT_KEYS: ClassVar[tuple[str, ...]] = ("kubernetesAuthMount", "kubernetesAuthRole")
+    SECRET_KEYS: ClassVar[tuple[str, ...]] = ()
+
+    mount: pulumi.Input[str]
+    """The Kubernetes auth mount path (this cluster's)."""
+    role: pulumi.Input[str]
+    """The role bound to the ServiceAccount."""
+
+    def auth(self) -> dict[str, Any]:
+        return {
+            "kubernetes": {
+                "mountPath": pulumi.Output.concat("/v1/auth/", self.mount),
+                "role": self.role,
+                "serviceAccountRef": {"name": VAULT_SERVICE_ACCOUNT, "audiences": [VAULT_AUDIENCE]},
+            }
+        }
+
+    def secret(self) -> tuple[str, str, pulumi.Output[str]] | None:
+        return None
+
+    def service_account(self) -> str | None:
+        return VAULT_SERVICE_ACCOUNT
+
+    def facts(self) -> dict[str, pulumi.Input[str]]:
+        return dict(zip(self.FACT_KEYS, (self.mount, self.role), strict=True))
+
+    def secrets(self) -> dict[str, pulumi.Output[str]]:
+        return {}
+
+
+VaultCredential = AppRoleLogin | TokenLogin | KubernetesLogin
+KINDS: dict[str, type[VaultCredential]] = {c.KIND: c for c in (AppRoleLogin, TokenLogin, KubernetesLogin)}
 
 
 def from_outputs(kind: str, plain: dict[str, Any], secret: pulumi.Output[dict[str, Any]]) -> VaultCredential:
@@ -92,4 +146,7 @@ def from_outputs(kind: str, plain: dict[str, Any], secret: pulumi.Output[dict[st
     if kind == AppRoleLogin.KIND:
         mount, role_id = (plain[k] for k in AppRoleLogin.FACT_KEYS)
         return AppRoleLogin(mount=mount, role_id=role_id, secret_id=secret_field(*AppRoleLogin.SECRET_KEYS))
+    if kind == KubernetesLogin.KIND:
+        mount, role = (plain[k] for k in KubernetesLogin.FACT_KEYS)
+        return KubernetesLogin(mount=mount, role=role)
     return TokenLogin(token=secret_field(*TokenLogin.SECRET_KEYS), expires_at=plain.get(*TokenLogin.FACT_KEYS, ""))

@@ -1,7 +1,8 @@
 """Linkerd's identity issuer, from Vault through cert-manager: the walkthrough's ClusterIssuer and Certificate.
 
 - The credential Secret and the ClusterIssuer live in cert-manager's cluster resource namespace, the only
-  one a ClusterIssuer reads secrets from.
+  one a ClusterIssuer reads secrets from. With Kubernetes auth there is no Secret: a ServiceAccount there,
+  which cert-manager may request tokens for and nothing else may, and whose tokens may call TokenReview.
 - The ClusterIssuer is named after the anchor that signs (``vault-<anchor>``): a rotation's switch renames
   it, and cert-manager re-issues a Certificate whose issuerRef changed.
 - The Certificate is the identity issuer Linkerd reads (``kubernetes.io/tls``): an ECDSA P-256 CA.
@@ -19,7 +20,7 @@ import pulumi_kubernetes as k8s
 from components.cert_manager import CertManager, ExistingCertManager
 from components.credential import VaultCredential
 from lib.config import Duration
-from lib.names import CERTIFICATE_NAME, IDENTITY_NAME, cluster_issuer_name
+from lib.names import CERTIFICATE_NAME, IDENTITY_NAME, TOKEN_REQUESTER, TOKEN_REVIEWER, cluster_issuer_name
 
 
 def wait_for(condition: str, timeout_seconds: int) -> dict[str, str]:
@@ -84,6 +85,8 @@ class IdentityIssuerArgs:
     """The Vault Enterprise / OpenBao namespace of the mount."""
     ready_timeout_seconds: int = 600
     """How long `up` waits for the ClusterIssuer and the Certificate to be Ready."""
+    cert_manager_service_account: str = "cert-manager"
+    """cert-manager's controller's ServiceAccount: with Kubernetes auth, the one that may request the token."""
 
 
 class IdentityIssuer(pulumi.ComponentResource):
@@ -94,14 +97,7 @@ class IdentityIssuer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: IdentityIssuerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("linkerd-vault-pki:issuer:IdentityIssuer", name, None, opts)
-        secret_name, secret_key, secret_value = args.credential.secret()
-        credential = k8s.core.v1.Secret(
-            f"{name}-vault-credential",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=args.cert_manager.namespace),
-            type="Opaque",
-            string_data={secret_key: pulumi.Output.secret(secret_value)},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager]),
-        )
+        credential = login_resources(name, args, pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager]))
         issuer_name = cluster_issuer_name(args.signing_anchor)
         issuer = k8s.apiextensions.CustomResource(
             f"{name}-cluster-issuer",
@@ -118,7 +114,7 @@ class IdentityIssuer(pulumi.ComponentResource):
                 args.vault_namespace,
             ),
             # Ready only once cert-manager has logged in to Vault with the credential.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager, credential]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager, *credential]),
         )
         certificate = k8s.apiextensions.CustomResource(
             f"{name}-certificate",
@@ -135,6 +131,64 @@ class IdentityIssuer(pulumi.ComponentResource):
         self.issuer_name = once_created(issuer, issuer_name)
         self.certificate_name = once_created(certificate, CERTIFICATE_NAME)
         self.register_outputs({"issuer_name": self.issuer_name, "certificate_name": self.certificate_name})
+
+
+def login_resources(name: str, args: IdentityIssuerArgs, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+    """What cert-manager logs in to Vault with, on the cluster: the credential's Secret, or with Kubernetes auth
+    the ServiceAccount and exactly the RBAC its login needs (nothing stored)."""
+    namespace = args.cert_manager.namespace
+    stored = args.credential.secret()
+    if stored is not None:
+        secret_name, secret_key, secret_value = stored
+        secret = k8s.core.v1.Secret(
+            f"{name}-vault-credential",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=namespace),
+            type="Opaque",
+            string_data={secret_key: pulumi.Output.secret(secret_value)},
+            opts=opts,
+        )
+        return [secret]
+    account = args.credential.service_account()
+    assert account is not None  # a credential stores a secret or logs in as a ServiceAccount
+    meta = k8s.meta.v1.ObjectMetaArgs
+    service_account = k8s.core.v1.ServiceAccount(
+        f"{name}-vault-service-account",
+        metadata=meta(name=account, namespace=namespace),
+        automount_service_account_token=False,  # no pod runs as it: cert-manager requests its tokens
+        opts=opts,
+    )
+    # cert-manager's controller may create tokens for this one ServiceAccount (TokenRequest), nothing more.
+    requester = k8s.rbac.v1.Role(
+        f"{name}-vault-token-requester",
+        metadata=meta(name=TOKEN_REQUESTER, namespace=namespace),
+        rules=[
+            k8s.rbac.v1.PolicyRuleArgs(
+                api_groups=[""], resources=["serviceaccounts/token"], verbs=["create"], resource_names=[account]
+            )
+        ],
+        opts=opts,
+    )
+    requester_binding = k8s.rbac.v1.RoleBinding(
+        f"{name}-vault-token-requester",
+        metadata=meta(name=TOKEN_REQUESTER, namespace=namespace),
+        role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=TOKEN_REQUESTER),
+        subjects=[
+            k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=args.cert_manager_service_account, namespace=namespace)
+        ],
+        opts=opts.merge(pulumi.ResourceOptions(depends_on=[requester])),
+    )
+    # Vault reviews each login with the login's own token (it stores no reviewer token): the token's
+    # ServiceAccount may call TokenReview, which is all system:auth-delegator grants that matters here.
+    reviewer = k8s.rbac.v1.ClusterRoleBinding(
+        f"{name}-vault-token-reviewer",
+        metadata=meta(name=TOKEN_REVIEWER),
+        role_ref=k8s.rbac.v1.RoleRefArgs(
+            api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="system:auth-delegator"
+        ),
+        subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=account, namespace=namespace)],
+        opts=opts.merge(pulumi.ResourceOptions(depends_on=[service_account])),
+    )
+    return [service_account, requester_binding, reviewer]
 
 
 def once_created(resource: pulumi.CustomResource, name: str) -> pulumi.Output[str]:

@@ -70,12 +70,15 @@ def export_listed_clusters(facts: dict[str, ClusterFacts], side: VaultSide) -> N
 
 def export_requirements(sign_path: pulumi.Input[str], cfg: StackConfig) -> None:
     """What a Vault made by hand must hold for this stack's cert-manager: the hand-off to a security team."""
-    login_ttl = cfg.credential.approle_token_ttl if cfg.credential.kind == "approle" else cfg.credential.token_ttl
+    cred = cfg.credential
+    login_ttl = {"approle": cred.approle_token_ttl, "kubernetes": cred.kubernetes_token_ttl}.get(
+        cred.kind, cred.token_ttl
+    )
     pulumi.export(
         "vaultRequirements",
         pulumi.Output.from_input(sign_path).apply(
             lambda path: vault_access.requirements(
-                path, cfg.credential.kind, cfg.pki.issuer_duration.seconds, login_ttl.seconds
+                path, cred.kind, cfg.pki.issuer_duration.seconds, login_ttl.seconds, cfg.cert_manager.namespace
             )
         ),
     )
@@ -125,7 +128,10 @@ def export_vault_side(endpoint: VaultEndpoint, pki: VaultPki, cfg: StackConfig) 
     if cfg.consumers:
         # A Vault-only stack's consumers: one credential each, revocable alone (docs/design.md, "Consumers").
         pulumi.export("consumers", {key: c.facts() for key, c in pki.credentials.items()})
-        pulumi.export("consumerSecrets", pulumi.Output.secret({key: c.secrets() for key, c in pki.credentials.items()}))
+        if any(c.SECRET_KEYS for c in pki.credentials.values()):  # Kubernetes auth has none
+            pulumi.export(
+                "consumerSecrets", pulumi.Output.secret({key: c.secrets() for key, c in pki.credentials.items()})
+            )
         return
     credential = pki.credentials[""]
     for key, value in {**credential.facts(), **credential.secrets()}.items():

@@ -33,6 +33,9 @@ from lib.rotation import Rotation
 if TYPE_CHECKING:
     import pulumi_vault as vault
 
+    from components.cluster import K3dCluster
+    from components.vault_credentials import ReviewedCluster
+
 
 @dataclass
 class VaultEndpoint:
@@ -110,18 +113,64 @@ def run(cfg: StackConfig) -> None:
         from components.network import local_network
 
         network = local_network("local-network", cfg.cluster.network)
+    # The clusters first: with Kubernetes auth, Vault's side is configured with each one's API server.
+    access = {target.key: connect(target, network) for target in cfg.clusters}
     if cfg.vault_side.creates:
-        side = create_vault_side(cfg, network)
+        side = create_vault_side(cfg, network, access)
     facts = {}
     for target in cfg.clusters:
-        facts[target.key] = cluster_side(cfg, target, side, network)
+        facts[target.key] = cluster_side(cfg, target, side, access[target.key])
     if cfg.listed:
         export_listed_clusters(facts, side)
     elif facts:
         export_cluster(facts[""], side.credentials[""])
 
 
-def create_vault_side(cfg: StackConfig, network) -> VaultSide:
+@dataclass
+class ClusterAccess:
+    """How this stack reaches one cluster, and how the laptop's Vault does (a k3d cluster's, on the network)."""
+
+    kubeconfig: pulumi.Output[str]
+    k3d: K3dCluster | None = None
+
+
+def connect(target: ClusterTarget, network) -> ClusterAccess:
+    """A k3d cluster made here, or an existing one's kubeconfig."""
+    if target.cluster.mode != "k3d":
+        assert target.cluster.kubeconfig is not None  # required by the config rules
+        return ClusterAccess(kubeconfig=target.cluster.kubeconfig.output())
+    from components.cluster import K3dCluster, K3dClusterArgs
+
+    cluster = K3dCluster(
+        f"{target.key}-k3d" if target.key else "k3d",
+        K3dClusterArgs(
+            cluster_name=target.cluster.name,
+            network=network.name,
+            api_port=target.cluster.api_port,
+            k3s_image=target.cluster.k3s_image,
+        ),
+    )
+    return ClusterAccess(kubeconfig=cluster.kubeconfig, k3d=cluster)
+
+
+def reviewed_clusters(cfg: StackConfig, access: dict[str, ClusterAccess]) -> dict[str, ReviewedCluster]:
+    """With Kubernetes auth, each login's cluster as Vault reaches it: the config's, or a k3d cluster's."""
+    from components.vault_credentials import ReviewedCluster
+
+    reviewed = {}
+    for key, login in cfg.logins.items():
+        if login.kubernetes is not None:
+            api = login.kubernetes
+            reviewed[key] = ReviewedCluster(host=api.host, ca_pem=api.ca_pem, namespace=api.namespace)
+        else:
+            k3d = access[key].k3d
+            assert k3d is not None  # an existing cluster's or a consumer's is required by the config rules
+            namespace = next(t.cert_manager.namespace for t in cfg.clusters if t.key == key)
+            reviewed[key] = ReviewedCluster(host=k3d.in_network_server, ca_pem=k3d.ca_pem, namespace=namespace)
+    return reviewed
+
+
+def create_vault_side(cfg: StackConfig, network, access: dict[str, ClusterAccess]) -> VaultSide:
     """The mount, anchors, policy and credentials, made by this stack (and a Vault dev server, on a laptop)."""
     from components.vault_pki import AnchorSpec, VaultPki, VaultPkiArgs
 
@@ -155,7 +204,8 @@ def create_vault_side(cfg: StackConfig, network) -> VaultSide:
                 cfg.pki.anchor_common_name, cfg.pki.anchor_ttl, cfg.pki.anchor_key_type, cfg.pki.anchor_key_bits
             ),
             credential=cfg.credential,
-            clusters=cfg.credential_keys,
+            clusters=cfg.logins,
+            reviewed=reviewed_clusters(cfg, access) if cfg.credential.kind == "kubernetes" else {},
         ),
         opts=pulumi.ResourceOptions(providers={"vault": vault_provider(endpoint, cfg)}),
     )
@@ -170,7 +220,7 @@ def create_vault_side(cfg: StackConfig, network) -> VaultSide:
     )
 
 
-def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, network) -> ClusterFacts:
+def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, access: ClusterAccess) -> ClusterFacts:
     """One cluster (k3d, or one given), cert-manager, Linkerd's identity and Linkerd.
 
     A listed cluster's resources are named after it (``<name>-...``); the stack's one cluster keeps the
@@ -184,23 +234,8 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, netwo
     from components.trust_bundle import TrustBundle, TrustBundleArgs
 
     prefix = f"{target.key}-" if target.key else ""
-    cluster_cfg = target.cluster
-    if cluster_cfg.mode == "k3d":
-        from components.cluster import K3dCluster, K3dClusterArgs
-
-        cluster = K3dCluster(
-            f"{prefix}k3d",
-            K3dClusterArgs(
-                cluster_name=cluster_cfg.name,
-                network=network.name,
-                api_port=cluster_cfg.api_port,
-                k3s_image=cluster_cfg.k3s_image,
-            ),
-        )
-        kubeconfig = cluster.kubeconfig
-    else:
-        kubeconfig = cluster_cfg.kubeconfig.output()
-    kubernetes = k8s.Provider(f"{prefix}kubernetes", kubeconfig=kubeconfig, context=cluster_cfg.context)
+    kubeconfig = access.kubeconfig
+    kubernetes = k8s.Provider(f"{prefix}kubernetes", kubeconfig=kubeconfig, context=target.cluster.context)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": kubernetes})
 
     if target.cert_manager.install:
@@ -233,6 +268,7 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, netwo
             vault_ca_bundle_pem=cfg.vault.ca_bundle_pem,
             vault_namespace=cfg.vault.namespace,
             ready_timeout_seconds=ready,
+            cert_manager_service_account=target.cert_manager.service_account,
         ),
         opts=on_cluster,
     )

@@ -1,4 +1,5 @@
-"""cert-manager's credentials in Vault: an AppRole role and secret_id per consumer, or an orphan token.
+"""cert-manager's credentials in Vault: an AppRole role and secret_id per consumer, an orphan token, or a
+Kubernetes auth mount and role per cluster (which stores nothing secret anywhere).
 
 Made by the stack that makes the Vault side (``components/vault_pki.py``), each holding the signing
 policy only, with the settings ``lib/vault_access.py`` also hands a security team. The credential types,
@@ -13,10 +14,24 @@ from datetime import datetime, timedelta
 import pulumi
 import pulumi_vault as vault
 
-from components.credential import AppRoleLogin, TokenLogin
+from dataclasses import dataclass
+
+from components.credential import AppRoleLogin, KubernetesLogin, TokenLogin
 from lib import vault_access
 from lib.config import CredentialConfig
-from lib.names import RFC3339
+from lib.names import RFC3339, VAULT_SERVICE_ACCOUNT
+
+
+@dataclass(frozen=True)
+class ReviewedCluster:
+    """A cluster whose ServiceAccount tokens Vault's Kubernetes auth accepts, as Vault reaches it."""
+
+    host: pulumi.Input[str]
+    """Its API server, where Vault calls TokenReview."""
+    ca_pem: pulumi.Input[str]
+    """The CA that verifies that API server."""
+    namespace: str
+    """Where cert-manager's ServiceAccount for Vault lives: the one namespace the role binds."""
 
 
 def approle_backend(name: str, cred: CredentialConfig, parent: pulumi.Resource) -> vault.AuthBackend:
@@ -81,6 +96,48 @@ def token_login(
         token=pulumi.Output.secret(token.client_token),
         expires_at=pulumi.Output.all(token.lease_started, token.lease_duration).apply(lambda v: expiry(v[0], v[1])),
     )
+
+
+def kubernetes_mount(cred: CredentialConfig, cluster: str) -> str:
+    """A cluster's Kubernetes auth mount: a mount's config names one API server, so each cluster has its own."""
+    return f"{cred.kubernetes_mount}/{cluster}" if cluster else cred.kubernetes_mount
+
+
+def kubernetes_login(
+    name: str, cluster: str, cred: CredentialConfig, reviewed: ReviewedCluster, policy: vault.Policy, parent
+) -> KubernetesLogin:
+    """Kubernetes auth: a mount for the cluster, its API server and CA, a role bound to one ServiceAccount.
+
+    One mount a cluster, not one role a cluster in a shared mount: Vault's Kubernetes auth config (the API
+    server it asks TokenReview, its CA) is the mount's. Revoking one cluster is deleting its mount (or role).
+    """
+    child = pulumi.ResourceOptions(parent=parent)
+    prefix = f"{name}-{cluster}" if cluster else name
+    backend = vault.AuthBackend(
+        f"{prefix}-kubernetes",
+        type="kubernetes",
+        path=kubernetes_mount(cred, cluster),
+        description="cert-manager's login for Linkerd's identity issuer (managed by linkerd-vault-pki)",
+        opts=child,
+    )
+    config = vault.kubernetes.AuthBackendConfig(
+        f"{prefix}-kubernetes-config",
+        backend=backend.path,
+        **vault_access.kubernetes_config(reviewed.host, reviewed.ca_pem),
+        opts=child,
+    )
+    role = vault.kubernetes.AuthBackendRole(
+        f"{prefix}-kubernetes-role",
+        backend=backend.path,
+        role_name=cred.kubernetes_role,
+        **vault_access.kubernetes_role(
+            policy.name, cred.kubernetes_token_ttl.seconds, VAULT_SERVICE_ACCOUNT, reviewed.namespace
+        ),
+        opts=child,
+    )
+    # Handed to the cluster only once the mount can review tokens and the role exists.
+    mount = pulumi.Output.all(backend.path, config.id, role.id).apply(lambda v: v[0])
+    return KubernetesLogin(mount=mount, role=role.role_name)
 
 
 def expiry(lease_started: str | None, lease_duration: int | None) -> str:

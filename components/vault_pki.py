@@ -17,8 +17,9 @@ import pulumi_vault as vault
 
 from components import vault_credentials
 from components.credential import VaultCredential
+from components.vault_credentials import ReviewedCluster
 from lib import vault_access
-from lib.config import CredentialConfig, Duration
+from lib.config import Consumer, CredentialConfig, Duration
 from lib.x509 import AnchorFacts, anchor_facts
 
 
@@ -59,8 +60,10 @@ class VaultPkiArgs:
     """What an anchor generated from now on is: its common name, lifetime and key."""
     credential: CredentialConfig
     """Which credential cert-manager gets, and its settings."""
-    clusters: dict[str, int] = field(default_factory=lambda: {"": 1})
-    """A credential for each cluster: its key ("" for the stack's one cluster) and secret_id version."""
+    clusters: dict[str, Consumer] = field(default_factory=lambda: {"": Consumer("")})
+    """A credential for each cluster: by its key ("" for the stack's one cluster), its secret_id version."""
+    reviewed: dict[str, ReviewedCluster] = field(default_factory=dict)
+    """With Kubernetes auth, each cluster's API server as Vault reaches it, by the same keys."""
 
 
 class VaultPki(pulumi.ComponentResource):
@@ -118,8 +121,15 @@ class VaultPki(pulumi.ComponentResource):
         if args.credential.kind == "approle":
             backend = vault_credentials.approle_backend(name, args.credential, self)
             self.credentials = {
-                key: vault_credentials.approle_login(name, key, args.credential, version, policy, backend, self)
-                for key, version in args.clusters.items()
+                key: vault_credentials.approle_login(
+                    name, key, args.credential, login.secret_id_version, policy, backend, self
+                )
+                for key, login in args.clusters.items()
+            }
+        elif args.credential.kind == "kubernetes":
+            self.credentials = {
+                key: vault_credentials.kubernetes_login(name, key, args.credential, args.reviewed[key], policy, self)
+                for key in args.clusters
             }
         else:
             self.credentials = {

@@ -94,6 +94,9 @@ def provided(cfg: StackConfig, deployed: Rotation | None) -> VaultSide:
         login: VaultCredential = credentials.AppRoleLogin(
             mount=cfg.credential.approle_mount, role_id=side.role_id, secret_id=side.secret_id.output()
         )
+    elif cfg.credential.kind == "kubernetes":
+        # Nothing handed over but names: the security team's mount and role, bound to our ServiceAccount.
+        login = credentials.KubernetesLogin(mount=cfg.credential.kubernetes_mount, role=cfg.credential.kubernetes_role)
     else:
         assert side.token is not None
         login = credentials.TokenLogin(token=side.token.output(), expires_at="")
@@ -141,8 +144,8 @@ def referenced(cfg: StackConfig, deployed: Rotation | None) -> VaultSide:
     }
     cluster_address = ref.require_output("vaultClusterAddress")
     kind = str(outputs["credentialKind"])
-    if secret_key is None:
-        keys = credentials.KINDS[kind].SECRET_KEYS
+    keys = credentials.KINDS[kind].SECRET_KEYS
+    if secret_key is None or not keys:  # flat, or a credential with no secret part (Kubernetes auth)
         secret = pulumi.Output.all(*(ref.require_output(k) for k in keys)).apply(
             lambda values: dict(zip(keys, values, strict=True))
         )
@@ -163,7 +166,9 @@ def _consumer_facts(outputs: dict[str, Any], consumer: str | None, name: str) ->
     declared = outputs.get("consumers") or {}
     kind = str(outputs.get("credentialKind"))
     if kind not in credentials.KINDS:
-        raise ConfigError([f"vaultStack: {name} exports credentialKind {kind!r}, not approle or token"])
+        raise ConfigError(
+            [f"vaultStack: {name} exports credentialKind {kind!r}, not one of {', '.join(credentials.KINDS)}"]
+        )
     if consumer is None:
         if declared:
             raise ConfigError(

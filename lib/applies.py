@@ -89,3 +89,23 @@ LINKERD_INSTALLED = When(
     lambda raw: _mode(raw, "clusterMode") != "none" and _mode(raw, "linkerd") == "install",
     lambda raw: "clusterMode is none" if _mode(raw, "clusterMode") == "none" else "it is skip",
 )
+# Kubernetes auth (credential kubernetes): the keys of the login a stack makes or is handed, and of the
+# cluster Vault reviews tokens against when this stack makes the Vault side and no k3d cluster says it.
+KUBERNETES_LOGIN = both(either(CREATES_VAULT, PROVIDED), when("credential", "kubernetes"))
+REVIEWED_CLUSTER = both(both(CREATES_VAULT, when("credential", "kubernetes")), when("clusterMode", "existing", "none"))
+# cert-manager's ServiceAccount on a cluster whose credential may be Kubernetes auth (a referenced Vault-only
+# stack's credential is that stack's: its kind is known only once read).
+MAY_LOG_IN_WITH_KUBERNETES = When(
+    "clusterMode is k3d or existing and credential is kubernetes (or vaultSide is reference)",
+    lambda raw: (
+        _mode(raw, "clusterMode") != "none"
+        and (_mode(raw, "vaultSide") == "reference" or _mode(raw, "credential") == "kubernetes")
+    ),
+    lambda raw: f"clusterMode is {_mode(raw, 'clusterMode')}, credential is {_mode(raw, 'credential')}",
+)
+# Where cert-manager runs on a cluster: this stack's, or (Kubernetes auth) a Vault-only stack's one consumer.
+CERT_MANAGER_NAMESPACED = When(
+    "clusterMode is k3d or existing, or credential is kubernetes",
+    lambda raw: WITH_A_CLUSTER(raw) or REVIEWED_CLUSTER(raw),
+    lambda raw: f"clusterMode is {_mode(raw, 'clusterMode')}, credential is {_mode(raw, 'credential')}",
+)

@@ -20,6 +20,12 @@ APPROLE_SECRET = "linkerd-vault-approle"
 APPROLE_SECRET_KEY = "secretId"
 TOKEN_SECRET = "linkerd-vault-token"
 TOKEN_SECRET_KEY = "token"
+# Kubernetes auth (credential kubernetes): cert-manager requests a short-lived token for this ServiceAccount
+# (TokenRequest, in the cluster resource namespace) and logs in to Vault with it; nothing secret is stored.
+VAULT_SERVICE_ACCOUNT = "linkerd-identity-vault"
+VAULT_AUDIENCE = "linkerd-vault-pki"  # the tokens' audience, which Vault's role requires (ours alone)
+TOKEN_REQUESTER = "linkerd-identity-vault-token"  # Role + RoleBinding: cert-manager may create that token only
+TOKEN_REVIEWER = "linkerd-identity-vault-tokenreview"  # ClusterRoleBinding: the token may call TokenReview
 
 
 def cluster_issuer_name(anchor: str) -> str:

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 
 from lib import versions
 from lib.applies import (
+    CERT_MANAGER_NAMESPACED,
     CREATES_VAULT,
+    KUBERNETES_LOGIN,
+    MAY_LOG_IN_WITH_KUBERNETES,
+    REVIEWED_CLUSTER,
     LINKERD_INSTALLED,
     ON_DOCKER,
     PROVIDED,
@@ -142,7 +146,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "credential",
         "approle",
-        "`approle`, `token` (with `vaultSide: reference`, the Vault-only stack's)",
+        '`approle`, `token`, `kubernetes` (Kubernetes auth: no secret stored anywhere; README, "Which '
+        "credential\"); with `vaultSide: reference`, the Vault-only stack's",
         either(CREATES_VAULT, PROVIDED),
     ),
     Setting(
@@ -174,6 +179,47 @@ SETTINGS: tuple[Setting, ...] = (
         "768h",
         "the Vault's max token TTL (Vault's default 768h); `tokenTtl` may not exceed it",
         both(CREATES_VAULT, when("credential", "token")),
+    ),
+    Setting(
+        "kubernetesAuthMount",
+        "linkerd-kubernetes",
+        "Kubernetes auth mount path (a mount's config is one cluster's API server: listed clusters and consumers "
+        "each get `<mount>/<name>`); with `vaultSide: provided`, the mount the security team made",
+        KUBERNETES_LOGIN,
+    ),
+    Setting(
+        "kubernetesAuthRole",
+        "cert-manager",
+        "the Kubernetes auth role cert-manager logs in as, in each cluster's mount",
+        KUBERNETES_LOGIN,
+    ),
+    Setting(
+        "kubernetesTokenTtl",
+        "10m",
+        "TTL of each Kubernetes auth login's Vault token (<= 1h)",
+        both(CREATES_VAULT, when("credential", "kubernetes")),
+    ),
+    Setting(
+        "kubernetesHost",
+        None,
+        "required with `credential: kubernetes` for an `existing` cluster (in a `clusters` entry, its own) and for a "
+        "Vault-only stack's one credential: the cluster's API server as Vault reaches it, `https://host[:port]`",
+        REVIEWED_CLUSTER,
+        shown_default="k3d: the server container on the Docker network",
+    ),
+    Setting(
+        "kubernetesCaCert",
+        None,
+        "the PEM CA certificate that verifies that API server (Vault's TokenReview calls)",
+        REVIEWED_CLUSTER,
+        shown_default="the kubeconfig's `certificate-authority-data` (required with `clusterMode: none`)",
+    ),
+    Setting(
+        "certManagerServiceAccount",
+        "cert-manager",
+        "cert-manager's controller's ServiceAccount in `trustNamespace`: the one allowed to request the login "
+        "token of the ServiceAccount Vault's role binds",
+        MAY_LOG_IN_WITH_KUBERNETES,
     ),
     Setting(
         "clusters",
@@ -244,7 +290,9 @@ SETTINGS: tuple[Setting, ...] = (
         "consumers",
         None,
         "a Vault-only stack's consumers: cluster stacks, each with a credential of its own (`cert-manager-<name>`), "
-        "as a list of names or of `{name, secretIdVersion}`",
+        "as a list of names or of `{name, secretIdVersion}`; with `credential: kubernetes` each "
+        "`{name, kubernetesHost, kubernetesCaCert, trustNamespace}` (its cluster's API server, its CA, and "
+        "where its cert-manager runs)",
         when("clusterMode", "none"),
         shown_default="one credential, exported flat",
     ),
@@ -266,8 +314,9 @@ SETTINGS: tuple[Setting, ...] = (
         "trustNamespace",
         "cert-manager",
         "cert-manager's cluster resource namespace and trust-manager's trust namespace: "
-        "the credential Secret and the anchor ConfigMap go there",
-        WITH_A_CLUSTER,
+        "the credential Secret (or the ServiceAccount Vault's Kubernetes auth role binds) and the anchor "
+        "ConfigMap go there",
+        CERT_MANAGER_NAMESPACED,
     ),
     Setting(
         "linkerd",

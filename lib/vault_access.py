@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lib.names import VAULT_AUDIENCE, VAULT_SERVICE_ACCOUNT
+
 SIGN_SUFFIX = "/sign-intermediate"
 
 
@@ -47,6 +49,30 @@ def approle_role(policy: Any, token_ttl_seconds: int) -> dict[str, Any]:
     }
 
 
+def kubernetes_role(policy: Any, token_ttl_seconds: int, service_account: str, namespace: str) -> dict[str, Any]:
+    """The Kubernetes auth role's settings: exactly one ServiceAccount in one namespace, one audience, one policy,
+    short-lived tokens. Keyed as Vault's API and pulumi-vault's ``kubernetes.AuthBackendRole`` name them."""
+    return {
+        "bound_service_account_names": [service_account],
+        "bound_service_account_namespaces": [namespace],
+        "audience": VAULT_AUDIENCE,
+        "token_policies": [policy],
+        "token_no_default_policy": True,
+        "token_ttl": token_ttl_seconds,
+        "token_max_ttl": token_ttl_seconds,
+    }
+
+
+def kubernetes_config(host: Any, ca_pem: Any) -> dict[str, Any]:
+    """The Kubernetes auth mount's config: the cluster's API server and its CA, and no reviewer token.
+
+    Without ``token_reviewer_jwt`` Vault calls TokenReview with the login's own JWT (a 10-minute token
+    cert-manager just requested), so nothing long-lived is stored in Vault or anywhere else; that token's
+    ServiceAccount is bound to ``system:auth-delegator`` on the cluster for it. Vault does not run in the
+    cluster, so it must not look for a pod's own token or CA (``disable_local_ca_jwt``)."""
+    return {"kubernetes_host": host, "kubernetes_ca_cert": ca_pem, "disable_local_ca_jwt": True}
+
+
 def orphan_token(policy: Any, ttl_seconds: int) -> dict[str, Any]:
     """The token's settings: one policy, no parent (it outlives whoever made it), renewable, bounded.
 
@@ -62,11 +88,12 @@ def orphan_token(policy: Any, ttl_seconds: int) -> dict[str, Any]:
 
 
 def requirements(
-    sign_path: str, credential: str, issuer_duration_seconds: int, login_ttl_seconds: int
+    sign_path: str, credential: str, issuer_duration_seconds: int, login_ttl_seconds: int, namespace: str
 ) -> dict[str, Any]:
     """What a Vault provisioned by hand must hold for this stack's cert-manager: apply it as written.
 
-    ``credential`` is approle or token; ``login_ttl_seconds`` the AppRole login's token TTL, or the token's.
+    ``credential`` is approle, token or kubernetes; ``login_ttl_seconds`` the login's token TTL, or the token's;
+    ``namespace`` where cert-manager's ServiceAccount for Vault lives (Kubernetes auth).
     """
     mount = mount_of(sign_path)
     policy = policy_name(mount)
@@ -77,6 +104,10 @@ def requirements(
     }
     if credential == "approle":
         needs["approleRole"] = approle_role(policy, login_ttl_seconds)
+    elif credential == "kubernetes":
+        needs["kubernetesRole"] = kubernetes_role(policy, login_ttl_seconds, VAULT_SERVICE_ACCOUNT, namespace)
+        # The mount's config: the cluster's API server and CA, and no reviewer token (kubernetes_config).
+        needs["kubernetesConfig"] = {"disable_local_ca_jwt": True, "token_reviewer_jwt": None}
     else:
         needs["token"] = orphan_token(policy, login_ttl_seconds)
     return needs

@@ -7,6 +7,8 @@ stack outputs with their secretness.
 
 from __future__ import annotations
 
+import base64
+
 import datetime as dt
 import functools
 import json
@@ -44,9 +46,6 @@ SDK_INTERNALS = {
 
 PROJECT = "linkerd-vault-pki"
 CONTAINER_IP = "172.28.0.3"
-FAKE_KUBECONFIG = (
-    "apiVersion: v1\nkind: Config\nclusters: []\nusers: [{name: admin, user: {client-key-data: c2VjcmV0}}]\n"
-)
 ROLE_ID = "6f1f7a0c-role-id"
 SECRET_ID = "c0ffee00-secret-id"
 CLIENT_TOKEN = "hvs.client-token-value"
@@ -81,6 +80,16 @@ def make_ca(
 
 
 ANCHOR_PEM, _ = make_ca()
+# The CA of a cluster's API server (k3s makes one per cluster), as its kubeconfig carries it.
+CLUSTER_CA_PEM, _ = make_ca(common_name="k3s-server-ca")
+FAKE_KUBECONFIG = (
+    "apiVersion: v1\nkind: Config\n"
+    "clusters: [{name: k3d-pki-cluster, cluster: {server: 'https://127.0.0.1:6550', "
+    f"certificate-authority-data: {base64.b64encode(CLUSTER_CA_PEM.encode()).decode()}}}}}]\n"
+    "users: [{name: admin, user: {client-key-data: c2VjcmV0}}]\n"
+    "contexts: [{name: k3d-pki-cluster, context: {cluster: k3d-pki-cluster, user: admin}}]\n"
+    "current-context: k3d-pki-cluster\n"
+)
 
 
 @dataclass
@@ -462,6 +471,39 @@ MODES["cluster-only+reference"] = {
 }
 
 
+# Kubernetes auth (credential kubernetes): each cluster's API server as Vault reaches it, and its CA.
+EXISTING_KUBECONFIG_WITH_CA = EXISTING_KUBECONFIG.replace(
+    "{server: https://k8s.example.com}",
+    f"{{server: https://k8s.example.com, certificate-authority-data: {base64.b64encode(CLUSTER_CA_PEM.encode()).decode()}}}",
+)
+KUBERNETES_HOST = "https://k8s.example.com:6443"
+KUBERNETES_CONSUMERS = json.dumps(
+    [
+        {"name": name, "kubernetesHost": f"https://{name}.k8s.example.com:6443", "kubernetesCaCert": CLUSTER_CA_PEM}
+        for name in ("east", "west")
+    ]
+)
+MODES["k3d+docker+kubernetes"] = {"credential": "kubernetes"}
+MODES["existing+external+kubernetes"] = {
+    **MODES["existing+external"],
+    "kubeconfig": EXISTING_KUBECONFIG_WITH_CA,
+    "credential": "kubernetes",
+    "kubernetesHost": KUBERNETES_HOST,
+}
+MODES["vault-only+kubernetes"] = {
+    **MODES["vault-only+external"],
+    "credential": "kubernetes",
+    "consumers": KUBERNETES_CONSUMERS,
+}
+MODES["cluster-only+provided+kubernetes"] = {
+    **{k: v for k, v in MODES["cluster-only+provided"].items() if not k.startswith("approle")},
+    "credential": "kubernetes",
+    "kubernetesAuthMount": "kubernetes-east",
+}
+MODES["cluster-only+reference+kubernetes"] = {**MODES["cluster-only+reference"], "vaultStack": "pki-kubernetes"}
+VAULT_ONLY_KUBERNETES_STACK = "organization/linkerd-vault-pki/pki-kubernetes"
+
+
 def vault_only_stack(**overrides: str) -> StackOutputs:
     """The outputs a Vault-only stack with consumers east and west leaves on the backend."""
     return StackOutputs.of(render(cfg(**{**MODES["vault-only+external"], "consumers": "[east, west]", **overrides})))
@@ -472,8 +514,17 @@ def _vault_only_stack_of_the_modes() -> StackOutputs:
     return vault_only_stack()  # rendered once: every reference-mode render reads the same outputs
 
 
+@functools.cache
+def _vault_only_kubernetes_stack() -> StackOutputs:
+    return StackOutputs.of(render(cfg(**MODES["vault-only+kubernetes"])))
+
+
 def mode_stacks(mode: str) -> dict[str, StackOutputs] | None:
-    return {VAULT_ONLY_STACK: _vault_only_stack_of_the_modes()} if mode == "cluster-only+reference" else None
+    if mode == "cluster-only+reference":
+        return {VAULT_ONLY_STACK: _vault_only_stack_of_the_modes()}
+    if mode == "cluster-only+reference+kubernetes":
+        return {VAULT_ONLY_KUBERNETES_STACK: _vault_only_kubernetes_stack()}
+    return None
 
 
 def render_mode(mode: str, **overrides: Any) -> Rendered:

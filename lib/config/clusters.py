@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 
-from lib import settings, versions
+from lib import settings, versions, x509
 from lib.config.model import (
     CERT_MANAGER_MODES,
     CLUSTER_MODES,
@@ -14,14 +14,24 @@ from lib.config.model import (
     ClusterConfig,
     ClusterTarget,
     Consumer,
+    KubernetesApi,
     LinkerdConfig,
 )
 from lib.config.reader import _EntryReader, _Reader, _scalar, _structured
-from lib.config.rules import _DNS_LABEL, _PINNED_IMAGE, _check_plain_http, is_loopback, kubeconfig_problem
+from lib.config.rules import (
+    _DNS_LABEL,
+    _DNS_NAME,
+    _PINNED_IMAGE,
+    _check_plain_http,
+    address_problem,
+    is_loopback,
+    kubeconfig_ca,
+    kubeconfig_problem,
+)
 
 
 def _cluster_target(
-    r: _Reader, key: str, vault_mode: str, vault_address: str | None, insecure_http: bool, network: str
+    r: _Reader, key: str, vault_mode: str, vault_address: str | None, insecure_http: bool, network: str, login: str
 ) -> ClusterTarget:
     """One cluster's settings, from the top-level keys (``key`` "") or a `clusters` entry's reader."""
     mode = r.choice("clusterMode", CLUSTER_MODES if not key else ("k3d", "existing"))
@@ -80,9 +90,20 @@ def _cluster_target(
         install=r.choice("certManager", CERT_MANAGER_MODES) == "install",
         namespace=r.pattern("trustNamespace", _DNS_LABEL, "a namespace name (a lowercase DNS label)"),
         ready_timeout=r.duration("readyTimeout"),
+        service_account=r.pattern(
+            "certManagerServiceAccount", _DNS_NAME, "a ServiceAccount name (a lowercase DNS name)"
+        ),
     )
     if r.sound("readyTimeout") and not 10 <= cert_manager.ready_timeout.seconds <= 7200:
         r.fail("readyTimeout", f"{cert_manager.ready_timeout.text} is not from 10s to 2h")
+    kubernetes = None
+    if vault_mode != "none" and mode in ("existing", "none") and login == "kubernetes":
+        if mode == "none" and ("consumers" in r.raw or "consumers" in r.failed):  # each consumer: its own
+            for own in NOT_INHERITED:
+                if own in r.raw:
+                    r.fail(own, "is each consumer's own when consumers are declared: set it in each entry")
+        else:
+            kubernetes = _kubernetes_api(r, cluster, cert_manager.namespace)
     return ClusterTarget(
         key=key,
         cluster=cluster,
@@ -90,7 +111,52 @@ def _cluster_target(
         linkerd=linkerd,
         vault_cluster_address=cluster_address,
         secret_id_version=r.integer("secretIdVersion", 1, 1_000_000),
+        kubernetes=kubernetes,
     )
+
+
+def _kubernetes_api(r: _Reader, cluster: ClusterConfig | None, namespace: str) -> KubernetesApi | None:
+    """The API server Vault's Kubernetes auth reviews tokens at: ``kubernetesHost``, and its CA from
+    ``kubernetesCaCert`` or the cluster's kubeconfig (``cluster`` None: a consumer, which has none)."""
+    host = r.raw.get("kubernetesHost")
+    if host is None:
+        r.require(
+            "kubernetesHost",
+            "is required when credential is kubernetes: the cluster's API server as Vault reaches it (Vault calls "
+            "its TokenReview API), such as https://k8s.example.com:6443",
+        )
+    elif (problem := address_problem(host)) or not host.startswith("https://"):
+        r.fail(
+            "kubernetesHost",
+            f"{host!r} {problem or 'is not https'}; write https://, the host and an optional port only, such as "
+            "https://k8s.example.com:6443 (a Kubernetes API server serves TLS only)",
+        )
+        host = None
+    ca = r.text("kubernetesCaCert")
+    if ca is not None:
+        if problem := x509.check_ca_bundle_pem(ca):
+            r.fail("kubernetesCaCert", f"{problem}")
+            ca = None
+    elif cluster is not None and cluster.mode == "existing":
+        if cluster.kubeconfig is None or not r.sound("kubeconfig", "kubeContext"):
+            return None  # the kubeconfig's own problem is reported
+        ca = kubeconfig_ca(cluster.kubeconfig.value, cluster.context)
+        if ca is None or x509.check_ca_bundle_pem(ca):
+            ca = None
+            r.require(
+                "kubernetesCaCert",
+                "is required when credential is kubernetes and the kubeconfig's cluster has no PEM "
+                "certificate-authority-data: the CA certificate that verifies the cluster's API server for Vault",
+            )
+    else:
+        r.require(
+            "kubernetesCaCert",
+            "is required when credential is kubernetes and there is no kubeconfig to read it from: the PEM CA "
+            "certificate that verifies the cluster's API server for Vault",
+        )
+    if host is None or ca is None:
+        return None
+    return KubernetesApi(host=host.rstrip("/"), ca_pem=ca, namespace=namespace)
 
 
 # What a `clusters` entry may set; every other cluster setting is the stack's (top-level) one.
@@ -108,14 +174,19 @@ CLUSTER_ENTRY_KEYS = (
     "installGatewayApi",
     "readyTimeout",
     "secretIdVersion",
+    "kubernetesHost",
+    "kubernetesCaCert",
+    "certManagerServiceAccount",
 )
+# An entry's own, never the top-level value: each cluster's API server is its own.
+NOT_INHERITED = ("kubernetesHost", "kubernetesCaCert")
 
 
 MAX_CLUSTERS = 200
 
 
 def _listed_clusters(
-    r: _Reader, vault_mode: str, vault_address: str | None, insecure_http: bool, network: str
+    r: _Reader, vault_mode: str, vault_address: str | None, insecure_http: bool, network: str, login: str
 ) -> tuple[ClusterTarget, ...]:
     """The `clusters` list: each entry a cluster of its own, the top-level keys its defaults."""
     entries = _structured(r, "clusters")
@@ -136,7 +207,10 @@ def _listed_clusters(
         return ()
     if "clusterName" in r.raw:
         r.fail("clusterName", "is not used when clusters are listed (each entry has its own name); remove it")
-    inherited = {k: v for k, v in r.raw.items() if k in CLUSTER_ENTRY_KEYS}
+    for key in NOT_INHERITED:
+        if key in r.raw:
+            r.fail(key, "is each cluster's own when clusters are listed: set it in each entry that needs it")
+    inherited = {k: v for k, v in r.raw.items() if k in CLUSTER_ENTRY_KEYS and k not in NOT_INHERITED}
     targets: list[ClusterTarget] = []
     seen: set[str] = set()
     for i, raw_entry in enumerate(entries):
@@ -167,7 +241,7 @@ def _listed_clusters(
         for problem in settings.unused_settings({**r.raw, **sub.raw}):
             if problem.key in sub.entry:
                 sub.fail(problem)
-        targets.append(_cluster_target(sub, name, vault_mode, vault_address, insecure_http, network))
+        targets.append(_cluster_target(sub, name, vault_mode, vault_address, insecure_http, network, login))
         r.problems.extend(sub.problems)
         r.failed |= sub.failed
     return tuple(targets)
@@ -183,14 +257,23 @@ def _consumers(r: _Reader, credential: str) -> tuple[Consumer, ...]:
             "consumers", "is not a list of consumer names, such as [east, west] or [{name: east, secretIdVersion: 2}]"
         )
         return ()
+    takes = {
+        "approle": ("name", "secretIdVersion"),
+        "token": ("name",),
+        "kubernetes": ("name", "kubernetesHost", "kubernetesCaCert", "trustNamespace"),
+    }.get(credential, ("name",))
     found: list[Consumer] = []
     for i, entry in enumerate(entries):
         item = entry if isinstance(entry, dict) else {"name": entry}
         name = _scalar(item.get("name"))
-        unknown = sorted(set(map(str, item)) - {"name", "secretIdVersion"})
+        unknown = sorted(set(map(str, item)) - set(takes))
+        if unknown == ["secretIdVersion"]:
+            r.fail(f"consumers[{i}].secretIdVersion", f"is only used when credential is approle (it is {credential})")
+            continue
         if unknown:
             r.fail(
-                f"consumers[{i}].{unknown[0]}", "is not a setting of a consumer; a consumer takes name, secretIdVersion"
+                f"consumers[{i}].{unknown[0]}",
+                f"is not a setting of a consumer when credential is {credential}; a consumer takes {', '.join(takes)}",
             )
             continue
         if not _DNS_LABEL.match(name):
@@ -201,17 +284,22 @@ def _consumers(r: _Reader, credential: str) -> tuple[Consumer, ...]:
             continue
         version = 1
         if "secretIdVersion" in item:
-            if credential != "approle":
-                r.fail(
-                    f"consumers[{i}].secretIdVersion", f"is only used when credential is approle (it is {credential})"
-                )
-                continue
             text = _scalar(item["secretIdVersion"])
             if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
                 r.fail(f"consumers[{i}].secretIdVersion", f"{text!r} is not a whole number from 1 to 1000000")
                 continue
             version = int(text)
-        found.append(Consumer(name, version))
+        kubernetes = None
+        if credential == "kubernetes":
+            sub = _EntryReader(
+                {str(k): _scalar(v) for k, v in item.items() if k != "name"}, {}, f"consumers[{i}]", False
+            )
+            namespace = sub.pattern("trustNamespace", _DNS_LABEL, "a namespace name (a lowercase DNS label)")
+            kubernetes = _kubernetes_api(sub, None, namespace)
+            r.problems.extend(sub.problems)
+            if kubernetes is None:
+                continue
+        found.append(Consumer(name, version, kubernetes))
     if len(found) > MAX_CLUSTERS:
         r.fail("consumers", f"lists {len(found)} consumers; at most {MAX_CLUSTERS}")
     return tuple(found)

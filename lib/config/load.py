@@ -29,6 +29,7 @@ from lib.config.rules import (
     _DNS_NAME,
     _LOWER_MOUNT_PATH,
     _MOUNT_PATH,
+    _ROLE_NAME,
     DOCKER_RESERVED_NETWORKS,
     MAX_COMMON_NAME,
     RESERVED_MOUNTS,
@@ -102,11 +103,13 @@ def parse(
     network = r.pattern("dockerNetwork", _DNS_LABEL, "a lowercase DNS label of at most 32 characters")
     if network in DOCKER_RESERVED_NETWORKS:
         r.fail("dockerNetwork", f"{network} is one of Docker's own networks; name a network of this stack's own")
+    # Which credential cert-manager logs in with decides what a cluster's settings must say (read below).
+    login = r.raw.get("credential", r.default("credential"))
     if "clusters" in r.raw:
-        targets = _listed_clusters(r, vault_mode, address, insecure_http, network)
+        targets = _listed_clusters(r, vault_mode, address, insecure_http, network, login)
         top = targets[0] if targets else None
     else:
-        top = _cluster_target(r, "", vault_mode, address, insecure_http, network)
+        top = _cluster_target(r, "", vault_mode, address, insecure_http, network, login)
         targets = (top,) if top.cluster.mode != "none" else ()
     vault = VaultConfig(
         mode=vault_mode,
@@ -160,12 +163,16 @@ def parse(
         approle_role="cert-manager",
         approle_token_ttl=r.duration("approleTokenTtl"),
         secret_id_version=top.secret_id_version if top and not top.key else 1,
+        kubernetes_mount=r.pattern("kubernetesAuthMount", _MOUNT_PATH, "a Vault mount path such as linkerd-kubernetes"),
+        kubernetes_role=r.pattern("kubernetesAuthRole", _ROLE_NAME, "a Vault role name such as cert-manager"),
+        kubernetes_token_ttl=r.duration("kubernetesTokenTtl"),
     )
 
     _check_durations(r, vault, pki, credential, creates)
     for key, path, reserved in (
         ("pkiPath", vault.pki_path, RESERVED_MOUNTS),
         ("approleMount", credential.approle_mount, (*RESERVED_MOUNTS, "token")),
+        ("kubernetesAuthMount", credential.kubernetes_mount, (*RESERVED_MOUNTS, "token")),
     ):
         if path.split("/")[0].lower() in reserved:
             r.fail(f"{key}", f"{path} is under a path Vault keeps for itself ({', '.join(reserved)}); choose another")
@@ -200,6 +207,7 @@ def parse(
         clusters=targets,
         vault_side=vault_side,
         consumers=consumers,
+        kubernetes=top.kubernetes if top and top.cluster.mode == "none" and not consumers else None,
     )
 
 

@@ -18,7 +18,7 @@ VAULT_SIDES = ("create", "reference", "provided")
 VAULT_MODES = ("docker", "external")
 
 
-CREDENTIALS = ("approle", "token")
+CREDENTIALS = ("approle", "token", "kubernetes")
 
 
 CERT_MANAGER_MODES = ("install", "existing")
@@ -131,6 +131,9 @@ class CredentialConfig:
     approle_role: str
     approle_token_ttl: Duration
     secret_id_version: int = 1  # the top-level one: a listed cluster has its own
+    kubernetes_mount: str = "linkerd-kubernetes"  # one Kubernetes auth mount a cluster: <mount>/<name> when listed
+    kubernetes_role: str = "cert-manager"
+    kubernetes_token_ttl: Duration = Duration("10m", 600)
 
 
 @dataclass(frozen=True)
@@ -141,12 +144,24 @@ class CertManagerConfig:
     # cert-manager's cluster resource namespace (where a ClusterIssuer reads its Secret) and
     # trust-manager's trust namespace (where a Bundle reads its sources): one namespace.
     namespace: str = "cert-manager"
+    # cert-manager's controller's ServiceAccount (in that namespace): the one allowed to request the token
+    # of the ServiceAccount the Kubernetes auth credential logs in as.
+    service_account: str = "cert-manager"
 
 
 @dataclass(frozen=True)
 class LinkerdConfig:
     install_gateway_api: bool
     install: bool = True  # False: another tool (Argo CD, Flux, the linkerd CLI) installs Linkerd
+
+
+@dataclass(frozen=True)
+class KubernetesApi:
+    """A cluster's API server as Vault reaches it, for Kubernetes auth's TokenReview."""
+
+    host: str  # https://host[:port]
+    ca_pem: str  # the CA that verifies its serving certificate
+    namespace: str = "cert-manager"  # where cert-manager's ServiceAccount for Vault lives (the bound namespace)
 
 
 @dataclass(frozen=True)
@@ -159,6 +174,7 @@ class ClusterTarget:
     linkerd: LinkerdConfig
     vault_cluster_address: str | None  # None: the Vault container's or the external Vault's address
     secret_id_version: int = 1
+    kubernetes: KubernetesApi | None = None  # credential kubernetes, an existing cluster: how Vault reaches it
 
 
 @dataclass(frozen=True)
@@ -185,6 +201,7 @@ class Consumer:
 
     name: str
     secret_id_version: int = 1
+    kubernetes: KubernetesApi | None = None  # credential kubernetes: its cluster's API server
 
 
 @dataclass(frozen=True)
@@ -200,6 +217,7 @@ class StackConfig:
     clusters: tuple[ClusterTarget, ...] = ()
     vault_side: VaultSideConfig = VaultSideConfig()
     consumers: tuple[Consumer, ...] = ()  # a Vault-only stack's declared consumers
+    kubernetes: KubernetesApi | None = None  # a Vault-only stack's one credential, kubernetes: its cluster
 
     @property
     def listed(self) -> bool:
@@ -211,8 +229,11 @@ class StackConfig:
         return any(t.cluster.mode == "k3d" for t in self.clusters) or self.vault.mode == "docker"
 
     @property
-    def credential_keys(self) -> dict[str, int]:
-        """A credential for each consumer of the Vault side: key ("" for the one) -> secret_id version."""
+    def logins(self) -> dict[str, Consumer]:
+        """A credential for each consumer of the Vault side, by key ("" for the one): its secret_id version, and
+        with Kubernetes auth its cluster's API server (None for a k3d cluster: the program reads it from k3d)."""
         if self.consumers:
-            return {c.name: c.secret_id_version for c in self.consumers}
-        return {t.key: t.secret_id_version for t in self.clusters} or {"": self.credential.secret_id_version}
+            return {c.name: c for c in self.consumers}
+        if self.clusters:
+            return {t.key: Consumer(t.key, t.secret_id_version, t.kubernetes) for t in self.clusters}
+        return {"": Consumer("", self.credential.secret_id_version, self.kubernetes)}

@@ -70,6 +70,26 @@ def kubeconfig_problem(text: str, context: str | None) -> Problem | None:
     return None
 
 
+def kubeconfig_ca(text: str, context: str | None) -> str | None:
+    """The PEM CA of the kubeconfig's cluster for ``context`` (its current one when None), if it holds one."""
+    import base64
+    import binascii
+
+    import yaml
+
+    doc = yaml.safe_load(text)
+    contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or [] if isinstance(c, dict)}
+    wanted = contexts.get(context or doc.get("current-context")) or {}
+    for entry in doc.get("clusters") or []:
+        if isinstance(entry, dict) and entry.get("name") == wanted.get("cluster"):
+            data = (entry.get("cluster") or {}).get("certificate-authority-data")
+            try:
+                return base64.b64decode(data, validate=True).decode() if data else None
+            except (binascii.Error, ValueError):
+                return None
+    return None
+
+
 def address_problem(value: str) -> str | None:
     """What is wrong with ``value`` as a Vault address, in our words (never urllib's exception)."""
     if any(c.isspace() for c in value):
@@ -233,16 +253,20 @@ def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: Crede
             f"{cred.token_ttl.text} must be longer than issuerDuration "
             f"{pki.issuer_duration.text}, or the credential dies before the first renewal",
         )
-    if r.sound("approleTokenTtl") and cred.approle_token_ttl.seconds > 3600:
-        r.fail(
-            "approleTokenTtl",
-            f"{cred.approle_token_ttl.text} is longer than 1h; cert-manager "
-            "logs in for each signing, so keep its tokens short-lived",
-        )
+    for key, ttl in (("approleTokenTtl", cred.approle_token_ttl), ("kubernetesTokenTtl", cred.kubernetes_token_ttl)):
+        if r.sound(key) and ttl.seconds > 3600:
+            r.fail(
+                key,
+                f"{ttl.text} is longer than 1h; cert-manager logs in for each signing, so keep its tokens short-lived",
+            )
 
 
 # organization/project/stack; Pulumi caps each name at 100 characters.
 _STACK_NAME = re.compile(r"^([A-Za-z0-9_.-]{1,100}/){0,2}[A-Za-z0-9_.-]{1,100}$")
+
+
+# A Vault role name: what a login path's last segment may be.
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 _SIGN_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*/sign-intermediate$")

@@ -288,7 +288,7 @@ def test_malformed_durations_are_not_durations(text):
     [
         ({"clusterMode": "kind"}, "clusterMode", "k3d, existing, none"),
         ({"vaultMode": "hcp"}, "vaultMode", "docker, external"),
-        ({"credential": "kubernetes"}, "credential", "approle, token"),
+        ({"credential": "kerberos"}, "credential", "approle, token, kubernetes"),
         ({"anchorKeyType": "rsa"}, "anchorKeyType", "ec"),
         ({"issuerDuration": "2 days"}, "issuerDuration", "48h, 90m"),
         ({"anchorTtl": "90d"}, "anchorTtl", "48h, 90m"),
@@ -490,7 +490,7 @@ def test_bad_anchor_config_is_refused_with_its_key(raw, says):
         ({**MODES["vault-only+external"], "consumers": "[{name: a, ttl: 1}]"}, "consumers[0].ttl", "takes name"),
         ({"consumers": "[a]"}, "consumers", "only used when clusterMode is none"),
         ({**PROVIDED, "vaultSide": "elsewhere"}, "vaultSide", "not one of create, reference, provided"),
-        ({**PROVIDED, "credential": "kerberos"}, "credential", "not one of approle, token"),
+        ({**PROVIDED, "credential": "kerberos"}, "credential", "not one of approle, token, kubernetes"),
     ],
 )
 def test_bad_cluster_only_config_names_the_key_once(raw, key, says):

@@ -96,7 +96,12 @@ def test_cluster_settings_are_refused_without_a_cluster(key):
             },
             secret_keys={"vaultToken"},
         )
-    assert err.value.problems == [f"{key}: is only used when clusterMode is k3d or existing (it is none)"]
+    from lib import settings
+
+    assert err.value.problems == [
+        f"{key}: is only used when {settings.BY_KEY[key].used_when.explain({'clusterMode': 'none'})}"
+    ]
+    assert "clusterMode is k3d or existing" in err.value.problems[0]
 
 
 def test_the_platform_mode_needs_only_a_kubeconfig_and_a_vault():

@@ -27,6 +27,7 @@ ROOT_CERT = "vault:pkiSecret/secretBackendRootCert:SecretBackendRootCert"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 MOUNT = "vault:index/mount:Mount"
 ROLE = "vault:appRole/authBackendRole:AuthBackendRole"
+KUBERNETES_ROLE = "vault:kubernetes/authBackendRole:AuthBackendRole"
 POLICY = "vault:index/policy:Policy"
 PKI_KEY = "vault:pkiSecret/secretBackendKey:SecretBackendKey"
 CONFIG_ISSUERS = "vault:pkiSecret/secretBackendConfigIssuers:SecretBackendConfigIssuers"
@@ -65,7 +66,7 @@ def test_each_mode_creates_only_what_it_owns(mode):
     if name.startswith("cluster-only"):
         # Consumed, not made: not one Vault resource, nor a Vault provider.
         assert not [r for r in rendered.resources if r.type.startswith(("vault:", "pulumi:providers:vault"))]
-        assert bool(rendered.of_type("pulumi:pulumi:StackReference")) == name.endswith("reference")
+        assert bool(rendered.of_type("pulumi:pulumi:StackReference")) == ("reference" in name)
         return
     # The Vault side is the same everywhere it is made: one mount, one anchor, one policy.
     assert counts["vault:index/mount:Mount"] == 1
@@ -512,7 +513,9 @@ def test_ordering(mode):
         # only once its mount exists; and nothing of Kubernetes or Docker is there to order.
         assert not [x for x in r.resources if x.type.startswith(("kubernetes:", "docker:", "command:"))]
         assert r.waits_for(anchor, r.one(MOUNT))
-        assert r.waits_for(r.one(ROLE), r.one(POLICY))
+        for role in r.of_type(ROLE) + r.of_type(KUBERNETES_ROLE):
+            assert r.waits_for(role, r.one(POLICY))
+        assert r.of_type(ROLE) or r.of_type(KUBERNETES_ROLE)
         return
     releases = {x.inputs["name"]: x for x in r.of_type(RELEASE)}
     issuer, cert, bundle = (r.custom_resource(k) for k in ("ClusterIssuer", "Certificate", "Bundle"))
@@ -525,12 +528,12 @@ def test_ordering(mode):
     else:
         prerequisites = [x for x in r.resources if x.read_id and x.type.endswith("CustomResourceDefinition")]
         assert len(prerequisites) == 3
-        # Without its CRDs nothing of ours is applied: the credential Secret waits for them too.
-        assert all(r.waits_for(r.one("kubernetes:core/v1:Secret"), crd) for crd in prerequisites)
+        # Without its CRDs nothing of ours is applied: the credential Secret (or ServiceAccount) waits for them too.
+        assert all(r.waits_for(login(r), crd) for crd in prerequisites)
     for cr in (issuer, cert, bundle, namespace):
         for prerequisite in prerequisites:
             assert r.waits_for(cr, prerequisite), f"{cr.name} does not wait for {prerequisite.name}"
-    assert r.waits_for(issuer, r.one("kubernetes:core/v1:Secret"))
+    assert r.waits_for(issuer, login(r))
     assert r.waits_for(cert, issuer) and r.waits_for(cert, namespace)
     assert r.waits_for(bundle, namespace) and r.waits_for(bundle, r.one("kubernetes:core/v1:ConfigMap"))
     if anchor is not None:
@@ -547,13 +550,19 @@ def test_ordering(mode):
         assert r.waits_for(releases["linkerd-control-plane"], crds)
 
 
+def login(r):
+    """What cert-manager logs in to Vault with on the cluster: the credential Secret, or the ServiceAccount."""
+    return next(iter(r.of_type("kubernetes:core/v1:ServiceAccount")), None) or r.one("kubernetes:core/v1:Secret")
+
+
 # --- secrets and outputs -------------------------------------------------------
 
 
 def test_secrets_stay_secret(mode):
     name, r = mode
     # A cluster-only stack exports no credential at all: it is the Vault side's (or the security team's).
-    expected_secret = set() if name.startswith("cluster-only") else {"approleSecretId"}
+    # Kubernetes auth has no secret at all to export (nor a token: the login is the cluster's ServiceAccount).
+    expected_secret = set() if name.startswith("cluster-only") or "kubernetes" in name else {"approleSecretId"}
     expected_secret |= {"kubeconfig"} if r.of_type("pulumi:providers:kubernetes") else set()
     assert expected_secret <= r.secret_outputs
     for key, value in r.outputs.items():
