@@ -9,12 +9,11 @@ which the cluster side uses, are ``components/credential.py``'s.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pulumi
 import pulumi_vault as vault
-
-from dataclasses import dataclass
 
 from components.credential import AppRoleLogin, KubernetesLogin, TokenLogin
 from lib import vault_access

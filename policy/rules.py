@@ -21,6 +21,7 @@ ROOT_CERT = "vault:pkiSecret/secretBackendRootCert:SecretBackendRootCert"
 PKI_KEY = "vault:pkiSecret/secretBackendKey:SecretBackendKey"
 MOUNT = "vault:index/mount:Mount"
 TOKEN = "vault:index/token:Token"
+KUBERNETES_ROLE = "vault:kubernetes/authBackendRole:AuthBackendRole"
 CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
 BUNDLE = "kubernetes:trust.cert-manager.io/v1alpha1:Bundle"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -141,6 +142,33 @@ def token_expires(props: Props) -> list[str]:
     return []
 
 
+# A login's token lives this long at most: cert-manager logs in for each signing.
+MAX_LOGIN_TTL_SECONDS = 3600
+
+
+def kubernetes_role_binds_one_service_account(props: Props) -> list[str]:
+    """A Kubernetes auth role is one ServiceAccount's, in one namespace, for one audience, with short tokens."""
+    found = []
+    for key, what in (
+        ("boundServiceAccountNames", "ServiceAccount name"),
+        ("boundServiceAccountNamespaces", "namespace"),
+    ):
+        bound = list(props.get(key) or [])
+        if len(bound) != 1 or any(not isinstance(b, str) or "*" in b or not b for b in bound):
+            found.append(f"the role binds {bound or 'no'} {what}s; bind exactly one (no wildcard)")
+    if props.get("boundServiceAccountNamespaceSelector"):
+        found.append("the role binds namespaces by label selector; bind exactly one namespace by name")
+    if not props.get("audience"):
+        found.append("the role checks no audience; require the one the ClusterIssuer's serviceAccountRef asks for")
+    for key in ("tokenTtl", "tokenMaxTtl"):
+        ttl = seconds(props.get(key))
+        if ttl is None or not 0 < ttl <= MAX_LOGIN_TTL_SECONDS:
+            found.append(f"the role's {key} ({props.get(key)}) is not bounded: give 1s to {MAX_LOGIN_TTL_SECONDS}s")
+    if props.get("tokenPeriod"):
+        found.append("the role issues periodic tokens, which never expire while renewed; remove tokenPeriod")
+    return found
+
+
 @dataclass(frozen=True)
 class Rule:
     """One guardrail: the resource type it reads, its name and description in the pack, and its check."""
@@ -185,6 +213,12 @@ RULES = (
         bundle_targets_labelled_namespaces,
     ),
     Rule(RELEASE, "helm-release-pinned", "Every Helm release pins an exact chart version", helm_release_pinned),
+    Rule(
+        KUBERNETES_ROLE,
+        "kubernetes-role-binds-one-service-account",
+        "A Kubernetes auth role binds exactly one ServiceAccount and namespace, with bounded token TTLs",
+        kubernetes_role_binds_one_service_account,
+    ),
     Rule(TOKEN, "vault-token-expires", "A Vault token credential has a fixed lifetime", token_expires, advisory=True),
 )
 RESOURCE_RULES = {rule.type: rule.check for rule in RULES}

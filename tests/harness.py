@@ -8,7 +8,6 @@ stack outputs with their secretness.
 from __future__ import annotations
 
 import base64
-
 import datetime as dt
 import functools
 import json
@@ -472,9 +471,9 @@ MODES["cluster-only+reference"] = {
 
 
 # Kubernetes auth (credential kubernetes): each cluster's API server as Vault reaches it, and its CA.
+_CA_DATA = base64.b64encode(CLUSTER_CA_PEM.encode()).decode()
 EXISTING_KUBECONFIG_WITH_CA = EXISTING_KUBECONFIG.replace(
-    "{server: https://k8s.example.com}",
-    f"{{server: https://k8s.example.com, certificate-authority-data: {base64.b64encode(CLUSTER_CA_PEM.encode()).decode()}}}",
+    "{server: https://k8s.example.com}", f"{{server: https://k8s.example.com, certificate-authority-data: {_CA_DATA}}}"
 )
 KUBERNETES_HOST = "https://k8s.example.com:6443"
 KUBERNETES_CONSUMERS = json.dumps(

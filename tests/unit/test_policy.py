@@ -106,3 +106,29 @@ def test_the_policy_pack_and_the_config_read_durations_with_one_grammar(text):
     config_reads = parse_duration(text)
     policy_reads = rules.seconds(text) if not text.isdigit() else None  # a bare number is the provider's seconds
     assert (config_reads.seconds if config_reads else None) == policy_reads, text
+
+
+@pytest.fixture(scope="module")
+def kubernetes_laptop():
+    return render_mode("k3d+docker+kubernetes")
+
+
+@pytest.mark.parametrize(
+    ("case", "mutate", "says"),
+    [
+        ("any ServiceAccount", lambda p: p.update(boundServiceAccountNames=["*"]), "ServiceAccount names; bind exactly one"),
+        ("two ServiceAccounts", lambda p: p["boundServiceAccountNames"].append("default"), "ServiceAccount names; bind exactly one"),
+        ("any namespace", lambda p: p.update(boundServiceAccountNamespaces=["*"]), "namespaces; bind exactly one"),
+        ("no namespace", lambda p: p.pop("boundServiceAccountNamespaces"), "namespaces; bind exactly one"),
+        ("namespaces by label", lambda p: p.update(boundServiceAccountNamespaceSelector='{"matchLabels": {"a": "b"}}'), "by label selector"),
+        ("no audience", lambda p: p.pop("audience"), "checks no audience"),
+        ("unbounded TTL", lambda p: p.pop("tokenMaxTtl"), "tokenMaxTtl (None) is not bounded"),
+        ("a day's TTL", lambda p: p.update(tokenTtl=86400), "tokenTtl (86400) is not bounded"),
+        ("periodic", lambda p: p.update(tokenPeriod=3600), "periodic tokens"),
+    ],
+)  # fmt: skip
+def test_a_kubernetes_role_binds_one_service_account_in_one_namespace_with_bounded_ttls(
+    kubernetes_laptop, case, mutate, says
+):
+    found = broken(kubernetes_laptop, rules.KUBERNETES_ROLE, mutate)
+    assert any(says in problem for problems in found.values() for problem in problems), found
