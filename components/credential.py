@@ -39,8 +39,9 @@ class AppRoleLogin:
     secret_id: pulumi.Output[str]
     """The secret_id (a Pulumi secret)."""
 
-    def auth(self) -> dict[str, Any]:
-        """The ClusterIssuer's ``vault.auth`` block."""
+    def auth(self, api_audience: str) -> dict[str, Any]:
+        """The ClusterIssuer's ``vault.auth`` block (``api_audience``: the cluster API server's own token
+        audience, which only a login token that Vault reviews with itself needs)."""
         return {
             "appRole": {
                 "path": self.mount,
@@ -78,7 +79,7 @@ class TokenLogin:
     expires_at: pulumi.Input[str]
     """When it dies, RFC 3339 UTC ("" when unknown: a token handed over by hand)."""
 
-    def auth(self) -> dict[str, Any]:
+    def auth(self, api_audience: str) -> dict[str, Any]:
         return {"tokenSecretRef": {"name": TOKEN_SECRET, "key": TOKEN_SECRET_KEY}}
 
     def secret(self) -> tuple[str, str, pulumi.Output[str]] | None:
@@ -111,12 +112,15 @@ class KubernetesLogin:
     role: pulumi.Input[str]
     """The role bound to the ServiceAccount."""
 
-    def auth(self) -> dict[str, Any]:
+    def auth(self, api_audience: str) -> dict[str, Any]:
+        """Our audience, which Vault's role requires, and the API server's: Vault stores no reviewer token and
+        calls TokenReview with the login token itself, which the API server authenticates only when it carries
+        its own audience (docs/design.md, "Kubernetes auth")."""
         return {
             "kubernetes": {
                 "mountPath": pulumi.Output.concat("/v1/auth/", self.mount),
                 "role": self.role,
-                "serviceAccountRef": {"name": VAULT_SERVICE_ACCOUNT, "audiences": [VAULT_AUDIENCE]},
+                "serviceAccountRef": {"name": VAULT_SERVICE_ACCOUNT, "audiences": [VAULT_AUDIENCE, api_audience]},
             }
         }
 

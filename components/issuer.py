@@ -87,6 +87,8 @@ class IdentityIssuerArgs:
     """How long `up` waits for the ClusterIssuer and the Certificate to be Ready."""
     cert_manager_service_account: str = "cert-manager"
     """cert-manager's controller's ServiceAccount: with Kubernetes auth, the one that may request the token."""
+    api_audience: str = "https://kubernetes.default.svc.cluster.local"
+    """The cluster API server's own token audience (Kubernetes auth's login token carries it)."""
 
 
 class IdentityIssuer(pulumi.ComponentResource):
@@ -109,7 +111,7 @@ class IdentityIssuer(pulumi.ComponentResource):
             spec=cluster_issuer_spec(
                 args.vault_server,
                 args.sign_path,
-                args.credential.auth(),
+                args.credential.auth(args.api_audience),
                 args.vault_ca_bundle_pem,
                 args.vault_namespace,
             ),

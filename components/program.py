@@ -269,6 +269,7 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, acces
             vault_namespace=cfg.vault.namespace,
             ready_timeout_seconds=ready,
             cert_manager_service_account=target.cert_manager.service_account,
+            api_audience=target.api_audience,
         ),
         opts=on_cluster,
     )

@@ -215,6 +215,14 @@ SETTINGS: tuple[Setting, ...] = (
         shown_default="the kubeconfig's `certificate-authority-data` (required with `clusterMode: none`)",
     ),
     Setting(
+        "kubernetesApiAudience",
+        "https://kubernetes.default.svc.cluster.local",
+        "the cluster API server's own token audience (its `--api-audiences`, by default its service account "
+        "issuer; EKS: `https://kubernetes.default.svc`): the login token carries it beside ours, so that Vault "
+        'may review it with the token itself (docs/design.md, "Kubernetes auth")',
+        MAY_LOG_IN_WITH_KUBERNETES,
+    ),
+    Setting(
         "certManagerServiceAccount",
         "cert-manager",
         "cert-manager's controller's ServiceAccount in `trustNamespace`: the one allowed to request the login "

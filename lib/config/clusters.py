@@ -19,6 +19,7 @@ from lib.config.model import (
 )
 from lib.config.reader import _EntryReader, _Reader, _scalar, _structured
 from lib.config.rules import (
+    _AUDIENCE,
     _DNS_LABEL,
     _DNS_NAME,
     _PINNED_IMAGE,
@@ -112,6 +113,9 @@ def _cluster_target(
         vault_cluster_address=cluster_address,
         secret_id_version=r.integer("secretIdVersion", 1, 1_000_000),
         kubernetes=kubernetes,
+        api_audience=r.pattern(
+            "kubernetesApiAudience", _AUDIENCE, "a token audience such as https://kubernetes.default.svc"
+        ),
     )
 
 
@@ -177,6 +181,7 @@ CLUSTER_ENTRY_KEYS = (
     "kubernetesHost",
     "kubernetesCaCert",
     "certManagerServiceAccount",
+    "kubernetesApiAudience",
 )
 # An entry's own, never the top-level value: each cluster's API server is its own.
 NOT_INHERITED = ("kubernetesHost", "kubernetesCaCert")

@@ -175,6 +175,8 @@ class ClusterTarget:
     vault_cluster_address: str | None  # None: the Vault container's or the external Vault's address
     secret_id_version: int = 1
     kubernetes: KubernetesApi | None = None  # credential kubernetes, an existing cluster: how Vault reaches it
+    # The API server's own audience: the Kubernetes auth login token carries it, so that it may review itself.
+    api_audience: str = "https://kubernetes.default.svc.cluster.local"
 
 
 @dataclass(frozen=True)

@@ -265,6 +265,10 @@ def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: Crede
 _STACK_NAME = re.compile(r"^([A-Za-z0-9_.-]{1,100}/){0,2}[A-Za-z0-9_.-]{1,100}$")
 
 
+# A token audience: printable, no space or comma (a URL or a plain name).
+_AUDIENCE = re.compile(r"^[!-+\--~]{1,256}$")
+
+
 # A Vault role name: what a login path's last segment may be.
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

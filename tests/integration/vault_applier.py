@@ -51,6 +51,8 @@ REPLACED_BY = {
     "vault:appRole/authBackendRoleSecretId:AuthBackendRoleSecretId": ("backend", "roleName", "metadata"),
     "vault:index/token:Token": ("policies", "noParent", "noDefaultPolicy", "renewable", "ttl", "numUses"),
     "vault:index/policy:Policy": ("name",),
+    "vault:kubernetes/authBackendConfig:AuthBackendConfig": ("backend",),
+    "vault:kubernetes/authBackendRole:AuthBackendRole": ("backend", "roleName"),
 }
 
 
@@ -297,6 +299,37 @@ def _token(a: OpenBaoApplier, i: Inputs, update: bool) -> Outputs:
     }
 
 
+def _kubernetes_config(a: OpenBaoApplier, i: Inputs, update: bool) -> Outputs:
+    path = f"auth/{i['backend']}/config"
+    body = {
+        "kubernetes_host": i["kubernetesHost"],
+        "kubernetes_ca_cert": i.get("kubernetesCaCert", ""),
+        "disable_local_ca_jwt": bool(i.get("disableLocalCaJwt", False)),
+    }
+    if i.get("tokenReviewerJwt"):
+        body["token_reviewer_jwt"] = i["tokenReviewerJwt"]
+    a._call("POST", path, body)
+    return {"id": path}
+
+
+def _kubernetes_role(a: OpenBaoApplier, i: Inputs, update: bool) -> Outputs:
+    path = f"auth/{i['backend']}/role/{i['roleName']}"
+    a._call(
+        "POST",
+        path,
+        {
+            "bound_service_account_names": i.get("boundServiceAccountNames", []),
+            "bound_service_account_namespaces": i.get("boundServiceAccountNamespaces", []),
+            "audience": i.get("audience", ""),
+            "token_policies": i.get("tokenPolicies", []),
+            "token_no_default_policy": bool(i.get("tokenNoDefaultPolicy", False)),
+            "token_ttl": int(i.get("tokenTtl", 0)),
+            "token_max_ttl": int(i.get("tokenMaxTtl", 0)),
+        },
+    )
+    return {"id": path}
+
+
 APPLY: dict[str, Callable[[OpenBaoApplier, Inputs, bool], Outputs]] = {
     "vault:index/mount:Mount": _mount,
     "vault:pkiSecret/secretBackendConfigUrls:SecretBackendConfigUrls": _config_urls,
@@ -308,6 +341,8 @@ APPLY: dict[str, Callable[[OpenBaoApplier, Inputs, bool], Outputs]] = {
     "vault:appRole/authBackendRole:AuthBackendRole": _role,
     "vault:appRole/authBackendRoleSecretId:AuthBackendRoleSecretId": _secret_id,
     "vault:index/token:Token": _token,
+    "vault:kubernetes/authBackendConfig:AuthBackendConfig": _kubernetes_config,
+    "vault:kubernetes/authBackendRole:AuthBackendRole": _kubernetes_role,
 }
 
 # What the provider does on delete. A root cert's delete removes its issuer only (its key stays: the key is
@@ -327,4 +362,7 @@ DELETE: dict[str, Callable[[OpenBaoApplier, Inputs, Outputs], Any]] = {
         {"secret_id_accessor": o["accessor"]},
     ),
     "vault:index/token:Token": lambda a, i, o: a._call("POST", "auth/token/revoke-accessor", {"accessor": o["id"]}),
+    # The provider's delete of a Kubernetes auth config removes nothing (the mount's delete does).
+    "vault:kubernetes/authBackendConfig:AuthBackendConfig": lambda a, i, o: None,
+    "vault:kubernetes/authBackendRole:AuthBackendRole": lambda a, i, o: a._call("DELETE", o["id"]),
 }

@@ -104,7 +104,11 @@ def test_the_cluster_issuer_logs_in_as_the_service_account_with_the_roles_audien
     assert login == {
         "mountPath": f"/v1/auth/{mount}",
         "role": "cert-manager",
-        "serviceAccountRef": {"name": names.VAULT_SERVICE_ACCOUNT, "audiences": [names.VAULT_AUDIENCE]},
+        "serviceAccountRef": {
+            "name": names.VAULT_SERVICE_ACCOUNT,
+            # Ours, which Vault's role requires, and the API server's, which lets Vault review it with itself.
+            "audiences": [names.VAULT_AUDIENCE, "https://kubernetes.default.svc.cluster.local"],
+        },
     }
     assert r.waits_for(r.custom_resource("ClusterIssuer"), r.one(SERVICE_ACCOUNT))
 
@@ -136,6 +140,15 @@ def test_the_rbac_names_exactly_one_service_account(name):
     assert reviewer["roleRef"]["name"] == "system:auth-delegator"
     assert reviewer["subjects"] == [
         {"kind": "ServiceAccount", "name": names.VAULT_SERVICE_ACCOUNT, "namespace": "cert-manager"}
+    ]
+
+
+def test_the_api_servers_own_audience_is_the_clusters():
+    r = render_mode("existing+external+kubernetes", kubernetesApiAudience="https://kubernetes.default.svc")
+    ref = r.custom_resource("ClusterIssuer").inputs["spec"]["vault"]["auth"]["kubernetes"]["serviceAccountRef"]
+    assert ref["audiences"] == [names.VAULT_AUDIENCE, "https://kubernetes.default.svc"]
+    assert config_problems(**MODES["existing+external+kubernetes"], kubernetesApiAudience="a b") == [
+        "kubernetesApiAudience: 'a b' is not a token audience such as https://kubernetes.default.svc"
     ]
 
 
