@@ -54,6 +54,11 @@ VAULT_KEYS = {
     "secretIdVersion",
     "tokenTtl",
     "consumers",
+    "kubernetesAuthMount",
+    "kubernetesAuthRole",
+    "kubernetesTokenTtl",
+    "kubernetesHost",
+    "kubernetesCaCert",
 }
 
 
@@ -78,6 +83,8 @@ class VaultSideMaker:
             }
             if overrides.get("credential", "approle") == "approle":
                 self.raw["approleMount"] = f"approle-l25-{n}"
+            if overrides.get("credential") == "kubernetes":
+                self.raw["kubernetesAuthMount"] = f"kubernetes-l25-{n}"
         self.raw.update(overrides)
         self.applier.up(config.parse(self.raw, secret_keys=SECRET_KEYS))
         return self.outputs
@@ -112,6 +119,11 @@ def provided(vault: dict[str, Any], consumer: str | None = None) -> tuple[dict[s
     if vault["credentialKind"] == "approle":
         settings.update(approleMount=facts["approleMount"], approleRoleId=facts["approleRoleId"])
         return settings, {"approleSecretId": secrets_of["approleSecretId"]}
+    if vault["credentialKind"] == "kubernetes":  # names only: nothing secret is handed over
+        settings.update(
+            kubernetesAuthMount=facts["kubernetesAuthMount"], kubernetesAuthRole=facts["kubernetesAuthRole"]
+        )
+        return settings, {}
     return settings, {"issuerToken": secrets_of["vaultToken"]}
 
 
@@ -145,13 +157,21 @@ def prepare(stack: Stack, cluster: LocalCluster, **overrides: str) -> dict[str, 
     In the main thread: the applier runs the program under Pulumi's mocks, whose runtime needs it.
     """
     maker: VaultSideMaker = stack.vault_side
-    vault = maker.apply(**{k: v for k, v in overrides.items() if k in VAULT_KEYS})
+    vault_keys = {k: v for k, v in overrides.items() if k in VAULT_KEYS}
+    if vault_keys.get("credential", maker.raw.get("credential")) == "kubernetes":
+        vault_keys.update(reviewed_at(cluster))
+    vault = maker.apply(**vault_keys)
     settings, secrets = provided(vault)
     stack.configure(
         cluster_settings(**settings, **{k: v for k, v in overrides.items() if k not in VAULT_KEYS}),
         {"kubeconfig": cluster.kubeconfig(), **secrets},
     )
     return vault
+
+
+def reviewed_at(cluster: LocalCluster) -> dict[str, str]:
+    """Kubernetes auth: where OpenBao reviews this cluster's tokens (its API server on loopback) and its CA."""
+    return {"kubernetesHost": cluster.server, "kubernetesCaCert": (cluster.workdir / "ca.crt").read_text()}
 
 
 def up(stack: Stack, cluster: LocalCluster, openbao, **overrides: str) -> Deployed:

@@ -37,7 +37,7 @@ from tests.integration.cluster_only import (
     run_verify,
     up,
 )
-from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster, is_true
+from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster, condition, is_true
 from tests.integration.openbao import VaultError, login_approle
 from tests.integration.signing import leaf_name, workload_certificate
 
@@ -46,7 +46,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module", params=["approle", "token"])
+@pytest.fixture(scope="module", params=["approle", "token", "kubernetes"])
 def deployed(request, engine, openbao, cluster, tmp_path_factory):
     with cluster_stack(engine, tmp_path_factory.mktemp(f"cluster-{request.param}"), openbao) as stack:
         result = up(stack, cluster, openbao, credential=request.param)
@@ -135,15 +135,69 @@ def refreshed(event) -> list[str]:
 
 def test_the_credential_secret_holds_what_vault_issued(deployed, cluster, openbao):
     out = deployed.vault
+    secrets = f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets"
     if out["credentialKind"] == "approle":
-        path = f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{names.APPROLE_SECRET}"
-        held = base64.b64decode(cluster.api.get(path)["data"][names.APPROLE_SECRET_KEY]).decode()
-        assert held == out["approleSecretId"]
-        assert login_approle(openbao.root(), out["approleMount"], out["approleRoleId"], held)["client_token"]
+        held = base64.b64decode(cluster.api.get(f"{secrets}/{names.APPROLE_SECRET}")["data"][names.APPROLE_SECRET_KEY])
+        assert held.decode() == out["approleSecretId"]
+        assert login_approle(openbao.root(), out["approleMount"], out["approleRoleId"], held.decode())["client_token"]
+    elif out["credentialKind"] == "token":
+        held = base64.b64decode(cluster.api.get(f"{secrets}/{names.TOKEN_SECRET}")["data"][names.TOKEN_SECRET_KEY])
+        assert held.decode() == out["vaultToken"]
     else:
-        path = f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{names.TOKEN_SECRET}"
-        held = base64.b64decode(cluster.api.get(path)["data"][names.TOKEN_SECRET_KEY]).decode()
-        assert held == out["vaultToken"]
+        # Kubernetes auth stores nothing: no credential Secret, no secret output, no secret in Vault's outputs.
+        for name in (names.APPROLE_SECRET, names.TOKEN_SECRET):
+            assert cluster.api.find(f"{secrets}/{name}") is None
+        secret_outputs = {k for k, v in deployed.stack.stack.outputs().items() if v.secret}
+        assert secret_outputs == {"kubeconfig"}, secret_outputs  # the cluster's own, nothing of the login
+        cert_manager_may_request_the_login_token_of_that_service_account_only(cluster)
+
+
+def may(
+    cluster: LocalCluster,
+    user: str,
+    verb: str,
+    resource: str,
+    namespace: str,
+    name: str,
+    sub: str = "",
+    group: str = "",
+) -> bool:
+    """What the real API server's RBAC authorizer says (SubjectAccessReview)."""
+    review = cluster.api.create(
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": user,
+                "groups": ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"],
+                "resourceAttributes": {
+                    "verb": verb,
+                    "group": group,
+                    "resource": resource,
+                    "subresource": sub,
+                    "namespace": namespace,
+                    "name": name,
+                },
+            },
+        },
+    )
+    return review["status"].get("allowed", False)
+
+
+def cert_manager_may_request_the_login_token_of_that_service_account_only(cluster: LocalCluster) -> None:
+    """Kubernetes auth's RBAC, as the real API server's authorizer judges it."""
+    ns = CERT_MANAGER_NAMESPACE
+    assert cluster.api.find(f"/api/v1/namespaces/{ns}/serviceaccounts/{names.VAULT_SERVICE_ACCOUNT}")
+    cert_manager = f"system:serviceaccount:{ns}:cert-manager"
+    assert may(cluster, cert_manager, "create", "serviceaccounts", ns, names.VAULT_SERVICE_ACCOUNT, "token")
+    assert not may(cluster, cert_manager, "create", "serviceaccounts", ns, "default", "token")
+    assert not may(cluster, cert_manager, "get", "secrets", ns, "")
+    login_account = f"system:serviceaccount:{ns}:{names.VAULT_SERVICE_ACCOUNT}"
+    # Vault reviews each login with the login's own token: that token may call TokenReview.
+    assert may(cluster, login_account, "create", "tokenreviews", "", "", group="authentication.k8s.io")
+    assert not may(cluster, login_account, "create", "serviceaccounts", ns, names.VAULT_SERVICE_ACCOUNT, "token")
+    assert not may(cluster, login_account, "get", "secrets", ns, "")
 
 
 def test_verify_passes_and_catches_a_tampered_bundle(deployed, cluster):
@@ -205,6 +259,9 @@ def test_rotating_the_credential_reaches_the_cluster_and_signs(deployed, cluster
         with pytest.raises(VaultError) as err:
             login_approle(openbao.root(), old["approleMount"], old["approleRoleId"], old["approleSecretId"])
         assert err.value.status == 400 and "invalid" in str(err.value).lower(), err.value
+    elif old["credentialKind"] == "kubernetes":
+        service_account_deleted_then_restored(deployed, cluster)
+        return
     else:
         stack.vault_side.applier.replace("vault:index/token:Token")
         new = up(stack, cluster, openbao).vault
@@ -219,6 +276,44 @@ def test_rotating_the_credential_reaches_the_cluster_and_signs(deployed, cluster
     force_reissue(deployed, cluster)
 
 
+def certificate_request_message(cluster: LocalCluster) -> str:
+    """The newest CertificateRequest's Ready condition: what cert-manager says of the last signing."""
+    requests = cluster.api.get("/apis/cert-manager.io/v1/namespaces/linkerd/certificaterequests")["items"]
+    newest = max(requests, key=lambda r: r["metadata"]["creationTimestamp"] + r["metadata"]["name"])
+    cond = condition(newest, "Ready") or {}
+    return f"{cond.get('reason')}: {cond.get('message')}"
+
+
+def service_account_deleted_then_restored(deployed: Deployed, cluster: LocalCluster) -> None:
+    """Kubernetes auth: without the ServiceAccount cert-manager cannot log in, and says so; refresh + up restore it."""
+    path = f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/serviceaccounts/{names.VAULT_SERVICE_ACCOUNT}"
+    cluster.api.delete(path)
+    cluster.api.delete(ISSUER_SECRET)  # a re-issue now, as a renewal would be
+    stuck = cluster.api.wait(
+        CERTIFICATE,
+        lambda c: (condition(c, "Ready") or {}).get("status") == "False",
+        what="the Certificate not Ready without the ServiceAccount",
+    )
+    assert "does not exist" in condition(stuck, "Ready")["message"], condition(stuck, "Ready")
+    deadline = time.monotonic() + 60
+    while names.VAULT_SERVICE_ACCOUNT not in certificate_request_message(cluster) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    message = certificate_request_message(cluster)
+    # cert-manager's own words: the ServiceAccount it could not request a token for, and why.
+    assert "while requesting a token for the service account" in message, message
+    assert f'serviceaccounts "{names.VAULT_SERVICE_ACCOUNT}" not found' in message, message
+    assert cluster.api.find(ISSUER_SECRET) is None
+    # The runbook's recovery (docs/operations.md): refresh sees it gone, up makes it again.
+    deployed.stack.stack.refresh(on_output=lambda _line: None)
+    deployed.stack.up()
+    assert cluster.api.find(path) is not None
+    reissued = cluster.api.wait(ISSUER_SECRET, lambda s: "tls.crt" in s.get("data", {}), timeout=120, what="re-issue")
+    cluster.api.wait(CERTIFICATE, is_true("Ready"), what="Certificate Ready again")
+    x509.load_pem_x509_certificate(base64.b64decode(reissued["data"]["tls.crt"])).verify_directly_issued_by(
+        deployed.anchor
+    )
+
+
 def test_zz_destroy_leaves_nothing_of_ours(deployed, cluster, openbao):
     """Last of each group (pytest keeps definition order): the module's stack is destroyed here."""
     deployed.stack.stack.destroy(on_output=lambda _line: None)
@@ -228,6 +323,10 @@ def test_zz_destroy_leaves_nothing_of_ours(deployed, cluster, openbao):
         f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{names.APPROLE_SECRET}",
         f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/secrets/{names.TOKEN_SECRET}",
         f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/configmaps/{names.ANCHOR_CONFIGMAP}",
+        f"/api/v1/namespaces/{CERT_MANAGER_NAMESPACE}/serviceaccounts/{names.VAULT_SERVICE_ACCOUNT}",
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{CERT_MANAGER_NAMESPACE}/roles/{names.TOKEN_REQUESTER}",
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{CERT_MANAGER_NAMESPACE}/rolebindings/{names.TOKEN_REQUESTER}",
+        f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{names.TOKEN_REVIEWER}",
     ):
         assert cluster.api.find(path) is None, path
     # The namespace goes through Terminating (kube-controller-manager empties it first).
