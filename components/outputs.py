@@ -32,6 +32,9 @@ class ClusterFacts:
     certificate: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     vault_server: pulumi.Output[str]  # where its cert-manager reaches Vault
+    # Kubernetes auth: the ServiceAccount cert-manager logs in as and the one that requests its tokens
+    # (`<namespace>/<name>` each), for `scripts/stack verify`; None for a credential stored in a Secret.
+    vault_login: dict[str, str] | None = None
 
 
 def export_cluster(facts: ClusterFacts, credential: VaultCredential) -> None:
@@ -45,6 +48,8 @@ def export_cluster(facts: ClusterFacts, credential: VaultCredential) -> None:
     pulumi.export("trustRootsConfigMap", facts.bundle)
     pulumi.export("issuerSecret", facts.certificate)
     pulumi.export("kubeconfig", facts.kubeconfig)
+    if facts.vault_login:
+        pulumi.export("vaultLogin", facts.vault_login)
 
 
 def export_listed_clusters(facts: dict[str, ClusterFacts], side: VaultSide) -> None:
@@ -61,6 +66,7 @@ def export_listed_clusters(facts: dict[str, ClusterFacts], side: VaultSide) -> N
             "issuerSecret": f.certificate,
             "vaultClusterAddress": f.vault_server,
             **credential.facts(),
+            **({"vaultLogin": f.vault_login} if f.vault_login else {}),
         }
         secret[key] = {"kubeconfig": f.kubeconfig, **credential.secrets()}
     pulumi.export("clusters", plain)

@@ -301,4 +301,16 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, acces
         certificate=issuer.certificate_name,
         kubeconfig=pulumi.Output.secret(kubeconfig),
         vault_server=vault_server,
+        vault_login=vault_login(target, side.credentials[target.key].service_account()),
     )
+
+
+def vault_login(target: ClusterTarget, account: str | None) -> dict[str, str] | None:
+    """Kubernetes auth's two ServiceAccounts on the cluster, as `<namespace>/<name>` (None: a stored secret)."""
+    if account is None:
+        return None
+    namespace = target.cert_manager.namespace
+    return {
+        "serviceAccount": f"{namespace}/{account}",
+        "tokenRequester": f"{namespace}/{target.cert_manager.service_account}",
+    }

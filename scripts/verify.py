@@ -5,6 +5,8 @@ Usage: scripts/stack verify [--skip-linkerd-check]
 Reads the stack's outputs (each kubeconfig through a 0600 temporary file that is
 removed afterwards), then checks on each cluster (every one of `clusters`, when listed):
 - the ClusterIssuer and the identity issuer Certificate are Ready;
+- with Kubernetes auth (`credential: kubernetes`), the ServiceAccount cert-manager logs in to Vault as
+  exists, and cert-manager's controller may request its tokens (`kubectl auth can-i`, impersonating it);
 - the issuer certificate Linkerd uses is ECDSA P-256, a CA, signed by the anchor
   that signs now (`signingAnchor`), and valid now (only tls.crt is read, never tls.key);
 - the trust roots ConfigMap holds every anchor in Vault (by SHA-256 fingerprint),
@@ -164,6 +166,8 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
     ns = outputs.get("linkerdNamespace", LINKERD_NAMESPACE)
     ok, message = ready(json.loads(kubectl("get", "clusterissuer", issuer_name, "-o", "json")))
     results.append(Check(f"ClusterIssuer {issuer_name} is Ready", ok, message))
+    if outputs.get("vaultLogin"):
+        results.extend(login_checks(outputs["vaultLogin"], kubectl))
     ok, message = ready(json.loads(kubectl("-n", ns, "get", "certificate", CERTIFICATE_NAME, "-o", "json")))
     results.append(Check(f"Certificate {ns}/{CERTIFICATE_NAME} is Ready", ok, message))
 
@@ -230,6 +234,35 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
             results.append(Check("linkerd check", True))
         except CannotLook as exc:
             results.append(Check("linkerd check", False, str(exc)))
+    return results
+
+
+def login_checks(login: dict, kubectl: Callable[..., str]) -> list[Check]:
+    """Kubernetes auth: the ServiceAccount exists, and cert-manager may create its tokens (and so log in)."""
+    namespace, account = login["serviceAccount"].split("/", 1)
+    requester_ns, requester = login["tokenRequester"].split("/", 1)
+    found = kubectl("-n", namespace, "get", "serviceaccount", account, "--ignore-not-found", "-o", "name").strip()
+    results = [
+        Check(
+            f"ServiceAccount {namespace}/{account} exists",
+            bool(found),
+            "" if found else "cert-manager cannot log in to Vault: `scripts/stack refresh --yes` then `up` restores it",
+        )
+    ]
+    try:
+        answer = kubectl(
+            "auth", "can-i", "create", f"serviceaccounts/{account}", "--subresource=token", "-n", namespace,
+            f"--as=system:serviceaccount:{requester_ns}:{requester}",
+        ).strip()  # fmt: skip
+    except CannotLook as exc:  # kubectl answers "no" with exit status 1
+        answer = str(exc)
+    results.append(
+        Check(
+            f"cert-manager ({requester_ns}/{requester}) may create its tokens",
+            answer == "yes",
+            "" if answer == "yes" else f"kubectl auth can-i: {answer[-200:]}",
+        )
+    )
     return results
 
 

@@ -303,11 +303,16 @@ def service_account_deleted_then_restored(deployed: Deployed, cluster: LocalClus
     assert "while requesting a token for the service account" in message, message
     assert f'serviceaccounts "{names.VAULT_SERVICE_ACCOUNT}" not found' in message, message
     assert cluster.api.find(ISSUER_SECRET) is None
+    checked = run_verify(deployed.stack, "--skip-linkerd-check")
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert f"FAIL  ServiceAccount {CERT_MANAGER_NAMESPACE}/{names.VAULT_SERVICE_ACCOUNT} exists" in checked.stdout
     # The runbook's recovery (docs/operations.md): refresh sees it gone, up makes it again.
     deployed.stack.stack.refresh(on_output=lambda _line: None)
     deployed.stack.up()
     assert cluster.api.find(path) is not None
     reissued = cluster.api.wait(ISSUER_SECRET, lambda s: "tls.crt" in s.get("data", {}), timeout=120, what="re-issue")
+    checked = run_verify(deployed.stack, "--skip-linkerd-check")
+    assert checked.returncode == 0 and "may create its tokens" in checked.stdout, checked.stdout + checked.stderr
     cluster.api.wait(CERTIFICATE, is_true("Ready"), what="Certificate Ready again")
     x509.load_pem_x509_certificate(base64.b64decode(reissued["data"]["tls.crt"])).verify_directly_issued_by(
         deployed.anchor

@@ -276,3 +276,46 @@ def test_stack_verify_needs_kubectl(tmp_path):
     )
     assert result.returncode == 2
     assert "  - kubectl: " in result.stderr
+
+
+class KubernetesAuthCluster(FakeCluster):
+    """A cluster whose cert-manager logs in to Vault with Kubernetes auth (its ServiceAccount, its RBAC)."""
+
+    def __init__(self):
+        super().__init__()
+        self.account_exists = True
+        self.may_request = True
+
+    def outputs(self) -> dict:
+        login = {"serviceAccount": "cert-manager/linkerd-identity-vault", "tokenRequester": "cert-manager/cert-manager"}
+        return {**super().outputs(), "vaultLogin": login}
+
+    def kubectl(self, *args: str) -> str:
+        if "serviceaccount" in args:
+            self.calls.append(args)
+            return "serviceaccount/linkerd-identity-vault\n" if self.account_exists else ""
+        if args[:2] == ("auth", "can-i"):
+            self.calls.append(args)
+            assert "serviceaccounts/linkerd-identity-vault" in args and "--subresource=token" in args
+            assert "--as=system:serviceaccount:cert-manager:cert-manager" in args
+            if not self.may_request:
+                raise verify.CannotLook("`kubectl auth can-i create ...` failed: ")
+            return "yes\n"
+        return super().kubectl(*args)
+
+
+def test_with_kubernetes_auth_the_service_account_and_its_token_rights_are_checked():
+    cluster = KubernetesAuthCluster()
+    names = [c.name for c in verify.checks(cluster.outputs(), cluster.kubectl, None) if c.ok]
+    assert "ServiceAccount cert-manager/linkerd-identity-vault exists" in names
+    assert "cert-manager (cert-manager/cert-manager) may create its tokens" in names
+    cluster.account_exists = False
+    assert cluster.failures() == ["ServiceAccount cert-manager/linkerd-identity-vault exists"]
+    cluster.account_exists, cluster.may_request = True, False
+    assert cluster.failures() == ["cert-manager (cert-manager/cert-manager) may create its tokens"]
+
+
+def test_without_kubernetes_auth_no_service_account_is_looked_for():
+    cluster = FakeCluster()
+    verify.checks(cluster.outputs(), cluster.kubectl, None)
+    assert not [c for c in cluster.calls if "serviceaccount" in c or c[:1] == ("auth",)]
