@@ -50,7 +50,7 @@ def main(rounds: int) -> None:
     try:
         cluster.start()
         with tempfile.TemporaryDirectory() as tmp:
-            for credential in ("approle", "token"):
+            for credential in ("approle", "token", "kubernetes"):
                 with cluster_stack(engine, Path(tmp) / credential, openbao, prefix="bench") as stack:
                     deployed = up(stack, cluster, openbao, credential=credential)
                     figures.append((f"up to a Ready issuer ({credential})", f"{deployed.up_seconds:.1f} s"))
