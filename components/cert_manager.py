@@ -17,8 +17,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from lib import versions
+from lib import images, versions
+from lib.config import MirrorConfig
 from lib.helm import pinned_release
+from lib.names import PULL_SECRET
 
 NAMESPACE = "cert-manager"
 
@@ -30,15 +32,39 @@ REQUIRED_CRDS = (
 )
 
 
-def cert_manager_values() -> dict[str, Any]:
+def cert_manager_values(mirror: MirrorConfig | None = None) -> dict[str, Any]:
     # Ref: https://cert-manager.io/docs/installation/helm/ (installCRDs is deprecated)
-    return {"crds": {"enabled": True, "keep": True}}
+    values: dict[str, Any] = {"crds": {"enabled": True, "keep": True}}
+    mirror = mirror or MirrorConfig()
+    images.deep_merge(values, mirror.images.chart_values("cert-manager"))
+    if mirror.pull_secret:
+        values["global"] = {"imagePullSecrets": [{"name": PULL_SECRET}]}
+    return values
 
 
-def trust_manager_values(trust_namespace: str = NAMESPACE) -> dict[str, Any]:
+def trust_manager_values(trust_namespace: str = NAMESPACE, mirror: MirrorConfig | None = None) -> dict[str, Any]:
     # trust-manager reads bundle sources from this namespace only; it holds the anchor's
     # public certificate and no Linkerd secret (docs/design.md, "Trust bundle").
-    return {"crds": {"enabled": True, "keep": True}, "app": {"trust": {"namespace": trust_namespace}}}
+    values: dict[str, Any] = {"crds": {"enabled": True, "keep": True}, "app": {"trust": {"namespace": trust_namespace}}}
+    mirror = mirror or MirrorConfig()
+    images.deep_merge(values, mirror.images.chart_values("trust-manager"))
+    if mirror.pull_secret:
+        values["imagePullSecrets"] = [{"name": PULL_SECRET}]
+    return values
+
+
+def pull_secret(
+    resource_name: str, namespace: pulumi.Input[str], mirror: MirrorConfig, opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Secret:
+    """imagePullSecret as a Secret of the namespace, which its charts' pods pull with."""
+    assert mirror.pull_secret is not None
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=PULL_SECRET, namespace=namespace),
+        type="kubernetes.io/dockerconfigjson",
+        string_data={".dockerconfigjson": mirror.pull_secret.output()},
+        opts=opts,
+    )
 
 
 @dataclass
@@ -51,6 +77,8 @@ class CertManagerArgs:
     """trust-manager's chart."""
     timeout_seconds: int = 600
     """How long each release may take to become ready."""
+    mirror: MirrorConfig = field(default_factory=MirrorConfig)
+    """Where the charts and their images come from, and the pull secret."""
 
 
 class CertManager(pulumi.ComponentResource):
@@ -61,22 +89,36 @@ class CertManager(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("linkerd-vault-pki:cert_manager:CertManager", name, None, opts)
+        first: list[pulumi.Resource] = []
+        if args.mirror.pull_secret:
+            # The pods pull with the Secret from their start: the namespace and the Secret come first (Helm would
+            # create the namespace with the pods). The namespace is then the stack's.
+            namespace = k8s.core.v1.Namespace(
+                f"{name}-namespace",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            first.append(
+                pull_secret(
+                    f"{name}-pull-secret", namespace.metadata.name, args.mirror, pulumi.ResourceOptions(parent=self)
+                )
+            )
         cert_manager = pinned_release(
             f"{name}-cert-manager",
-            args.cert_manager,
+            args.mirror.chart(args.cert_manager),
             release_name="cert-manager",
             namespace=args.namespace,
-            create_namespace=True,
-            values=cert_manager_values(),
+            create_namespace=not first,
+            values=cert_manager_values(args.mirror),
             timeout_seconds=args.timeout_seconds,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=first),
         )
         trust_manager = pinned_release(
             f"{name}-trust-manager",
-            args.trust_manager,
+            args.mirror.chart(args.trust_manager),
             release_name="trust-manager",
             namespace=cert_manager.namespace,
-            values=trust_manager_values(args.namespace),
+            values=trust_manager_values(args.namespace, args.mirror),
             timeout_seconds=args.timeout_seconds,
             # trust-manager's webhook certificate is issued by cert-manager.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cert_manager]),

@@ -8,12 +8,14 @@ removes the cluster: `pulumi destroy` leaves nothing behind.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_command as command
+import yaml
 
-from lib import versions
+from lib import images, versions
+from lib.config import MirrorConfig
 
 # The walkthrough's k3s components that Linkerd does not need. `--disable` is a k3s
 # server flag: it goes to the servers only (an agent given it would refuse to start).
@@ -28,6 +30,25 @@ class K3dClusterArgs:
     network: pulumi.Input[str]
     api_port: int
     k3s_image: str = versions.K3S_IMAGE
+    """The node image as pulled (upstream's, or the mirror's name for it)."""
+    mirror: MirrorConfig = field(default_factory=MirrorConfig)
+    """With a mirror: k3d's helper images from it, and the nodes' containerd pulling through it."""
+
+
+REGISTRY_CONFIG_ENV = "LVP_K3S_REGISTRIES"  # the registries.yaml, handed to the command in its environment
+
+
+def k3d_environment(mirror: MirrorConfig) -> dict[str, pulumi.Input[str]]:
+    """k3d's helper images under the mirror, and the nodes' registries.yaml (a secret when it holds credentials)."""
+    if not mirror.images.active and not mirror.pull_secret:
+        return {}
+    env: dict[str, pulumi.Input[str]] = {}
+    for variable, image in (("K3D_IMAGE_LOADBALANCER", "k3d-proxy"), ("K3D_IMAGE_TOOLS", "k3d-tools")):
+        found = next(i for i in images.images() if i.repository.endswith(f"/{image}"))
+        env[variable] = mirror.images.reference(found.reference)
+    registries = yaml.safe_dump(images.k3s_registries(mirror.images, mirror.registry_auths()), sort_keys=True)
+    env[REGISTRY_CONFIG_ENV] = pulumi.Output.secret(registries) if mirror.pull_secret else registries
+    return env
 
 
 def k3d_create_command(args: K3dClusterArgs, network: str) -> str:
@@ -45,8 +66,19 @@ def k3d_create_command(args: K3dClusterArgs, network: str) -> str:
         "--wait",
         "--timeout", K3D_WAIT_TIMEOUT,
     ]  # fmt: skip
+    get = f"k3d kubeconfig get {shlex.quote(args.cluster_name)}"
+    if args.mirror.images.active or args.mirror.pull_secret:
+        # The nodes' registries.yaml, from the environment (it may hold the pull secret's credentials) into a
+        # file of the command's own, removed when it ends.
+        create += ["--registry-config", "$LVP_REGISTRIES_FILE"]
+        write = (
+            "LVP_REGISTRIES_FILE=$(mktemp) && trap 'rm -f \"$LVP_REGISTRIES_FILE\"' EXIT && "
+            f'printf \'%s\' "${REGISTRY_CONFIG_ENV}" > "$LVP_REGISTRIES_FILE" && '
+        )
+        line = shlex.join(create).replace("'$LVP_REGISTRIES_FILE'", '"$LVP_REGISTRIES_FILE"')
+        return f"{write}{line} 1>&2 && {get}"
     # k3d's progress goes to stderr so that stdout carries only the kubeconfig.
-    return f"{shlex.join(create)} 1>&2 && k3d kubeconfig get {shlex.quote(args.cluster_name)}"
+    return f"{shlex.join(create)} 1>&2 && {get}"
 
 
 class K3dCluster(pulumi.ComponentResource):
@@ -63,6 +95,7 @@ class K3dCluster(pulumi.ComponentResource):
         cluster = command.local.Command(
             f"{name}-k3d",
             create=pulumi.Output.from_input(args.network).apply(lambda net: k3d_create_command(args, net)),
+            environment=k3d_environment(args.mirror) or None,
             delete=f"k3d cluster delete {shlex.quote(args.cluster_name)}",
             # The kubeconfig holds the cluster's admin client key: keep it out of logs and state in plain.
             logging=command.local.Logging.STDERR,
@@ -75,7 +108,7 @@ class K3dCluster(pulumi.ComponentResource):
                 # refuses for an existing name (and a renamed cluster would leave the old one running).
                 # Every setting that defines the cluster is in `create`: a change replaces the cluster,
                 # deleting the old one first (a cluster of the same name or port cannot exist twice).
-                replace_on_changes=["create", "delete"],
+                replace_on_changes=["create", "delete", "environment"],
                 delete_before_replace=True,
             ),
         )

@@ -13,9 +13,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from lib import versions
+from lib import images, versions
+from lib.config import MirrorConfig
 from lib.helm import pinned_release
-from lib.names import CONTROL_PLANE_LABEL, LINKERD_NAMESPACE
+from lib.names import CONTROL_PLANE_LABEL, LINKERD_NAMESPACE, PULL_SECRET
 
 NAMESPACE = LINKERD_NAMESPACE
 
@@ -33,10 +34,15 @@ def crds_values(install_gateway_api: bool) -> dict[str, Any]:
     return {"installGatewayAPI": install_gateway_api}
 
 
-def control_plane_values() -> dict[str, Any]:
+def control_plane_values(mirror: MirrorConfig | None = None) -> dict[str, Any]:
     # externalCA: the trust roots ConfigMap comes from trust-manager, not the chart.
     # kubernetes.io/tls: the issuer is the Secret cert-manager writes, not PEM values.
-    return {"identity": {"externalCA": True, "issuer": {"scheme": "kubernetes.io/tls"}}}
+    values: dict[str, Any] = {"identity": {"externalCA": True, "issuer": {"scheme": "kubernetes.io/tls"}}}
+    mirror = mirror or MirrorConfig()
+    images.deep_merge(values, mirror.images.chart_values("linkerd-control-plane"))
+    if mirror.pull_secret:
+        values["imagePullSecrets"] = [{"name": PULL_SECRET}]
+    return values
 
 
 def linkerd_namespace(resource_name: str, opts: pulumi.ResourceOptions | None = None) -> k8s.core.v1.Namespace:
@@ -64,6 +70,8 @@ class LinkerdControlPlaneArgs:
     crds: versions.ChartPin = field(default_factory=lambda: versions.LINKERD_CRDS)
     control_plane: versions.ChartPin = field(default_factory=lambda: versions.LINKERD_CONTROL_PLANE)
     timeout_seconds: int = 600
+    mirror: MirrorConfig = field(default_factory=MirrorConfig)
+    """Where the charts and their images come from (the pull secret is in the namespace already)."""
 
 
 class LinkerdControlPlane(pulumi.ComponentResource):
@@ -75,7 +83,7 @@ class LinkerdControlPlane(pulumi.ComponentResource):
         super().__init__("linkerd-vault-pki:linkerd:LinkerdControlPlane", name, None, opts)
         crds = pinned_release(
             f"{name}-crds",
-            args.crds,
+            args.mirror.chart(args.crds),
             release_name="linkerd-crds",
             namespace=args.namespace,
             values=crds_values(args.install_gateway_api),
@@ -84,10 +92,10 @@ class LinkerdControlPlane(pulumi.ComponentResource):
         )
         control_plane = pinned_release(
             f"{name}-control-plane",
-            args.control_plane,
+            args.mirror.chart(args.control_plane),
             release_name="linkerd-control-plane",
             namespace=args.namespace,
-            values=control_plane_values(),
+            values=control_plane_values(args.mirror),
             timeout_seconds=args.timeout_seconds,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.wait_for, crds]),
         )

@@ -27,7 +27,7 @@ from components.outputs import (
 )
 from components.vault_side import VaultSide
 from lib import rotation, versions
-from lib.config import ClusterTarget, ConfigError, StackConfig
+from lib.config import ClusterTarget, ConfigError, MirrorConfig, StackConfig
 from lib.rotation import Rotation
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def run(cfg: StackConfig) -> None:
 
         network = local_network("local-network", cfg.cluster.network)
     # The clusters first: with Kubernetes auth, Vault's side is configured with each one's API server.
-    access = {target.key: connect(target, network) for target in cfg.clusters}
+    access = {target.key: connect(target, network, cfg.mirror) for target in cfg.clusters}
     if cfg.vault_side.creates:
         side = create_vault_side(cfg, network, access)
     facts = {}
@@ -134,7 +134,7 @@ class ClusterAccess:
     k3d: K3dCluster | None = None
 
 
-def connect(target: ClusterTarget, network) -> ClusterAccess:
+def connect(target: ClusterTarget, network, mirror: MirrorConfig) -> ClusterAccess:
     """A k3d cluster made here, or an existing one's kubeconfig."""
     if target.cluster.mode != "k3d":
         assert target.cluster.kubeconfig is not None  # required by the config rules
@@ -147,7 +147,8 @@ def connect(target: ClusterTarget, network) -> ClusterAccess:
             cluster_name=target.cluster.name,
             network=network.name,
             api_port=target.cluster.api_port,
-            k3s_image=target.cluster.k3s_image,
+            k3s_image=mirror.images.reference(target.cluster.k3s_image),
+            mirror=mirror,
         ),
     )
     return ClusterAccess(kubeconfig=cluster.kubeconfig, k3d=cluster)
@@ -180,7 +181,11 @@ def create_vault_side(cfg: StackConfig, network, access: dict[str, ClusterAccess
         server = VaultDevServer(
             "vault-dev",
             VaultDevServerArgs(
-                network=network.name, root_token=cfg.vault.token.output(), host_port=cfg.vault.host_port
+                network=network.name,
+                root_token=cfg.vault.token.output(),
+                host_port=cfg.vault.host_port,
+                image=cfg.mirror.images.reference(versions.VAULT_IMAGE),
+                registry_auths=cfg.mirror.registry_auths(),
             ),
         )
         address = server.address
@@ -240,7 +245,9 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, acces
 
     if target.cert_manager.install:
         cert_manager = CertManager(
-            f"{prefix}cert-manager", CertManagerArgs(namespace=target.cert_manager.namespace), opts=on_cluster
+            f"{prefix}cert-manager",
+            CertManagerArgs(namespace=target.cert_manager.namespace, mirror=cfg.mirror),
+            opts=on_cluster,
         )
     else:
         cert_manager = ExistingCertManager(
@@ -285,12 +292,18 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, acces
         opts=on_cluster,
     )
     if target.linkerd.install:
+        pulls = []
+        if cfg.mirror.pull_secret:
+            from components.cert_manager import pull_secret
+
+            pulls.append(pull_secret(f"{prefix}linkerd-pull-secret", namespace.metadata.name, cfg.mirror, on_cluster))
         LinkerdControlPlane(
             f"{prefix}linkerd",
             LinkerdControlPlaneArgs(
                 namespace=namespace.metadata.name,
                 install_gateway_api=target.linkerd.install_gateway_api,
-                wait_for=[issuer, bundle],
+                wait_for=[issuer, bundle, *pulls],
+                mirror=cfg.mirror,
             ),
             opts=on_cluster,
         )

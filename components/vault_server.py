@@ -8,7 +8,7 @@ for it to be healthy, so nothing talks to Vault before it answers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_docker as docker
@@ -25,6 +25,9 @@ class VaultDevServerArgs:
     host_port: int
     container_name: str = "vault"
     image: str = versions.VAULT_IMAGE
+    """The image as pulled: upstream's, or the mirror's name for it (lib/images.py)."""
+    registry_auths: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """imagePullSecret's credentials by registry host (secret), for the pull."""
 
 
 class VaultDevServer(pulumi.ComponentResource):
@@ -36,7 +39,20 @@ class VaultDevServer(pulumi.ComponentResource):
     def __init__(self, name: str, args: VaultDevServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("linkerd-vault-pki:vault_server:VaultDevServer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        image = docker.RemoteImage(f"{name}-image", name=args.image, keep_locally=True, opts=child)
+        pull = child
+        if args.registry_auths:
+            # The pull's credentials: a provider of their own for the image alone (the container and the
+            # network need none), its password a secret.
+            provider = docker.Provider(
+                f"{name}-registry",
+                registry_auth=[
+                    docker.ProviderRegistryAuthArgs(address=host, username=user, password=pulumi.Output.secret(pw))
+                    for host, (user, pw) in sorted(args.registry_auths.items())
+                ],
+                opts=child,
+            )
+            pull = pulumi.ResourceOptions(parent=self, provider=provider)
+        image = docker.RemoteImage(f"{name}-image", name=args.image, keep_locally=True, opts=pull)
         container = docker.Container(
             f"{name}-container",
             name=args.container_name,

@@ -109,3 +109,21 @@ CERT_MANAGER_NAMESPACED = When(
     lambda raw: WITH_A_CLUSTER(raw) or REVIEWED_CLUSTER(raw),
     lambda raw: f"clusterMode is {_mode(raw, 'clusterMode')}, credential is {_mode(raw, 'credential')}",
 )
+# Whether the stack pulls images (the Vault container, k3d, or a chart it installs) and installs charts.
+INSTALLS_CHARTS = When(
+    "clusterMode is k3d or existing and certManager or linkerd is install",
+    lambda raw: (
+        _mode(raw, "clusterMode") != "none"
+        and (_mode(raw, "certManager") == "install" or _mode(raw, "linkerd") == "install")
+    ),
+    lambda raw: (
+        "clusterMode is none"
+        if _mode(raw, "clusterMode") == "none"
+        else f"certManager is {_mode(raw, 'certManager')}, linkerd is {_mode(raw, 'linkerd')}"
+    ),
+)
+PULLS_IMAGES = When(
+    "the stack runs a Docker container or k3d, or installs a chart",
+    lambda raw: ON_DOCKER(raw) or INSTALLS_CHARTS(raw),
+    lambda raw: f"{ON_DOCKER.actual(raw)}; {INSTALLS_CHARTS.actual(raw)}",
+)

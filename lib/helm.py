@@ -1,4 +1,5 @@
-"""One way to install a pinned chart: a Helm release that waits for its workloads."""
+"""One way to install a pinned chart, from wherever it comes (lib/charts.py): a Helm release that waits for its
+workloads."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from lib.versions import ChartPin
+from lib.charts import ChartSource
 
 
 def pinned_release(
     resource_name: str,
-    pin: ChartPin,
+    pin: ChartSource,
     *,
     release_name: str,
     namespace: pulumi.Input[str],
@@ -21,7 +22,8 @@ def pinned_release(
     opts: pulumi.ResourceOptions,
     create_namespace: bool = False,
 ) -> k8s.helm.v3.Release:
-    """``pin``'s chart at its exact version; Pulumi waits until its resources and jobs are ready."""
+    """``pin``'s chart at its exact version (a local chart's Chart.yaml is the pin, checked by config); Pulumi
+    waits until its resources and jobs are ready."""
     return k8s.helm.v3.Release(
         resource_name,
         name=release_name,

@@ -27,6 +27,9 @@ VAULT_AUDIENCE = "linkerd-vault-pki"  # the tokens' audience, which Vault's role
 TOKEN_REQUESTER = "linkerd-identity-vault-token"  # Role + RoleBinding: cert-manager may create that token only
 TOKEN_REVIEWER = "linkerd-identity-vault-tokenreview"  # ClusterRoleBinding: the token may call TokenReview
 
+# imagePullSecret: the dockerconfigjson Secret in each namespace the stack installs into.
+PULL_SECRET = "linkerd-vault-pki-registry"
+
 
 def cluster_issuer_name(anchor: str) -> str:
     """The ClusterIssuer that signs with ``anchor`` (Vault's issuer of that name)."""

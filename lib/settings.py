@@ -16,11 +16,13 @@ from lib import versions
 from lib.applies import (
     CERT_MANAGER_NAMESPACED,
     CREATES_VAULT,
+    INSTALLS_CHARTS,
     KUBERNETES_LOGIN,
     LINKERD_INSTALLED,
     MAY_LOG_IN_WITH_KUBERNETES,
     ON_DOCKER,
     PROVIDED,
+    PULLS_IMAGES,
     REVIEWED_CLUSTER,
     TO_A_VAULT_ELSEWHERE,
     WITH_A_CLUSTER,
@@ -332,6 +334,45 @@ SETTINGS: tuple[Setting, ...] = (
         "`install` (linkerd-crds + linkerd-control-plane), "
         "`skip` (another tool installs Linkerd; the PKI is made for it)",
         WITH_A_CLUSTER,
+    ),
+    Setting(
+        "imageRegistry",
+        None,
+        "a registry mirror or pull-through cache, `host[:port][/prefix]` (no scheme): every image the stack makes or "
+        "installs is pulled from `<imageRegistry>/<repository path>:<pinned tag>`, k3d's nodes pull through it "
+        'too (README, "Air-gapped and mirrored installs")',
+        PULLS_IMAGES,
+        shown_default="upstream registries",
+    ),
+    Setting(
+        "images",
+        None,
+        "single overrides, a map of upstream repository to mirror repository (no tag: the pin is kept), such as "
+        "`{quay.io/jetstack/trust-manager: registry.example.com/cm/trust-manager}`",
+        PULLS_IMAGES,
+    ),
+    Setting(
+        "imagePullSecret",
+        None,
+        '**secret**: a dockerconfigjson (`{"auths": {"<host>": {"auth": ...}}}`): a Secret in each namespace '
+        "the stack installs into, each chart's pull secrets, the Vault container's and k3d nodes' registry auth",
+        PULLS_IMAGES,
+        True,
+    ),
+    Setting(
+        "chartRepository",
+        None,
+        "where every chart comes from, at its pinned version: `oci://host/path`, `https://host/path`, or a local "
+        "directory (`file:///srv/charts` or a path) of unpacked charts or `helm pull` archives",
+        INSTALLS_CHARTS,
+        shown_default="each chart's upstream",
+    ),
+    Setting(
+        "chartRepositories",
+        None,
+        "per chart, overriding `chartRepository`: a map of chart name (`cert-manager`, `trust-manager`, "
+        "`linkerd-crds`, `linkerd-control-plane`) to a repository as above",
+        INSTALLS_CHARTS,
     ),
     Setting(
         "readyTimeout",

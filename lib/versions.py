@@ -24,6 +24,11 @@ class ChartPin:
     version: str
     repo: str | None = None
 
+    @property
+    def name(self) -> str:
+        """The chart's own name (its Chart.yaml ``name``): the last segment of an OCI reference."""
+        return self.chart.rsplit("/", 1)[-1]
+
 
 # Ref: https://cert-manager.io/docs/installation/helm/ (OCI registry since v1.16)
 CERT_MANAGER = ChartPin(chart="oci://quay.io/jetstack/charts/cert-manager", version="v1.21.1")
@@ -35,6 +40,10 @@ LINKERD_EDGE_REPO = "https://helm.linkerd.io/edge"
 LINKERD_CRDS = ChartPin(chart="linkerd-crds", version="2026.8.3", repo=LINKERD_EDGE_REPO)
 LINKERD_CONTROL_PLANE = ChartPin(chart="linkerd-control-plane", version="2026.8.3", repo=LINKERD_EDGE_REPO)
 LINKERD_MIN_KUBERNETES = (1, 31)
+# Linkerd's images are tagged with the release name the chart version stands for (its appVersion).
+LINKERD_VERSION = "edge-{}.{}.{}".format(
+    int(LINKERD_CONTROL_PLANE.version[:4]) % 100, *LINKERD_CONTROL_PLANE.version.split(".")[1:]
+)
 
 # Vault dev server for the laptop mode. The provider is told this version so it
 # never has to ask the server while it configures (see program.py).
@@ -45,8 +54,10 @@ VAULT_IMAGE = f"hashicorp/vault:{VAULT_VERSION}"
 K3S_VERSION = "v1.33.4-k3s1"
 K3S_IMAGE = f"rancher/k3s:{K3S_VERSION}"
 
-# The k3d CLI that creates the cluster (checked by scripts/stack, not installed).
+# The k3d CLI that creates the cluster (checked by scripts/stack, not installed), and the version of its helper
+# images (the load balancer and tools containers) a mirrored cluster pulls: what the L3 workflow installs.
 K3D_MIN_VERSION = (5, 6)
+K3D_VERSION = "v5.8.3"
 
 # The engine built where no Pulumi CLI is on PATH (toolchain/engine.py), and the oldest CLI used as found.
 PULUMI_CLI_VERSION = "v3.274.1"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 
 import pulumi
 
 from lib import settings, x509
 from lib.config.clusters import _cluster_target, _consumers, _listed_clusters
+from lib.config.mirror import _mirror
 from lib.config.model import (
     ANCHOR_KEY_TYPES,
     CREDENTIALS,
@@ -47,10 +49,12 @@ def parse(
     secret_keys: Iterable[str] = (),
     foreign: Iterable[str] = (),
     now: datetime | None = None,
+    base: Path | None = None,
 ) -> StackConfig:
     """Validate raw config values (keys without the project prefix).
 
-    ``foreign``: look-alike keys of other namespaces; ``now``: the time certificates are judged at.
+    ``foreign``: look-alike keys of other namespaces; ``now``: the time certificates are judged at; ``base``: what
+    a relative local chart directory is relative to (the working directory: the project's, under the CLI).
     """
     r = _Reader(raw, set(secret_keys))
 
@@ -187,6 +191,8 @@ def parse(
                 f"{max_ttl.text} (vaultMaxTokenTtl); Vault would cut it short",
             )
 
+    mirror = _mirror(r, targets, {t.cluster.k3s_image for t in targets if t.cluster.mode == "k3d"}, base or Path.cwd())
+
     if r.problems:
         raise ConfigError(dict.fromkeys(r.problems))  # an inherited key's problem once, not once a cluster
     warnings = tuple(
@@ -208,6 +214,7 @@ def parse(
         vault_side=vault_side,
         consumers=consumers,
         kubernetes=top.kubernetes if top and top.cluster.mode == "none" and not consumers else None,
+        mirror=mirror,
     )
 
 

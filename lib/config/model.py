@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
 from lib import versions
+from lib.charts import ChartSource
+from lib.charts import upstream as upstream_chart
+from lib.images import Mirror, registry_auths
 
 CLUSTER_MODES = ("k3d", "existing", "none")
 
@@ -207,6 +210,23 @@ class Consumer:
 
 
 @dataclass(frozen=True)
+class MirrorConfig:
+    """Where images and charts come from (README, "Air-gapped and mirrored installs")."""
+
+    images: Mirror = field(default_factory=Mirror)
+    pull_secret: Secret | None = None  # a dockerconfigjson, for every namespace we install into and the nodes
+    charts: dict[str, ChartSource] = field(default_factory=dict)  # chart name -> where it comes from, if moved
+    chart_repository: str | None = None  # the chartRepository setting as written (the policy pack's bound)
+
+    def chart(self, pin: versions.ChartPin) -> ChartSource:
+        return self.charts.get(pin.name) or upstream_chart(pin)
+
+    def registry_auths(self) -> dict[str, tuple[str, str]]:
+        """The pull secret's credentials by registry host (secret: never log or export them in plain)."""
+        return (registry_auths(self.pull_secret.value) or {}) if self.pull_secret else {}
+
+
+@dataclass(frozen=True)
 class StackConfig:
     cluster: ClusterConfig
     vault: VaultConfig
@@ -220,6 +240,7 @@ class StackConfig:
     vault_side: VaultSideConfig = VaultSideConfig()
     consumers: tuple[Consumer, ...] = ()  # a Vault-only stack's declared consumers
     kubernetes: KubernetesApi | None = None  # a Vault-only stack's one credential, kubernetes: its cluster
+    mirror: MirrorConfig = field(default_factory=MirrorConfig)
 
     @property
     def listed(self) -> bool:
