@@ -2,14 +2,13 @@
 
 The versions never change (``lib/versions.py``); only the place does. A local
 directory (``file:///srv/charts`` or a path) holds each chart the stack installs
-as Helm leaves it: unpacked (``<dir>/<name>/Chart.yaml``) or as ``helm pull``
-writes it (``<dir>/<name>-<version>.tgz``), at the pinned version; anything else
-is refused before any resource is registered. No provider SDK is imported here.
+unpacked, as ``helm pull --untar`` leaves it (``<dir>/<name>/Chart.yaml``), at the
+pinned version; anything else is refused before any resource is registered. No
+provider SDK is imported here.
 """
 
 from __future__ import annotations
 
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -80,33 +79,17 @@ def source(pin: versions.ChartPin, repository: str, base: Path) -> tuple[ChartSo
             return None, f"{directory} is not a directory"
     except (OSError, ValueError):  # a name the file system refuses (too long, a NUL)
         return None, f"{repository!r} is not a directory this machine can read"
-    unpacked = directory / pin.name
-    packed = directory / f"{pin.name}-{pin.version}.tgz"
-    if (unpacked / "Chart.yaml").is_file():
-        found, text = unpacked, (unpacked / "Chart.yaml").read_text(errors="replace")
-    elif packed.is_file():
-        text = _packed_chart_yaml(packed, pin.name)
-        if text is None:
-            return None, f"{packed} holds no {pin.name}/Chart.yaml"
-        found = packed
-    else:
+    found = directory / pin.name
+    if not (found / "Chart.yaml").is_file():
         return None, (
-            f"{directory} has no {pin.name} chart: neither {pin.name}/Chart.yaml nor {pin.name}-{pin.version}.tgz "
-            f"(`helm pull {pin.chart} --version {pin.version}{' --repo ' + pin.repo if pin.repo else ''}` writes it)"
+            f"{directory} has no {pin.name} chart ({pin.name}/Chart.yaml); `helm pull {pin.chart} --version "
+            f"{pin.version}{' --repo ' + pin.repo if pin.repo else ''} --untar --untardir {directory}` puts it there"
         )
+    text = (found / "Chart.yaml").read_text(errors="replace")
     problem = _chart_yaml_problem(text, pin)
     if problem:
         return None, f"{found}: {problem}"
     return ChartSource(str(found), None, None), None
-
-
-def _packed_chart_yaml(path: Path, name: str) -> str | None:
-    try:
-        with tarfile.open(path, "r:*") as archive:
-            member = archive.extractfile(f"{name}/Chart.yaml")
-            return member.read().decode(errors="replace") if member else None
-    except (tarfile.TarError, KeyError, OSError):
-        return None
 
 
 def _chart_yaml_problem(text: str, pin: versions.ChartPin) -> str | None:

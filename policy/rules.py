@@ -25,6 +25,8 @@ KUBERNETES_ROLE = "vault:kubernetes/authBackendRole:AuthBackendRole"
 CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
 BUNDLE = "kubernetes:trust.cert-manager.io/v1alpha1:Bundle"
 RELEASE = "kubernetes:helm.sh/v3:Release"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+COMMAND = "command:local:Command"
 
 _PATH_BLOCK = re.compile(r'path\s+"([^"]*)"\s*\{([^}]*)\}', re.S)
 _CAPABILITIES = re.compile(r"capabilities\s*=\s*\[([^\]]*)\]")
@@ -248,14 +250,85 @@ def lifetimes_nest(resources: Iterable[Resource]) -> list[str]:
     return found
 
 
-def violations(resources: Iterable[Resource]) -> dict[str, list[str]]:
-    """Every rule over a whole program: resource name -> what is wrong (the stack rule under "stack")."""
+# With a mirror, what must name it: each pinned chart's image keys (lib/images.py's, which a test holds equal:
+# the pack runs apart from the program), k3d's node and helper images, the Vault container's image.
+CHART_IMAGE_KEYS = {
+    "cert-manager": (
+        "image.repository",
+        "webhook.image.repository",
+        "cainjector.image.repository",
+        "acmesolver.image.repository",
+        "startupapicheck.image.repository",
+    ),
+    "trust-manager": ("image.repository",),
+    "linkerd-control-plane": ("controllerImage", "proxy.image.name", "debugContainer.image.name"),
+}
+K3D_IMAGE_VARIABLES = ("K3D_IMAGE_LOADBALANCER", "K3D_IMAGE_TOOLS")
+MIRROR_RULE = (
+    "pulls-from-the-mirror",
+    "With a mirror configured (imageRegistries, chartRepositories), every image and chart comes from it",
+)
+_K3S_IMAGE = re.compile(r"--image\s+'?([^\s']+)")
+
+
+def _under(reference: str, allowed: Iterable[str]) -> bool:
+    ref = reference.removeprefix("oci://")
+    return any(
+        ref == a.removeprefix("oci://") or ref.startswith(a.removeprefix("oci://").rstrip("/") + "/") for a in allowed
+    )
+
+
+def _value(values: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = values
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def pulls_from_the_mirror(resources: Iterable[Resource], config: Mapping[str, Any]) -> list[str]:
+    """Every image and chart the program pulls is under one of the configured mirrors (nothing, unconfigured)."""
+    registries, repositories = list(config.get("imageRegistries") or []), list(config.get("chartRepositories") or [])
+    found = []
+    for r in resources:
+        pulled: list[tuple[str, Any]] = []
+        if r.type == RELEASE and registries:
+            chart = r.props.get("name") or ""
+            for key in CHART_IMAGE_KEYS.get(str(chart), ()):
+                pulled.append((f"values {key} of {chart}", _value(r.props.get("values") or {}, key)))
+        if r.type == REMOTE_IMAGE and registries:
+            pulled.append(("the image", r.props.get("name")))
+        if r.type == COMMAND and registries and "k3d cluster create" in str(r.props.get("create") or ""):
+            match = _K3S_IMAGE.search(str(r.props.get("create")))
+            pulled.append(("k3d's node image", match.group(1) if match else None))
+            env = r.props.get("environment") or {}
+            pulled.extend((f"k3d's {v}", env.get(v)) for v in K3D_IMAGE_VARIABLES)
+            if "--registry-config" not in str(r.props.get("create")):
+                found.append(f"{r.name}: k3d's nodes do not pull through the mirror (no --registry-config)")
+        for what, image in pulled:
+            if not isinstance(image, str) or not _under(image, registries):
+                found.append(
+                    f"{r.name}: {what} is {image or 'the upstream default'}, not under {', '.join(registries)}"
+                )
+        if r.type == RELEASE and repositories:
+            opts = r.props.get("repositoryOpts") or {}
+            where = opts.get("repo") or str(r.props.get("chart") or "")
+            if not _under(where, repositories):
+                found.append(
+                    f"{r.name}: chart {r.props.get('chart')} comes from {where}, not under {', '.join(repositories)}"
+                )
+    return found
+
+
+def violations(resources: Iterable[Resource], config: Mapping[str, Any] | None = None) -> dict[str, list[str]]:
+    """Every rule over a whole program: resource name -> what is wrong (the stack rules under "stack");
+    ``config``: the mirror rule's (what the pack is configured with)."""
     resources = list(resources)
     found: dict[str, list[str]] = {}
     for r in resources:
         rule = RESOURCE_RULES.get(r.type)
         if rule and (problems := rule(r.props)):
             found[r.name] = problems
-    if problems := lifetimes_nest(resources):
+    problems = lifetimes_nest(resources) + pulls_from_the_mirror(resources, config or {})
+    if problems:
         found["stack"] = problems
     return found

@@ -385,7 +385,7 @@ def cfg(**overrides: str) -> config_module.StackConfig:
     return config_module.parse(raw, secret_keys=SECRET_KEYS)
 
 
-SECRET_KEYS = {"vaultToken", "kubeconfig", "clusters", "approleSecretId", "issuerToken"}
+SECRET_KEYS = {"vaultToken", "kubeconfig", "clusters", "approleSecretId", "issuerToken", "imagePullSecret"}
 
 
 def parse_with_token(**raw: str) -> config_module.StackConfig:
@@ -500,6 +500,23 @@ MODES["cluster-only+provided+kubernetes"] = {
     "kubernetesAuthMount": "kubernetes-east",
 }
 MODES["cluster-only+reference+kubernetes"] = {**MODES["cluster-only+reference"], "vaultStack": "pki-kubernetes"}
+# A mirror: every image from one registry (a path prefix under it), every chart from an OCI mirror, a pull secret.
+MIRROR = "mirror.example.com:5000/upstream"
+PULL_PASSWORD = "robot-password-for-tests"
+DOCKERCONFIG = json.dumps(
+    {"auths": {"mirror.example.com:5000": {"auth": base64.b64encode(f"robot:{PULL_PASSWORD}".encode()).decode()}}}
+)
+MIRRORED = {
+    "imageRegistry": MIRROR,
+    "imagePullSecret": DOCKERCONFIG,
+    "chartRepository": "oci://mirror.example.com:5000/charts",
+}
+MODES["k3d+docker+mirror"] = dict(MIRRORED)
+MODES["platform+mirror"] = {
+    **MODES["existing+external"],
+    **MIRRORED,
+    "chartRepository": "https://charts.example.com/all",
+}
 VAULT_ONLY_KUBERNETES_STACK = "organization/linkerd-vault-pki/pki-kubernetes"
 
 

@@ -519,7 +519,7 @@ def test_ordering(mode):
         return
     releases = {x.inputs["name"]: x for x in r.of_type(RELEASE)}
     issuer, cert, bundle = (r.custom_resource(k) for k in ("ClusterIssuer", "Certificate", "Bundle"))
-    namespace = r.one("kubernetes:core/v1:Namespace")
+    namespace = r.one("kubernetes:core/v1:Namespace", "linkerd-namespace")
     # What every custom resource needs first: cert-manager's and trust-manager's CRDs (and webhook).
     if "cert-manager" in releases:
         prerequisites = [releases["cert-manager"], releases["trust-manager"]]
@@ -552,7 +552,9 @@ def test_ordering(mode):
 
 def login(r):
     """What cert-manager logs in to Vault with on the cluster: the credential Secret, or the ServiceAccount."""
-    return next(iter(r.of_type("kubernetes:core/v1:ServiceAccount")), None) or r.one("kubernetes:core/v1:Secret")
+    return next(iter(r.of_type("kubernetes:core/v1:ServiceAccount")), None) or r.one(
+        "kubernetes:core/v1:Secret", "vault-credential"
+    )
 
 
 # --- secrets and outputs -------------------------------------------------------
