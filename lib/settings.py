@@ -236,7 +236,9 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "a list of clusters on the one anchor, each `{name, clusterMode: k3d|existing, ...}` with its own "
         "k3dApiPort, k3sImage, kubeconfig (secret), kubeContext, vaultClusterAddress, certManager, trustNamespace, "
-        "linkerd, installGatewayApi, readyTimeout, secretIdVersion (unset: the top-level value)",
+        "linkerd, installGatewayApi, readyTimeout, secretIdVersion, certManagerServiceAccount, kubernetesApiAudience "
+        "(unset: the top-level value), and with `credential: kubernetes` an `existing` entry's own kubernetesHost and "
+        "kubernetesCaCert",
         both(WITH_A_CLUSTER, CREATES_VAULT),
         shown_default="one cluster, from the top-level keys",
     ),

@@ -12,20 +12,18 @@ in to OpenBao, which reviews each token with the token itself. The L2.5 tests
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import pytest
 
 from lib import config, names
-from tests.harness import SECRET_KEYS
+from tests.integration.cluster_only import reviewed_at
 from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster
 from tests.integration.openbao import Client, VaultError
 from tests.integration.signing import sign_as_cert_manager
-from tests.integration.vault_applier import OpenBaoApplier
+from tests.integration.vault_applier import OpenBaoApplier, vault_only
 
 pytestmark = pytest.mark.integration
-_n = itertools.count()
 API_AUDIENCE = "https://kubernetes.default.svc.cluster.local"  # the local API server's service account issuer
 
 
@@ -71,22 +69,15 @@ def token_for(
     return review["status"]["token"]
 
 
+def reviewing_at(openbao, cluster: LocalCluster) -> config.StackConfig:
+    """A Vault-only stack with Kubernetes auth, its one credential's cluster the local API server."""
+    return vault_only(openbao, credential="kubernetes", **reviewed_at(cluster))
+
+
 @pytest.fixture(scope="module")
 def applied(openbao, cluster):
-    n = next(_n)
-    raw = {
-        "clusterMode": "none",
-        "vaultMode": "external",
-        "vaultAddress": openbao.address,
-        "vaultToken": openbao.root_token,
-        "pkiPath": f"pki-k8s-{n}",
-        "credential": "kubernetes",
-        "kubernetesAuthMount": f"kubernetes-l2-{n}",
-        "kubernetesHost": cluster.server,
-        "kubernetesCaCert": (cluster.workdir / "ca.crt").read_text(),
-    }
     applier = OpenBaoApplier(openbao.root())
-    rendered = applier.up(config.parse(raw, secret_keys=SECRET_KEYS))
+    rendered = applier.up(reviewing_at(openbao, cluster))
     service_account(cluster, names.VAULT_SERVICE_ACCOUNT)
     yield rendered.outputs, applier
     applier.destroy()
@@ -184,20 +175,9 @@ def test_a_token_whose_service_account_was_deleted_is_refused(applied, openbao, 
 
 
 def test_destroy_removes_the_mount(openbao, cluster):
-    n = next(_n)
-    raw = {
-        "clusterMode": "none",
-        "vaultMode": "external",
-        "vaultAddress": openbao.address,
-        "vaultToken": openbao.root_token,
-        "pkiPath": f"pki-k8s-{n}",
-        "credential": "kubernetes",
-        "kubernetesAuthMount": f"kubernetes-l2-{n}",
-        "kubernetesHost": cluster.server,
-        "kubernetesCaCert": (cluster.workdir / "ca.crt").read_text(),
-    }
+    cfg = reviewing_at(openbao, cluster)
     applier = OpenBaoApplier(openbao.root())
-    applier.up(config.parse(raw, secret_keys=SECRET_KEYS))
-    assert f"kubernetes-l2-{n}/" in openbao.root().read("sys/auth")["data"]
+    applier.up(cfg)
+    assert f"{cfg.credential.kubernetes_mount}/" in openbao.root().read("sys/auth")["data"]
     applier.destroy()
-    assert f"kubernetes-l2-{n}/" not in openbao.root().read("sys/auth")["data"]
+    assert f"{cfg.credential.kubernetes_mount}/" not in openbao.root().read("sys/auth")["data"]

@@ -13,7 +13,6 @@ replacements, what a delete removes) is tested where it runs: L3.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 
 import pytest
 from cryptography import x509
@@ -23,25 +22,9 @@ from lib import config
 from tests.harness import SECRET_KEYS
 from tests.integration.openbao import Client, VaultError, login_approle
 from tests.integration.signing import refused, sign_as_cert_manager
-from tests.integration.vault_applier import OpenBaoApplier
+from tests.integration.vault_applier import OpenBaoApplier, vault_only
 
 pytestmark = pytest.mark.integration
-_n = itertools.count()
-
-
-def vault_only(openbao, **overrides: str) -> config.StackConfig:
-    n = next(_n)
-    raw = {
-        "clusterMode": "none",
-        "vaultMode": "external",
-        "vaultAddress": openbao.address,
-        "vaultToken": openbao.root_token,
-        "pkiPath": f"pki-applied-{n}",
-        **overrides,
-    }
-    if raw.get("credential", "approle") == "approle":
-        raw.setdefault("approleMount", f"approle-applied-{n}")
-    return config.parse(raw, secret_keys=SECRET_KEYS)
 
 
 @pytest.fixture(params=["approle", "token"])

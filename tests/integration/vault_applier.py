@@ -23,6 +23,7 @@ them), refresh and import, and the provider's own checks of its inputs.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -33,6 +34,31 @@ import pulumi
 
 from tests.harness import ANCHOR_PEM, RecordingMocks, Rendered, render_program
 from tests.integration.openbao import Client, VaultError
+
+_paths = itertools.count()
+
+
+def vault_only(openbao, **overrides: str):
+    """A Vault-only stack's config on ``openbao``, its mounts at paths no other test uses."""
+    from lib import config
+    from tests.harness import SECRET_KEYS
+
+    n = next(_paths)
+    raw = {
+        "clusterMode": "none",
+        "vaultMode": "external",
+        "vaultAddress": openbao.address,
+        "vaultToken": openbao.root_token,
+        "pkiPath": f"pki-applied-{n}",
+        **overrides,
+    }
+    kind = raw.get("credential", "approle")
+    if kind == "approle":
+        raw.setdefault("approleMount", f"approle-applied-{n}")
+    if kind == "kubernetes":
+        raw.setdefault("kubernetesAuthMount", f"kubernetes-applied-{n}")
+    return config.parse(raw, secret_keys=SECRET_KEYS)
+
 
 # The provider retries a 5xx (its max_retries, default 2), its Vault API client waiting 1 to 1.5 s between.
 RETRIES = 2
