@@ -58,6 +58,10 @@ class AppRoleLogin:
         """The ServiceAccount cert-manager logs in as (None: it logs in with a stored secret)."""
         return None
 
+    def bound_namespace(self) -> str | None:
+        """The one namespace Vault accepts that ServiceAccount from (None: no ServiceAccount)."""
+        return None
+
     def facts(self) -> dict[str, pulumi.Input[str]]:
         """What may be shown: the stack outputs beside the secret ones."""
         return dict(zip(self.FACT_KEYS, (self.mount, self.role_id), strict=True))
@@ -88,6 +92,9 @@ class TokenLogin:
     def service_account(self) -> str | None:
         return None
 
+    def bound_namespace(self) -> str | None:
+        return None
+
     def facts(self) -> dict[str, pulumi.Input[str]]:
         return dict(zip(self.FACT_KEYS, (self.expires_at,), strict=True))
 
@@ -104,13 +111,15 @@ class KubernetesLogin:
     """
 
     KIND: ClassVar[str] = "kubernetes"
-    FACT_KEYS: ClassVar[tuple[str, ...]] = ("kubernetesAuthMount", "kubernetesAuthRole")
+    FACT_KEYS: ClassVar[tuple[str, ...]] = ("kubernetesAuthMount", "kubernetesAuthRole", "kubernetesNamespace")
     SECRET_KEYS: ClassVar[tuple[str, ...]] = ()
 
     mount: pulumi.Input[str]
     """The Kubernetes auth mount path (this cluster's)."""
     role: pulumi.Input[str]
     """The role bound to the ServiceAccount."""
+    namespace: str
+    """The one namespace the role binds: where the cluster's cert-manager must run (its trustNamespace)."""
 
     def auth(self, api_audience: str) -> dict[str, Any]:
         """Our audience, which Vault's role requires, and the API server's: Vault stores no reviewer token and
@@ -130,8 +139,11 @@ class KubernetesLogin:
     def service_account(self) -> str | None:
         return VAULT_SERVICE_ACCOUNT
 
+    def bound_namespace(self) -> str | None:
+        return self.namespace
+
     def facts(self) -> dict[str, pulumi.Input[str]]:
-        return dict(zip(self.FACT_KEYS, (self.mount, self.role), strict=True))
+        return dict(zip(self.FACT_KEYS, (self.mount, self.role, self.namespace), strict=True))
 
     def secrets(self) -> dict[str, pulumi.Output[str]]:
         return {}
@@ -151,6 +163,6 @@ def from_outputs(kind: str, plain: dict[str, Any], secret: pulumi.Output[dict[st
         mount, role_id = (plain[k] for k in AppRoleLogin.FACT_KEYS)
         return AppRoleLogin(mount=mount, role_id=role_id, secret_id=secret_field(*AppRoleLogin.SECRET_KEYS))
     if kind == KubernetesLogin.KIND:
-        mount, role = (plain[k] for k in KubernetesLogin.FACT_KEYS)
-        return KubernetesLogin(mount=mount, role=role)
+        mount, role, namespace = (plain[k] for k in KubernetesLogin.FACT_KEYS)
+        return KubernetesLogin(mount=mount, role=role, namespace=str(namespace))
     return TokenLogin(token=secret_field(*TokenLogin.SECRET_KEYS), expires_at=plain.get(*TokenLogin.FACT_KEYS, ""))

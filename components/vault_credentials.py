@@ -136,7 +136,7 @@ def kubernetes_login(
     )
     # Handed to the cluster only once the mount can review tokens and the role exists.
     mount = pulumi.Output.all(backend.path, config.id, role.id).apply(lambda v: v[0])
-    return KubernetesLogin(mount=mount, role=role.role_name)
+    return KubernetesLogin(mount=mount, role=role.role_name, namespace=reviewed.namespace)
 
 
 def expiry(lease_started: str | None, lease_duration: int | None) -> str:

@@ -96,7 +96,11 @@ def provided(cfg: StackConfig, deployed: Rotation | None) -> VaultSide:
         )
     elif cfg.credential.kind == "kubernetes":
         # Nothing handed over but names: the security team's mount and role, bound to our ServiceAccount.
-        login = credentials.KubernetesLogin(mount=cfg.credential.kubernetes_mount, role=cfg.credential.kubernetes_role)
+        login = credentials.KubernetesLogin(
+            mount=cfg.credential.kubernetes_mount,
+            role=cfg.credential.kubernetes_role,
+            namespace=cfg.cert_manager.namespace,
+        )
     else:
         assert side.token is not None
         login = credentials.TokenLogin(token=side.token.output(), expires_at="")
@@ -151,13 +155,23 @@ def referenced(cfg: StackConfig, deployed: Rotation | None) -> VaultSide:
         )
     else:
         secret = ref.require_output("consumerSecrets").apply(lambda s, c=secret_key: s[c])
+    login = credentials.from_outputs(kind, facts, secret)
+    bound = login.bound_namespace()  # Kubernetes auth: the one namespace the Vault side's role binds
+    if bound is not None and bound != cfg.cert_manager.namespace:
+        raise ConfigError(
+            [
+                f"trustNamespace: {cfg.cert_manager.namespace} is not where {name}'s Kubernetes auth role expects "
+                f"cert-manager ({bound}): set trustNamespace to {bound}, or that consumer's trustNamespace to "
+                f"{cfg.cert_manager.namespace}"
+            ]
+        )
     return VaultSide(
         source="reference",
         cluster_address=cluster_address,
         sign_path=ref.require_output("signPath"),
         anchors=anchors,
         pki=dataclasses.replace(cfg.pki, anchors=wanted.anchors, signing_anchor=wanted.signing),
-        credentials={"": credentials.from_outputs(kind, facts, secret)},
+        credentials={"": login},
     )
 
 

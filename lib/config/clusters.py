@@ -104,7 +104,7 @@ def _cluster_target(
                 if own in r.raw:
                     r.fail(own, "is each consumer's own when consumers are declared: set it in each entry")
         else:
-            kubernetes = _kubernetes_api(r, cluster, cert_manager.namespace)
+            kubernetes = _kubernetes_api(r, cluster, cert_manager.namespace, in_docker=vault_mode == "docker")
     return ClusterTarget(
         key=key,
         cluster=cluster,
@@ -119,7 +119,9 @@ def _cluster_target(
     )
 
 
-def _kubernetes_api(r: _Reader, cluster: ClusterConfig | None, namespace: str) -> KubernetesApi | None:
+def _kubernetes_api(
+    r: _Reader, cluster: ClusterConfig | None, namespace: str, in_docker: bool = False
+) -> KubernetesApi | None:
     """The API server Vault's Kubernetes auth reviews tokens at: ``kubernetesHost``, and its CA from
     ``kubernetesCaCert`` or the cluster's kubeconfig (``cluster`` None: a consumer, which has none)."""
     host = r.raw.get("kubernetesHost")
@@ -134,6 +136,13 @@ def _kubernetes_api(r: _Reader, cluster: ClusterConfig | None, namespace: str) -
             "kubernetesHost",
             f"{host!r} {problem or 'is not https'}; write https://, the host and an optional port only, such as "
             "https://k8s.example.com:6443 (a Kubernetes API server serves TLS only)",
+        )
+        host = None
+    if host is not None and in_docker and is_loopback(host):
+        r.fail(
+            "kubernetesHost",
+            f"{host} is this host's loopback, which the Vault container cannot reach; give an address of the API "
+            "server that a container on the Docker network reaches (this host's LAN address, for one on this host)",
         )
         host = None
     ca = r.text("kubernetesCaCert")

@@ -192,8 +192,12 @@ def test_listed_clusters_each_get_a_mount_of_their_own_revocable_alone():
 def test_a_vault_only_stack_outputs_each_consumers_mount_and_role_and_nothing_secret():
     r = render_mode("vault-only+kubernetes")
     assert r.outputs["consumers"] == {
-        "east": {"kubernetesAuthMount": "linkerd-kubernetes/east", "kubernetesAuthRole": "cert-manager"},
-        "west": {"kubernetesAuthMount": "linkerd-kubernetes/west", "kubernetesAuthRole": "cert-manager"},
+        name: {
+            "kubernetesAuthMount": f"linkerd-kubernetes/{name}",
+            "kubernetesAuthRole": "cert-manager",
+            "kubernetesNamespace": "cert-manager",
+        }
+        for name in ("east", "west")
     }
     hosts = {c.inputs["kubernetesHost"] for c in r.of_type(CONFIG)}
     assert hosts == {"https://east.k8s.example.com:6443", "https://west.k8s.example.com:6443"}
@@ -260,6 +264,37 @@ def test_a_listed_existing_cluster_says_its_own_api_server():
         "clusters[0].kubernetesHost: is required when credential is kubernetes: the cluster's API server as Vault "
         "reaches it (Vault calls its TokenReview API), such as https://k8s.example.com:6443"
     ]
+
+
+def test_a_cluster_stack_whose_cert_manager_runs_where_the_role_does_not_look_is_refused():
+    problems = config_problems_of_render("cluster-only+reference+kubernetes", trustNamespace="platform-certs")
+    assert problems == [
+        "trustNamespace: platform-certs is not where organization/linkerd-vault-pki/pki-kubernetes's Kubernetes auth "
+        "role expects cert-manager (cert-manager): set trustNamespace to cert-manager, or that consumer's "
+        "trustNamespace to platform-certs"
+    ]
+
+
+def config_problems_of_render(mode: str, **overrides: str) -> list[str]:
+    from lib.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        render_mode(mode, **overrides)
+    return err.value.problems
+
+
+def test_a_vault_container_cannot_review_at_this_hosts_loopback():
+    problems = config_problems(
+        **{
+            **MODES["existing+docker"],
+            "credential": "kubernetes",
+            "kubernetesHost": "https://127.0.0.1:6443",
+            "kubeconfig": EXISTING["kubeconfig"],
+        }
+    )
+    assert len(problems) == 1 and problems[0].startswith(
+        "kubernetesHost: https://127.0.0.1:6443 is this host's loopback"
+    )
 
 
 def test_the_settings_are_secret_free():
