@@ -40,12 +40,11 @@ REGISTRY_CONFIG_ENV = "LVP_K3S_REGISTRIES"  # the registries.yaml, handed to the
 
 def k3d_environment(mirror: MirrorConfig) -> dict[str, pulumi.Input[str]]:
     """k3d's helper images under the mirror, and the nodes' registries.yaml (a secret when it holds credentials)."""
-    if not mirror.images.active and not mirror.pull_secret:
+    if not mirror.configures_nodes:
         return {}
-    env: dict[str, pulumi.Input[str]] = {}
-    for variable, image in (("K3D_IMAGE_LOADBALANCER", "k3d-proxy"), ("K3D_IMAGE_TOOLS", "k3d-tools")):
-        found = next(i for i in images.images() if i.repository.endswith(f"/{image}"))
-        env[variable] = mirror.images.reference(found.reference)
+    env: dict[str, pulumi.Input[str]] = {
+        variable: mirror.images.reference(image.reference) for variable, image in images.K3D_HELPERS.items()
+    }
     registries = yaml.safe_dump(images.k3s_registries(mirror.images, mirror.registry_auths()), sort_keys=True)
     env[REGISTRY_CONFIG_ENV] = pulumi.Output.secret(registries) if mirror.pull_secret else registries
     return env
@@ -67,16 +66,14 @@ def k3d_create_command(args: K3dClusterArgs, network: str) -> str:
         "--timeout", K3D_WAIT_TIMEOUT,
     ]  # fmt: skip
     get = f"k3d kubeconfig get {shlex.quote(args.cluster_name)}"
-    if args.mirror.images.active or args.mirror.pull_secret:
+    if args.mirror.configures_nodes:
         # The nodes' registries.yaml, from the environment (it may hold the pull secret's credentials) into a
         # file of the command's own, removed when it ends.
-        create += ["--registry-config", "$LVP_REGISTRIES_FILE"]
         write = (
             "LVP_REGISTRIES_FILE=$(mktemp) && trap 'rm -f \"$LVP_REGISTRIES_FILE\"' EXIT && "
             f'printf \'%s\' "${REGISTRY_CONFIG_ENV}" > "$LVP_REGISTRIES_FILE" && '
         )
-        line = shlex.join(create).replace("'$LVP_REGISTRIES_FILE'", '"$LVP_REGISTRIES_FILE"')
-        return f"{write}{line} 1>&2 && {get}"
+        return f'{write}{shlex.join(create)} --registry-config "$LVP_REGISTRIES_FILE" 1>&2 && {get}'
     # k3d's progress goes to stderr so that stdout carries only the kubeconfig.
     return f"{shlex.join(create)} 1>&2 && {get}"
 

@@ -30,13 +30,6 @@ class ChartSource:
     version: str | None
     repo: str | None
 
-    @property
-    def location(self) -> str:
-        """Where it comes from, as the policy pack checks it: the repository, OCI base or local path."""
-        if self.repo:
-            return self.repo
-        return self.chart.rsplit("/", 1)[0] if self.chart.startswith("oci://") else self.chart
-
 
 def upstream(pin: versions.ChartPin) -> ChartSource:
     return ChartSource(pin.chart, pin.version, pin.repo)

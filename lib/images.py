@@ -85,15 +85,22 @@ DISABLED = {
 }
 
 
-def images(k3s_image: str = versions.K3S_IMAGE) -> tuple[Image, ...]:
+# k3d's helper images, by the environment variable that names them to k3d; tagged with k3d's version, no "v".
+K3D_HELPERS = {
+    "K3D_IMAGE_LOADBALANCER": Image(
+        "ghcr.io/k3d-io/k3d-proxy", versions.K3D_VERSION.lstrip("v"), "k3d's load balancer node"
+    ),
+    "K3D_IMAGE_TOOLS": Image("ghcr.io/k3d-io/k3d-tools", versions.K3D_VERSION.lstrip("v"), "k3d's helper container"),
+}
+
+
+def images() -> tuple[Image, ...]:
     """Every image the stack makes or installs pulls, upstream names, in the order of the README's table."""
-    k3s_repo, k3s_tag = split_reference(k3s_image)
-    k3d_tag = versions.K3D_VERSION.lstrip("v")  # k3d tags its helper images with its version, no "v"
+    k3s_repo, k3s_tag = split_reference(versions.K3S_IMAGE)
     fixed = (
         Image(upstream("hashicorp/vault"), versions.VAULT_VERSION, "the Vault dev container (Docker)"),
         Image(upstream(k3s_repo), k3s_tag.lstrip(":@"), "k3d's server node (`k3sImage`)"),
-        Image("ghcr.io/k3d-io/k3d-proxy", k3d_tag, "k3d's load balancer node"),
-        Image("ghcr.io/k3d-io/k3d-tools", k3d_tag, "k3d's helper container"),
+        *K3D_HELPERS.values(),
     )
     cert_manager = tuple(
         Image(f"quay.io/jetstack/{name}", versions.CERT_MANAGER.version, f"cert-manager: {what}", "cert-manager", key)
@@ -156,13 +163,6 @@ class Mirror:
             else:
                 deep_merge(values, nest(f"{image.key}.{image.style}", moved))
         return values
-
-    def hosts(self) -> set[str]:
-        """The registry hosts the stack pulls from under this mirror."""
-        found = {r.split("/", 1)[0] for r in self.overrides.values()}
-        if self.registry:
-            found.add(self.registry.split("/", 1)[0])
-        return found
 
 
 def nest(dotted: str, value: Any) -> dict[str, Any]:

@@ -56,7 +56,6 @@ def _mirror(r: _Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[str]
         images=images.Mirror(registry, overrides),
         pull_secret=secret,
         charts=sources,
-        chart_repository=repository,
     )
 
 

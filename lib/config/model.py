@@ -216,10 +216,14 @@ class MirrorConfig:
     images: Mirror = field(default_factory=Mirror)
     pull_secret: Secret | None = None  # a dockerconfigjson, for every namespace we install into and the nodes
     charts: dict[str, ChartSource] = field(default_factory=dict)  # chart name -> where it comes from, if moved
-    chart_repository: str | None = None  # the chartRepository setting as written (the policy pack's bound)
 
     def chart(self, pin: versions.ChartPin) -> ChartSource:
         return self.charts.get(pin.name) or upstream_chart(pin)
+
+    @property
+    def configures_nodes(self) -> bool:
+        """Whether a k3d cluster's nodes get a registry config: a mirror to pull through, or credentials."""
+        return self.images.active or self.pull_secret is not None
 
     def registry_auths(self) -> dict[str, tuple[str, str]]:
         """The pull secret's credentials by registry host (secret: never log or export them in plain)."""
