@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 from lib import images, versions
 from lib.config import MirrorConfig
 from lib.helm import pinned_release
-from lib.names import CONTROL_PLANE_LABEL, LINKERD_NAMESPACE, PULL_SECRET
+from lib.names import CONTROL_PLANE_LABEL, LINKERD_NAMESPACE, PULL_SECRET, ROOTS_DIGEST_ANNOTATION
 
 NAMESPACE = LINKERD_NAMESPACE
 
@@ -34,10 +34,17 @@ def crds_values(install_gateway_api: bool) -> dict[str, Any]:
     return {"installGatewayAPI": install_gateway_api}
 
 
-def control_plane_values(mirror: MirrorConfig | None = None) -> dict[str, Any]:
+def control_plane_values(mirror: MirrorConfig | None = None, roots_digest: Any = None) -> dict[str, Any]:
     # externalCA: the trust roots ConfigMap comes from trust-manager, not the chart.
     # kubernetes.io/tls: the issuer is the Secret cert-manager writes, not PEM values.
     values: dict[str, Any] = {"identity": {"externalCA": True, "issuer": {"scheme": "kubernetes.io/tls"}}}
+    if roots_digest is not None:
+        # The control plane follows its roots: identity loads them once, at start (linkerd2
+        # controller/cmd/identity), and its, the destination's and the injector's proxies take them from the
+        # ConfigMap when they start. The chart's podAnnotations go on every control-plane pod template, so a
+        # new anchor set changes the templates and Helm rolls the pods (and waits for them), after the trust
+        # bundle is Synced with that set (TrustBundle.roots_digest resolves only then).
+        values["podAnnotations"] = {ROOTS_DIGEST_ANNOTATION: roots_digest}
     mirror = mirror or MirrorConfig()
     images.deep_merge(values, mirror.images.chart_values("linkerd-control-plane"))
     if mirror.pull_secret:
@@ -72,6 +79,9 @@ class LinkerdControlPlaneArgs:
     timeout_seconds: int = 600
     mirror: MirrorConfig = field(default_factory=MirrorConfig)
     """Where the charts and their images come from (the pull secret is in the namespace already)."""
+    roots_digest: pulumi.Input[str] | None = None
+    """The trust bundle's anchor-set digest, known once trust-manager wrote the set: a pod annotation, so
+    that a new set rolls the control plane after the roots ConfigMap holds it."""
 
 
 class LinkerdControlPlane(pulumi.ComponentResource):
@@ -95,7 +105,7 @@ class LinkerdControlPlane(pulumi.ComponentResource):
             args.mirror.chart(args.control_plane),
             release_name="linkerd-control-plane",
             namespace=args.namespace,
-            values=control_plane_values(args.mirror),
+            values=control_plane_values(args.mirror, args.roots_digest),
             timeout_seconds=args.timeout_seconds,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.wait_for, crds]),
         )

@@ -12,8 +12,9 @@ those, Kubernetes' only by a stack with a cluster.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
@@ -26,7 +27,7 @@ from components.outputs import (
     export_vault_side,
 )
 from components.vault_side import VaultSide
-from lib import rotation, versions
+from lib import gates, rotation, versions
 from lib.config import ClusterTarget, ConfigError, MirrorConfig, StackConfig
 from lib.rotation import Rotation
 
@@ -63,8 +64,9 @@ def vault_provider(endpoint: VaultEndpoint, cfg: StackConfig) -> vault.Provider:
     )
 
 
-def deployed_rotation() -> Rotation | None:
-    """The anchors and signer the stack's last `up` deployed: its own ``anchorRotation`` output.
+def last_outputs() -> dict[str, Any]:
+    """The outputs of this stack's last `up` (empty for a new stack): its own ``anchorRotation``, and the
+    kubeconfig of a cluster it made, which the rotation's gates read.
 
     Read with the engine's built-in ``readStackOutputs`` (what a StackReference reads), synchronously,
     so that a step that would break the mesh stops the program before anything is registered.
@@ -80,33 +82,44 @@ def deployed_rotation() -> Rotation | None:
             "engine rewrites a state metadata file in place, and a read at that moment finds it empty (EOF)"
         )
         raise
-    outputs = (result.value or {}).get("outputs") or {}
-    return Rotation.from_output(outputs.get(rotation.OUTPUT))
+    return dict((result.value or {}).get("outputs") or {})
 
 
-def check_rotation(cfg: StackConfig) -> str:
-    """The rotation phase this `up` carries out; raises ConfigError for a step that breaks the mesh."""
-    wanted = Rotation(cfg.pki.anchors, cfg.pki.signing_anchor)
-    deployed = deployed_rotation()
-    problems = rotation.problems(deployed, wanted)
-    if problems:
-        raise ConfigError(problems)
-    return rotation.phase(deployed, wanted)
+class RotationBlocked(pulumi.RunError):
+    """A rotation phase the live cluster cannot take yet (lib/gates.py). A RunError: no traceback."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"the anchor rotation cannot go on yet (nothing was changed):\n{lines}\n"
+            'docs/operations.md, "Rotating the trust anchor", says what each phase waits for'
+        )
 
 
 def run(cfg: StackConfig) -> None:
     for warning in cfg.warnings:
         pulumi.log.warn(warning)
+    last = last_outputs()
+    deployed = Rotation.from_output(last.get(rotation.OUTPUT))
     # A rotation step that would break the mesh stops the program here, before anything is registered.
     if cfg.vault_side.creates:
-        phase = check_rotation(cfg)
-        if phase not in ("first", "none"):
-            pulumi.log.info(
-                f'anchor rotation: this update is the {phase} phase (docs/operations.md, "Rotating the trust anchor")'
-            )
+        wanted = Rotation(cfg.pki.anchors, cfg.pki.signing_anchor)
+        problems = rotation.problems(deployed, wanted)
+        if problems:
+            raise ConfigError(problems)
     else:
         consume = vault_side.referenced if cfg.vault_side.source == "reference" else vault_side.provided
-        side = consume(cfg, deployed_rotation())
+        side = consume(cfg, deployed)
+        wanted = Rotation(side.pki.anchors, side.pki.signing_anchor)
+    phase = rotation.phase(deployed, wanted)
+    if phase not in ("first", "none"):
+        pulumi.log.info(
+            f'anchor rotation: this update is the {phase} phase (docs/operations.md, "Rotating the trust anchor")'
+        )
+    if phase in ("switch", "retire") and deployed is not None:
+        gate_rotation(cfg, phase, deployed, wanted, last)
+    if not cfg.vault_side.creates:
         export_consumed_vault_side(side, cfg)
     network = None
     if cfg.needs_docker_network:
@@ -124,6 +137,62 @@ def run(cfg: StackConfig) -> None:
         export_listed_clusters(facts, side)
     elif facts:
         export_cluster(facts[""], side.credentials[""])
+
+
+def gate_rotation(cfg: StackConfig, phase: str, deployed: Rotation, wanted: Rotation, last: dict[str, Any]) -> None:
+    """The rotation's gates on every cluster of the stack (lib/gates.py), read live before anything is registered.
+
+    Refused with every cluster's reasons at once; with ``rotationGates: override``, warned instead.
+    """
+    pems = {name: str((a or {}).get("pem", "")) for name, a in (last.get("trustAnchors") or {}).items()}
+    found: list[str] = []
+    for target in cfg.clusters:
+        where = f"cluster {target.key}: " if target.key else ""
+        kubeconfig = cluster_kubeconfig(target, last)
+        try:
+            if kubeconfig is None:
+                raise gates.CannotRead("this stack's last `up` left no kubeconfig output for it")
+            view = gates.read_cluster(kubeconfig, target.cluster.context)
+        except gates.CannotRead as exc:
+            found.append(
+                f"kubeconfig: {where}could not read the cluster, which the {phase} phase's gates check before "
+                f"anything changes (a cluster that cannot be read does not pass): {exc}"
+            )
+            continue
+        if phase == "switch":
+            found += gates.switch_problems(view, wanted.signing, pems.get(wanted.signing, ""), where)
+        else:
+            (retired,) = set(deployed.anchors) - set(wanted.anchors)
+            found += gates.retire_problems(
+                view,
+                retired,
+                wanted.signing,
+                pems.get(wanted.signing, ""),
+                dt.timedelta(seconds=cfg.pki.workload_cert_lifetime.seconds),
+                gates.now(),
+                where,
+            )
+    if not found:
+        return
+    if cfg.pki.rotation_gates == "override":
+        for problem in found:
+            pulumi.log.warn(f"{problem} [overridden]")
+        pulumi.log.warn(gates.SWITCH_OVERRIDDEN if phase == "switch" else gates.RETIRE_OVERRIDDEN)
+        return
+    raise RotationBlocked(found)
+
+
+def cluster_kubeconfig(target: ClusterTarget, last: dict[str, Any]) -> str | None:
+    """How the gates reach a cluster: an existing one's kubeconfig from config, a k3d one's from the last `up`."""
+    if target.cluster.kubeconfig is not None:
+        return target.cluster.kubeconfig.value
+    if target.key:
+        value = ((last.get("clusterSecrets") or {}).get(target.key) or {}).get("kubeconfig")
+    else:
+        value = last.get("kubeconfig")
+    if isinstance(value, dict):  # a secret as the engine may hand it over: {<secret signature>: ..., value: ...}
+        value = value.get("value")
+    return str(value) if value else None
 
 
 @dataclass
@@ -304,6 +373,7 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, acces
                 install_gateway_api=target.linkerd.install_gateway_api,
                 wait_for=[issuer, bundle, *pulls],
                 mirror=cfg.mirror,
+                roots_digest=bundle.roots_digest,
             ),
             opts=on_cluster,
         )

@@ -16,23 +16,32 @@ import pulumi_kubernetes as k8s
 
 from components.cert_manager import CertManager, ExistingCertManager
 from components.issuer import once_created, wait_for
+from lib import mesh
 from lib.names import (
     ANCHOR_CONFIGMAP,
     BUNDLE_KEY,
     BUNDLE_NAME,
     CONTROL_PLANE_LABEL,
     PREVIOUS_ANCHOR_KEY,
+    ROOTS_DIGEST_ANNOTATION,
     anchor_key,
 )
 
 
-def bundle_spec() -> dict[str, Any]:
+def bundle_spec(roots_digest: Any = None) -> dict[str, Any]:
     # The anchor ConfigMap holds exactly the anchors to trust, one key each: a rotation changes its
-    # data, never the Bundle, so no source is ever named that the ConfigMap does not hold.
+    # data, never the Bundle's sources, so no source is ever named that the ConfigMap does not hold.
+    # The digest of the set goes onto the target with the roots (trust-manager copies target metadata):
+    # a new set changes the Bundle's spec, so its generation, and the Synced wait below is for that
+    # generation (pulumi-kubernetes' condition await skips a condition whose observedGeneration is older:
+    # provider/pkg/await/condition/kubectl.go). Only then does Linkerd's control plane roll.
+    target: dict[str, Any] = {"key": BUNDLE_KEY}
+    if roots_digest is not None:
+        target["metadata"] = {"annotations": {ROOTS_DIGEST_ANNOTATION: roots_digest}}
     return {
         "sources": [{"configMap": {"name": ANCHOR_CONFIGMAP, "includeAllKeys": True}}],
         "target": {
-            "configMap": {"key": BUNDLE_KEY},
+            "configMap": target,
             # Without a selector trust-manager writes the bundle into every namespace.
             "namespaceSelector": {"matchLabels": {CONTROL_PLANE_LABEL: "true"}},
         },
@@ -57,6 +66,8 @@ class TrustBundle(pulumi.ComponentResource):
     """The anchors' ConfigMap and the Bundle trust-manager writes into Linkerd's namespace."""
 
     bundle_name: pulumi.Output[str]
+    roots_digest: pulumi.Output[str]
+    """The digest of the anchor set (lib/mesh.py), resolved once trust-manager has written that set."""
 
     def __init__(self, name: str, args: TrustBundleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("linkerd-vault-pki:trust_bundle:TrustBundle", name, None, opts)
@@ -69,6 +80,7 @@ class TrustBundle(pulumi.ComponentResource):
             data=anchors,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager]),
         )
+        digest = pulumi.Output.all(*anchors.values()).apply(mesh.roots_digest)
         bundle = k8s.apiextensions.CustomResource(
             f"{name}-bundle",
             api_version="trust.cert-manager.io/v1alpha1",
@@ -76,9 +88,10 @@ class TrustBundle(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=BUNDLE_NAME, annotations=wait_for("Synced", args.ready_timeout_seconds)
             ),
-            spec=bundle_spec(),
+            spec=bundle_spec(digest),
             # The target namespace is chosen by label, not by name: it must exist first.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager, source, args.linkerd_namespace]),
         )
         self.bundle_name = once_created(bundle, BUNDLE_NAME)
-        self.register_outputs({"bundle_name": self.bundle_name})
+        self.roots_digest = pulumi.Output.all(bundle.id, digest).apply(lambda both: both[1])
+        self.register_outputs({"bundle_name": self.bundle_name, "roots_digest": self.roots_digest})

@@ -42,3 +42,20 @@ def anchor_key(anchor: str) -> str:
 
 
 RFC3339 = "%Y-%m-%dT%H:%M:%SZ"  # how every time this program outputs is written (UTC)
+
+# Linkerd's own names, as its charts and proxy injector write them (linkerd2 charts/partials/templates/_proxy.tpl,
+# _metadata.tpl; controller/proxy-injector/webhook.go; pkg/identity/service.go).
+PROXY_CONTAINER = "linkerd-proxy"
+PROXY_TRUST_ENV = "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"
+INJECTED_ROOTS_SHA256 = "linkerd.io/trust-root-sha256"  # sha256sum of the roots PEM the injector stamped in
+COMPONENT_LABEL = "linkerd.io/control-plane-component"
+IDENTITY_DEPLOYMENT = "linkerd-identity"
+# The control plane's Deployments whose pods take the trust roots from the ConfigMap when they start.
+CONTROL_PLANE_DEPLOYMENTS = ("linkerd-identity", "linkerd-destination", "linkerd-proxy-injector")
+ISSUER_UPDATED = "IssuerUpdated"
+ISSUER_UPDATE_SKIPPED = "IssuerUpdateSkipped"
+
+# Ours: the digest of the anchor set (lib/mesh.py, roots_digest). trust-manager writes it onto the trust roots
+# ConfigMap with the roots (the Bundle's target metadata), and the control plane's pods carry it as an
+# annotation, so a change of anchors rolls them, after the ConfigMap holds the new set.
+ROOTS_DIGEST_ANNOTATION = "linkerd-vault-pki.io/trust-roots-sha256"

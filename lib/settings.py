@@ -146,6 +146,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("issuerDuration", "48h", "identity issuer lifetime; >= 1h, < `anchorTtl`"),
     Setting("issuerRenewBefore", "25h", "< `issuerDuration`"),
     Setting(
+        "rotationGates",
+        "enforce",
+        "`enforce`, `override`: a switch or retire is refused while the live cluster cannot take it "
+        '(docs/operations.md, "Rotating the trust anchor"); `override` goes ahead with a warning of what breaks '
+        "(an emergency: a leaked anchor)",
+        WITH_A_CLUSTER,
+    ),
+    Setting(
+        "workloadCertLifetime",
+        "24h",
+        "Linkerd's `identity.issuer.issuanceLifetime` (its default): `retire` waits this long after the switch for "
+        "pods not restarted since; 1h to 30 days",
+        WITH_A_CLUSTER,
+    ),
+    Setting(
         "credential",
         "approle",
         '`approle`, `token`, `kubernetes` (Kubernetes auth: no secret stored anywhere; README, "Which '

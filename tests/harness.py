@@ -78,7 +78,7 @@ def make_ca(
     return cert.public_bytes(serialization.Encoding.PEM).decode(), key
 
 
-ANCHOR_PEM, _ = make_ca()
+ANCHOR_PEM, ANCHOR_KEY = make_ca()
 # The CA of a cluster's API server (k3s makes one per cluster), as its kubeconfig carries it.
 CLUSTER_CA_PEM, _ = make_ca(common_name="k3s-server-ca")
 FAKE_KUBECONFIG = (
@@ -315,6 +315,42 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+def issued_by(ca_pem: str, ca_key: Any, common_name: str = "identity.linkerd.cluster.local", hours: int = 48) -> str:
+    """An identity issuer (a CA) signed by ``ca_pem``'s key, made at run time."""
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = ca.not_valid_before_utc
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(hours=hours))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def quiet_cluster_stand_in(deployed: dict[str, Any]):
+    """A stand-in for the live cluster the rotation's gates read (lib/gates.py, ``read_cluster``) under mocks.
+
+    A cluster where the last `up` went through and nothing of Linkerd's runs: the trust roots ConfigMap holds
+    every anchor that `up` deployed, no pod is meshed, and the identity issuer is signed by ``ANCHOR_KEY``
+    (the mocks' anchor). The gates' own decisions are tested against fake clusters in tests/unit/test_gates.py
+    and against the real API server at L2.5; this only lets a program test reach the registrations.
+    """
+    from lib import gates, mesh
+    from lib.names import BUNDLE_KEY
+
+    pems = [str(a.get("pem", "")) for a in (deployed.get("trustAnchors") or {}).values()]
+    roots = mesh.Roots.from_configmap({"data": {BUNDLE_KEY: "".join(pems)}})
+    issuer = x509.load_pem_x509_certificate(issued_by(ANCHOR_PEM, ANCHOR_KEY).encode())
+    return lambda _kubeconfig, _context: gates.ClusterView(pods=[], roots=roots, issuer=issuer)
+
+
 def render(
     cfg: config_module.StackConfig,
     preview: bool = False,
@@ -323,6 +359,7 @@ def render(
     partial: Rendered | None = None,
     read_failures: int = 0,
     stacks: dict[str, StackOutputs] | None = None,
+    cluster: Callable[[str, str | None], Any] | None = None,
 ) -> Rendered:
     """Run ``program.run(cfg)`` under mocks; ``deployed``: the outputs of the stack's last `up`, whose first
     ``read_failures`` reads fail; ``stacks``: other stacks' outputs, by full name."""
@@ -336,6 +373,7 @@ def render(
         partial=partial,
         read_failures=read_failures,
         stacks=stacks,
+        cluster=cluster,
     )
 
 
@@ -348,8 +386,11 @@ def render_program(
     read_failures: int = 0,
     stacks: dict[str, StackOutputs] | None = None,
     mocks: RecordingMocks | None = None,
+    cluster: Callable[[str, str | None], Any] | None = None,
 ) -> Rendered:
     """Run any program callable under mocks; ``partial`` receives what was registered even if it raises.
+
+    ``cluster``: what the rotation's gates read of a live cluster (default: ``quiet_cluster_stand_in``).
 
     ``mocks``: another answerer of the registrations (the L2 applier's, which applies them to OpenBao)."""
     mocks = mocks or RecordingMocks(anchor_pem, deployed, read_failures, stacks)
@@ -365,10 +406,15 @@ def render_program(
     exported: dict[str, Any] = {}
     original_export = pulumi.export
     pulumi.export = lambda name, value: exported.__setitem__(name, pulumi.Output.from_input(value))
+    from lib import gates
+
+    original_read = gates.read_cluster
+    gates.read_cluster = cluster or quiet_cluster_stand_in(mocks.deployed)
     try:
         pulumi.runtime.test(run)()
     finally:
         pulumi.export = original_export
+        gates.read_cluster = original_read
 
     for key, output in exported.items():
         rendered.outputs[key] = _sync_await(output.future())

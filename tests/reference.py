@@ -128,7 +128,9 @@ def unknown_keys(values: dict[str, Any], defaults: dict[str, Any], prefix: str =
         if not isinstance(defaults, dict) or key not in defaults:
             problems.append(f"{path} (not in values.yaml)")
         elif isinstance(value, dict) and isinstance(defaults[key], dict):
-            problems.extend(unknown_keys(value, defaults[key], f"{path}."))
+            # An empty map in values.yaml is a free-form one (podAnnotations, nodeSelector): any key goes.
+            if defaults[key]:
+                problems.extend(unknown_keys(value, defaults[key], f"{path}."))
         elif defaults[key] is not None and type(value) is not type(defaults[key]):
             problems.append(f"{path} ({type(value).__name__}, chart default is {type(defaults[key]).__name__})")
     return problems

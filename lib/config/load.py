@@ -43,6 +43,8 @@ from lib.config.rules import (
 )
 from lib.config.sides import _anchors, _vault_side
 
+ROTATION_GATES = ("enforce", "override")
+
 
 def parse(
     raw: Mapping[str, str | None],
@@ -158,7 +160,11 @@ def parse(
         issuer_renew_before=r.duration("issuerRenewBefore"),
         anchors=anchors,
         signing_anchor=signing,
+        rotation_gates=r.choice("rotationGates", ROTATION_GATES),
+        workload_cert_lifetime=r.duration("workloadCertLifetime"),
     )
+    if r.sound("workloadCertLifetime") and not 3600 <= pki.workload_cert_lifetime.seconds <= 30 * 86400:
+        r.fail("workloadCertLifetime", f"{pki.workload_cert_lifetime.text} is not from 1h to 720h (30 days)")
 
     credential = CredentialConfig(
         kind=r.choice("credential", CREDENTIALS),

@@ -124,6 +124,9 @@ class PkiConfig:
     # and the one that signs the identity issuer. A rotation is a change of these, one phase per `up`.
     anchors: tuple[str, ...] = (DEFAULT_ANCHOR,)
     signing_anchor: str = DEFAULT_ANCHOR
+    # The rotation's gates (lib/gates.py): enforce or override, and how long a workload certificate lives.
+    rotation_gates: str = "enforce"
+    workload_cert_lifetime: Duration = Duration("24h", 86400)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pytest
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
 
-from lib import config, versions
+from lib import config, mesh, names, versions
 from tests import harness, reference
 from tests.harness import MODES, cfg, render, render_mode
 from toolchain import engine
@@ -468,13 +468,17 @@ def test_trust_bundle_comes_from_vaults_anchor_and_reaches_only_the_control_plan
     anchor_source = laptop.one("kubernetes:core/v1:ConfigMap")
     spec = bundle.inputs["spec"]
     assert bundle.inputs["metadata"]["name"] == "linkerd-identity-trust-roots"
-    assert spec["target"]["configMap"] == {"key": "ca-bundle.crt"}
+    # The target carries the digest of the anchor set it holds, which trust-manager writes with the roots.
+    assert spec["target"]["configMap"] == {
+        "key": "ca-bundle.crt",
+        "metadata": {"annotations": {names.ROOTS_DIGEST_ANNOTATION: mesh.roots_digest([harness.ANCHOR_PEM])}},
+    }
     assert spec["target"]["namespaceSelector"] == {"matchLabels": {"linkerd.io/is-control-plane": "true"}}
     # Sourced from the anchor's public certificate in the trust namespace, never
     # from the issuer's Secret (which holds the issuer's private key).
     assert anchor_source.inputs["metadata"]["namespace"] == "cert-manager"
     # One source, the whole ConfigMap: it holds exactly the anchors to trust, so a rotation never
-    # changes the Bundle (which could name a key the ConfigMap no longer holds).
+    # changes the Bundle's sources (which could name a key the ConfigMap no longer holds).
     assert spec["sources"] == [
         {"configMap": {"name": anchor_source.inputs["metadata"]["name"], "includeAllKeys": True}}
     ]

@@ -23,7 +23,12 @@ RETIRED = {"anchors": "a2"}
 
 
 def deployed(anchors: list[str], signing: str) -> dict:
-    return {rotation.OUTPUT: {"anchors": anchors, "signing": signing}}
+    """What a stack's last `up` left: its rotation, its anchors and (a k3d stack's) kubeconfig."""
+    return {
+        rotation.OUTPUT: {"anchors": anchors, "signing": signing},
+        "trustAnchors": {a: {"pem": harness.ANCHOR_PEM, "signing": a == signing} for a in anchors},
+        "kubeconfig": harness.FAKE_KUBECONFIG,
+    }
 
 
 def test_each_phase_is_named():

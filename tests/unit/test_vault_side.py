@@ -217,7 +217,11 @@ def test_a_reference_to_a_missing_stack_fails_before_anything_is_registered():
 
 
 def deployed(*anchors: str, signing: str) -> dict:
-    return {"anchorRotation": {"anchors": list(anchors), "signing": signing}}
+    """What the cluster stack's last `up` left: its rotation and the anchors its bundle carried."""
+    return {
+        "anchorRotation": {"anchors": list(anchors), "signing": signing},
+        "trustAnchors": {a: {"pem": harness.ANCHOR_PEM, "signing": a == signing} for a in anchors},
+    }
 
 
 def test_the_bundle_follows_the_vault_only_stacks_anchors_and_the_issuer_its_signer():
