@@ -11,8 +11,10 @@ removed afterwards), then checks on each cluster (every one of `clusters`, when 
   that signs now (`signingAnchor`), and valid now (only tls.crt is read, never tls.key);
 - the trust roots ConfigMap holds every anchor in Vault (by SHA-256 fingerprint),
   and exists only in namespaces labelled as Linkerd's control plane;
-- every meshed pod's proxy trusts every anchor (what it was injected with): the
-  sign that a rotation may go on to its next phase;
+- every meshed pod's proxy trusts every anchor (what it was injected with, or, for the control
+  plane's pods, the roots ConfigMap they read at start): the sign that a rotation may go on;
+- Linkerd's identity has taken the issuer in the Secret (its IssuerUpdated / IssuerUpdateSkipped
+  events, or the roots it started with): a skipped issuer is a FAIL with identity's reason;
 - `linkerd check` passes (its warning about an issuer valid < 60 days is expected).
 Exit status 0 when every check passed, 1 otherwise, 2 when it could not look.
 """
@@ -36,11 +38,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lib import mesh
 from lib.names import (
     BUNDLE_KEY,
     BUNDLE_NAME,
     CERTIFICATE_NAME,
     CONTROL_PLANE_LABEL,
+    IDENTITY_DEPLOYMENT,
+    ISSUER_UPDATE_SKIPPED,
+    ISSUER_UPDATED,
     LINKERD_NAMESPACE,
     RFC3339,
 )
@@ -120,11 +126,6 @@ def issuer_checks(issuer: x509.Certificate, anchor: x509.Certificate, anchor_nam
     return results
 
 
-# How the proxy injector hands a proxy its trust roots (Linkerd's pkg/k8s and proxy template).
-PROXY_CONTAINER = "linkerd-proxy"
-PROXY_TRUST_ENV = "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"
-
-
 def anchors_of(outputs: dict) -> tuple[dict[str, x509.Certificate], str]:
     """Every anchor the stack keeps in Vault, by name, and the signing one's name."""
     listed = outputs.get("trustAnchors") or {}
@@ -133,21 +134,6 @@ def anchors_of(outputs: dict) -> tuple[dict[str, x509.Certificate], str]:
     anchors = {name: x509.load_pem_x509_certificate(a["pem"].encode()) for name, a in listed.items()}
     signing = next((name for name, a in listed.items() if a.get("signing")), next(iter(listed)))
     return anchors, signing
-
-
-def proxy_trust(pods: list[dict]) -> dict[str, set[str]]:
-    """Each meshed pod (namespace/name) and the fingerprints of the anchors its proxy trusts."""
-    found = {}
-    for pod in pods:
-        spec = pod.get("spec", {})
-        for container in [*spec.get("containers", []), *spec.get("initContainers", [])]:
-            if container.get("name") != PROXY_CONTAINER:
-                continue
-            env = {e.get("name"): e.get("value", "") for e in container.get("env", [])}
-            roots = pem_certificates(env.get(PROXY_TRUST_ENV, "").encode())
-            meta = pod.get("metadata", {})
-            found[f"{meta.get('namespace')}/{meta.get('name')}"] = {sha256_fingerprint(c) for c in roots}
-    return found
 
 
 def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[], str] | None) -> list[Check]:
@@ -187,8 +173,9 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
     if issuers:
         results.extend(issuer_checks(issuers[0], signing, signing_name))
 
-    bundle = json.loads(kubectl("-n", ns, "get", "configmap", BUNDLE_NAME, "-o", "json")).get("data", {})
-    roots = pem_certificates(bundle.get(BUNDLE_KEY, "").encode())
+    roots_map = json.loads(kubectl("-n", ns, "get", "configmap", BUNDLE_NAME, "-o", "json"))
+    current = mesh.Roots.from_configmap(roots_map)
+    roots = pem_certificates((roots_map.get("data") or {}).get(BUNDLE_KEY, "").encode())
     prints = {sha256_fingerprint(c) for c in roots}
     missing = sorted(name for name, cert in anchors.items() if sha256_fingerprint(cert) not in prints)
     results.append(
@@ -215,18 +202,26 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
         )
     )
 
-    proxies = proxy_trust(json.loads(kubectl("get", "pods", "-A", "-o", "json"))["items"])
+    pods = json.loads(kubectl("get", "pods", "-A", "-o", "json"))["items"]
+    proxies = mesh.meshed(pods, current)
     wanted = {sha256_fingerprint(c) for c in anchors.values()}
-    behind = sorted(pod for pod, trusted in proxies.items() if not wanted <= trusted)
+    behind = [t.pod for t in proxies if t.fingerprints is None or not wanted <= t.fingerprints]
     results.append(
         Check(
             "every meshed proxy trusts every anchor",
             not behind,
             f"{len(proxies)} meshed pod(s)"
-            + (f"; restart these (kubectl rollout restart): {', '.join(behind[:5])}" if behind else "")
-            + (f" and {len(behind) - 5} more" if len(behind) > 5 else ""),
+            + (f"; these lack one (restart them): {mesh.listed(behind)}" if behind else ""),
         )
     )
+    if issuers:
+        events = json.loads(
+            kubectl(
+                "-n", ns, "get", "events", "--field-selector", f"involvedObject.name={IDENTITY_DEPLOYMENT}", "-o",
+                "json",
+            )
+        )["items"]  # fmt: skip
+        results.append(identity_check(issuers[0], mesh.identity_pods(pods, ns), events, current))
 
     if linkerd_check is not None:
         try:
@@ -235,6 +230,59 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
         except CannotLook as exc:
             results.append(Check("linkerd check", False, str(exc)))
     return results
+
+
+def identity_check(issuer: x509.Certificate, pods: list[dict], events: list[dict], roots: mesh.Roots) -> Check:
+    """Has Linkerd's identity taken the issuer in the Secret? It verifies a new issuer against the roots it loaded
+    at start and skips one that does not verify (linkerd2 pkg/identity/service.go: IssuerUpdateSkipped), signing
+    with the old one until that expires: the Secret alone does not say what identity signs with."""
+    name = "Linkerd's identity has taken the current issuer"
+    if not pods:
+        return Check(name, True, "no identity pod on this cluster (Linkerd not running here): nothing to check")
+    issued = issuer.not_valid_before_utc
+    skipped = mesh.newest_issuer_event(events, (ISSUER_UPDATE_SKIPPED,))
+    updated = mesh.newest_issuer_event(events, (ISSUER_UPDATED,))
+    if (
+        skipped
+        and mesh.event_time(skipped) >= issued
+        and (updated is None or mesh.event_time(updated) < mesh.event_time(skipped))
+    ):
+        return Check(
+            name,
+            False,
+            f"identity skipped it ({ISSUER_UPDATE_SKIPPED}: {skipped.get('message', '')[:300]}); it signs with the "
+            f"issuer it held before, until that expires. Restart the control plane: kubectl -n "
+            f"{LINKERD_NAMESPACE} rollout restart deploy",
+        )
+    if updated and mesh.event_time(updated) >= issued:
+        return Check(name, True, f"{ISSUER_UPDATED} at {mesh.event_time(updated).strftime(RFC3339)}")
+    stale = []
+    for pod in pods:
+        started = mesh.started_at(pod)
+        if started is not None and started >= issued and mesh.holds_current_roots(pod, roots):
+            continue  # loaded this issuer at start, against the current roots
+        if mesh.holds_current_roots(pod, roots) and any(
+            issued_by(issuer, root) for root in pem_certificates(roots.text.encode())
+        ):
+            continue  # no event since it was issued (events live an hour), but it verifies against identity's roots
+        stale.append(mesh.pod_name(pod))
+    if stale:
+        return Check(
+            name,
+            False,
+            f"{mesh.listed(stale)} started before the trust roots last changed and reported no {ISSUER_UPDATED} "
+            f"since the issuer was issued: restart the control plane (kubectl -n {LINKERD_NAMESPACE} rollout "
+            "restart deploy)",
+        )
+    return Check(name, True, f"{len(pods)} identity pod(s) hold roots the issuer verifies against")
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
 
 
 def login_checks(login: dict, kubectl: Callable[..., str]) -> list[Check]:

@@ -1,10 +1,12 @@
-"""What the tests share: the scripts in scripts/ loaded as modules, and a fake PATH to run them against.
+"""What the tests share: the scripts in scripts/ loaded as modules, a fake PATH to run them against, and pods as
+Linkerd leaves them.
 
 One module, imported by the tests that need it; no test file imports another.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import os
 import shutil
@@ -61,3 +63,58 @@ def run_stack(path: str, *args: str) -> subprocess.CompletedProcess:
         timeout=60,
         check=False,
     )
+
+
+# --- pods as Linkerd leaves them (for the fake clusters of verify's and the gates' unit tests) ---
+
+
+def meshed_pod(name: str, trusted_pem: str, native_sidecar: bool = False) -> dict:
+    """A pod as Linkerd's proxy injector leaves it: the proxy's trust roots in its environment."""
+    proxy = {
+        "name": "linkerd-proxy",
+        "env": [{"name": "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS", "value": trusted_pem}],
+    }
+    containers = [{"name": "app"}] + ([] if native_sidecar else [proxy])
+    return {
+        "metadata": {"namespace": "shop", "name": name},
+        "spec": {"containers": containers, "initContainers": [proxy] if native_sidecar else []},
+    }
+
+
+def control_plane_pod(component: str, started: dt.datetime, annotations: dict | None = None) -> dict:
+    """A control-plane pod as Linkerd's chart makes it with an external CA: its proxy reads the trust roots from the
+    ConfigMap when it starts (charts/partials/templates/_proxy.tpl, proxy.loadTrustBundleFromConfigMap)."""
+    proxy = {
+        "name": "linkerd-proxy",
+        "env": [
+            {
+                "name": "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS",
+                "valueFrom": {"configMapKeyRef": {"name": "linkerd-identity-trust-roots", "key": "ca-bundle.crt"}},
+            }
+        ],
+    }
+    return {
+        "metadata": {
+            "namespace": "linkerd",
+            "name": f"linkerd-{component}-5d8f7",
+            "labels": {"linkerd.io/control-plane-component": component},
+            "annotations": annotations or {},
+            "creationTimestamp": stamp(started),
+        },
+        "spec": {"containers": [{"name": component}, proxy]},
+        "status": {"startTime": stamp(started)},
+    }
+
+
+def stamp(when: dt.datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def issuer_event(reason: str, when: dt.datetime, message: str = "") -> dict:
+    """An event Linkerd's identity records on its Deployment (pkg/identity/service.go)."""
+    return {
+        "reason": reason,
+        "message": message,
+        "involvedObject": {"kind": "Deployment", "name": "linkerd-identity"},
+        "lastTimestamp": stamp(when),
+    }

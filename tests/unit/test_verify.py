@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from lib import mesh, names
 from lib import x509 as anchor_x509
 from tests.harness import make_ca
-from tests.helpers import load_script
+from tests.helpers import control_plane_pod, issuer_event, load_script, meshed_pod, stamp
 
 ROOT = Path(__file__).resolve().parents[2]
 verify = load_script("verify")
@@ -39,19 +40,6 @@ def issued_by(ca_key, ca_pem: str, key=None) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def meshed_pod(name: str, trusted_pem: str, native_sidecar: bool = False) -> dict:
-    """A pod as Linkerd's proxy injector leaves it: the proxy's trust roots in its environment."""
-    proxy = {
-        "name": "linkerd-proxy",
-        "env": [{"name": "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS", "value": trusted_pem}],
-    }
-    containers = [{"name": "app"}] + ([] if native_sidecar else [proxy])
-    return {
-        "metadata": {"namespace": "shop", "name": name},
-        "spec": {"containers": containers, "initContainers": [proxy] if native_sidecar else []},
-    }
-
-
 class FakeCluster:
     """A cluster mid-rotation or not: ``anchors`` oldest first, the signing one named."""
 
@@ -65,7 +53,13 @@ class FakeCluster:
         self.bundle_pem = "".join(pem for pem, _ in self.anchors.values())
         self.issuer_ready = "True"
         self.bundle_namespaces = ["linkerd"]
+        now = dt.datetime.now(dt.UTC)
+        self.roots_changed = now - dt.timedelta(hours=3)
+        self.control_plane = [
+            control_plane_pod(c, now - dt.timedelta(hours=2)) for c in ("identity", "destination", "proxy-injector")
+        ]
         self.pods = [meshed_pod("web", self.bundle_pem), meshed_pod("db", self.bundle_pem, native_sidecar=True)]
+        self.events: list[dict] = []
         self.calls: list[tuple[str, ...]] = []
 
     def switch(self) -> None:
@@ -107,11 +101,15 @@ class FakeCluster:
             ]
             return json.dumps({"items": items})
         if args[:2] == ("get", "pods"):
-            return json.dumps({"items": self.pods})
+            return json.dumps({"items": self.control_plane + self.pods})
+        if "events" in args:
+            return json.dumps({"items": self.events})
         if args[:2] == ("get", "configmaps"):
             return json.dumps({"items": [{"metadata": {"namespace": ns}} for ns in self.bundle_namespaces]})
         if "configmap" in args:
-            return json.dumps({"data": {"ca-bundle.crt": self.bundle_pem}})
+            # trust-manager's server-side apply of the data, and when it last changed it.
+            managed = [{"manager": "trust-manager", "time": stamp(self.roots_changed), "fieldsV1": {"f:data": {}}}]
+            return json.dumps({"metadata": {"managedFields": managed}, "data": {"ca-bundle.crt": self.bundle_pem}})
         raise AssertionError(f"unexpected kubectl {args}")
 
     def failures(self) -> list[str]:
@@ -131,6 +129,7 @@ EVERY_CHECK = [
     "the trust roots hold every Vault anchor",
     "the bundle is only in control-plane namespaces",
     "every meshed proxy trusts every anchor",
+    "Linkerd's identity has taken the current issuer",
     "linkerd check",
 ]
 
@@ -145,14 +144,23 @@ def test_a_healthy_stack_passes_every_check():
 def test_a_bundle_without_the_vault_anchor_fails():
     cluster = FakeCluster()
     cluster.bundle_pem = make_ca(common_name="someone-else")[0]
-    assert cluster.failures() == ["the trust roots hold every Vault anchor"]
+    # The control plane's pods read that bundle, so their proxies and identity lack the anchor too.
+    assert cluster.failures() == [
+        "the trust roots hold every Vault anchor",
+        "every meshed proxy trusts every anchor",
+        "Linkerd's identity has taken the current issuer",
+    ]
 
 
 def test_an_issuer_from_another_ca_fails():
     cluster = FakeCluster()
     other_pem, other_key = make_ca(common_name="rogue")
     cluster.issuer_pem = issued_by(other_key, other_pem)
-    assert cluster.failures() == ["the issuer is signed by the signing anchor (a1)"]
+    # Identity would refuse it too: it does not verify against the roots identity holds.
+    assert cluster.failures() == [
+        "the issuer is signed by the signing anchor (a1)",
+        "Linkerd's identity has taken the current issuer",
+    ]
 
 
 def test_a_bundle_leaking_into_other_namespaces_fails():
@@ -191,7 +199,11 @@ def test_a_missing_issuer_secret_is_a_fail_not_a_crash():
 def test_an_empty_trust_bundle_is_a_fail_not_a_crash():
     cluster = FakeCluster()
     cluster.bundle_pem = ""
-    assert cluster.failures() == ["the trust roots hold every Vault anchor"]
+    assert cluster.failures() == [
+        "the trust roots hold every Vault anchor",
+        "every meshed proxy trusts every anchor",
+        "Linkerd's identity has taken the current issuer",
+    ]
 
 
 # --- rotation: what tells that a phase is complete ---------------------------------------
@@ -209,7 +221,7 @@ def test_after_add_the_bundle_must_hold_both_anchors_and_every_proxy_trust_both(
         "every meshed proxy trusts every anchor",
     ]
     assert "missing a2" in failed[0].detail
-    assert "restart these (kubectl rollout restart): shop/api, shop/web" in failed[1].detail
+    assert failed[1].detail.endswith("shop/api, shop/web")
 
 
 def test_proxies_started_before_the_add_are_named_until_restarted():
@@ -232,6 +244,7 @@ def test_after_switch_the_issuer_must_come_from_the_new_anchor():
 def test_unmeshed_pods_are_not_proxies():
     cluster = FakeCluster()
     cluster.pods = [{"metadata": {"namespace": "kube-system", "name": "coredns"}, "spec": {"containers": [{}]}}]
+    cluster.control_plane = []
     results = verify.checks(cluster.outputs(), cluster.kubectl, None)
     proxies = next(c for c in results if c.name == "every meshed proxy trusts every anchor")
     assert proxies.ok and proxies.detail == "0 meshed pod(s)"
@@ -319,3 +332,68 @@ def test_without_kubernetes_auth_no_service_account_is_looked_for():
     cluster = FakeCluster()
     verify.checks(cluster.outputs(), cluster.kubectl, None)
     assert not [c for c in cluster.calls if "serviceaccount" in c or c[:1] == ("auth",)]
+
+
+# --- the control plane's own pods, and what identity does with the issuer ----------------
+
+
+def test_control_plane_pods_that_read_the_roots_configmap_pass_when_they_started_after_it_changed():
+    cluster = FakeCluster()
+    assert cluster.failures() == []
+    trust = {t.pod: t for t in mesh.meshed(cluster.control_plane, mesh.Roots.from_configmap(_roots_map(cluster)))}
+    assert {t.source for t in trust.values()} == {"configmap"}
+    assert all(t.fingerprints for t in trust.values())
+
+
+def _roots_map(cluster: FakeCluster) -> dict:
+    return json.loads(cluster.kubectl("-n", "linkerd", "get", "configmap", "linkerd-identity-trust-roots"))
+
+
+def test_a_control_plane_pod_started_before_the_roots_changed_is_named():
+    """After an add, a control plane not restarted still holds the roots without the new anchor."""
+    cluster = FakeCluster(rotating=True)
+    cluster.roots_changed = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # the add's `up`, after their start
+    results = verify.checks(cluster.outputs(), cluster.kubectl, None)
+    failed = {c.name: c.detail for c in results if not c.ok}
+    assert "every meshed proxy trusts every anchor" in failed
+    assert "linkerd/linkerd-identity-5d8f7" in failed["every meshed proxy trusts every anchor"]
+    assert "shop/web" not in failed["every meshed proxy trusts every anchor"]  # injected with both: fine
+
+
+def test_pods_rolled_by_this_stack_carry_the_digest_of_the_current_roots():
+    cluster = FakeCluster(rotating=True)
+    cluster.roots_changed = dt.datetime.now(dt.UTC)  # the same second as their start would be ambiguous
+    digest = mesh.roots_digest([cluster.bundle_pem])
+    cluster.control_plane = [
+        control_plane_pod(c, cluster.roots_changed, {names.ROOTS_DIGEST_ANNOTATION: digest})
+        for c in ("identity", "destination", "proxy-injector")
+    ]
+    assert cluster.failures() == []
+
+
+def test_an_issuer_identity_skipped_is_a_fail_with_identitys_reason():
+    cluster = FakeCluster()
+    reason = "failed to verify issuer credentials for 'identity.linkerd.cluster.local' with trust anchors"
+    cluster.events = [issuer_event("IssuerUpdateSkipped", dt.datetime.now(dt.UTC), reason)]
+    results = {c.name: c for c in verify.checks(cluster.outputs(), cluster.kubectl, None)}
+    check = results["Linkerd's identity has taken the current issuer"]
+    assert not check.ok
+    assert "IssuerUpdateSkipped" in check.detail and reason in check.detail
+    assert [name for name, c in results.items() if not c.ok] == ["Linkerd's identity has taken the current issuer"]
+
+
+def test_an_issuer_identity_took_after_a_skip_passes():
+    cluster = FakeCluster()
+    now = dt.datetime.now(dt.UTC)
+    cluster.events = [
+        issuer_event("IssuerUpdateSkipped", now - dt.timedelta(minutes=2)),
+        issuer_event("IssuerUpdated", now),
+    ]
+    assert cluster.failures() == []
+
+
+def test_an_identity_that_started_before_the_roots_changed_and_reported_nothing_fails():
+    cluster = FakeCluster()
+    cluster.roots_changed = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)  # after identity's start
+    failed = {c.name: c.detail for c in verify.checks(cluster.outputs(), cluster.kubectl, None) if not c.ok}
+    assert "linkerd/linkerd-identity-5d8f7" in failed["Linkerd's identity has taken the current issuer"]
