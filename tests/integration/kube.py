@@ -1,12 +1,13 @@
 """A real Kubernetes control plane on loopback for L2.5, with cert-manager and trust-manager as processes.
 
 etcd, kube-apiserver and kube-controller-manager (namespace and garbage
-collector controllers: what lets a Namespace delete finish) are upstream's,
+collector controllers: what lets a Namespace delete finish; deployment and
+replicaset: what rolls a Deployment) are upstream's,
 built by ``toolchain/engine.py`` like the engine. The fixture makes the
 serving certificates, the service-account key pair and an admin token, applies
 cert-manager's and trust-manager's CRDs from the upstream reference files, and
 runs both controllers against the API server the way their charts run them in
-a cluster. There is no kubelet: no pod ever runs. Everything listens on
+a cluster. There is no kubelet: no pod runs, but for the kubelet double of the Linkerd tests. Everything listens on
 127.0.0.1 (trust-manager, which binds every interface, on a loopback of its
 own) and is stopped by ``stop``.
 """
@@ -199,7 +200,9 @@ class LocalCluster:
             "kube-controller-manager",
             [
                 f"--kubeconfig={self.kubeconfig_path}",
-                "--controllers=namespace,garbagecollector,serviceaccount",
+                # deployment and replicaset: Linkerd's control plane (a stand-in chart, tests/integration/
+                # linkerd_double.py) rolls as Deployments do; the kubelet double runs the pods they make.
+                "--controllers=namespace,garbagecollector,serviceaccount,deployment,replicaset",
                 "--bind-address=127.0.0.1",
                 "--secure-port=0",
                 "--leader-elect=false",
