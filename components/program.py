@@ -280,6 +280,7 @@ def create_vault_side(cfg: StackConfig, network, access: dict[str, ClusterAccess
             credential=cfg.credential,
             clusters=cfg.logins,
             reviewed=reviewed_clusters(cfg, access) if cfg.credential.kind == "kubernetes" else {},
+            protect=cfg.vault.protect,
         ),
         opts=pulumi.ResourceOptions(providers={"vault": vault_provider(endpoint, cfg)}),
     )

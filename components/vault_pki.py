@@ -64,6 +64,11 @@ class VaultPkiArgs:
     """A credential for each cluster: by its key ("" for the stack's one cluster), its secret_id version."""
     reviewed: dict[str, ReviewedCluster] = field(default_factory=dict)
     """With Kubernetes auth, each cluster's API server as Vault reaches it, by the same keys."""
+    protect: bool = False
+    """Pulumi ``protect`` on the mount and the signing anchor's key and issuer: the engine then refuses to
+    delete or replace them (a destroy, a removed stack, a provider upgrade planning a replacement) until they
+    are unprotected on purpose. Anchors that do not sign stay unprotected, so a retire needs one `up`, and a
+    switch moves the protection to the new signer."""
 
 
 class VaultPki(pulumi.ComponentResource):
@@ -86,7 +91,7 @@ class VaultPki(pulumi.ComponentResource):
             type="pki",
             description="Linkerd trust anchors (managed by linkerd-vault-pki)",
             max_lease_ttl_seconds=args.max_lease_ttl_seconds,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),  # deleting it deletes every anchor
         )
         vault.pkisecret.SecretBackendConfigUrls(
             f"{name}-urls",
@@ -95,7 +100,12 @@ class VaultPki(pulumi.ComponentResource):
             crl_distribution_points=[pulumi.Output.concat(args.cluster_address, "/v1/", mount.path, "/crl")],
             opts=child,
         )
-        self.anchors = {anchor: self._anchor(name, anchor, mount, args.new_anchors) for anchor in args.anchors}
+        self.anchors = {
+            anchor: self._anchor(
+                name, anchor, mount, args.new_anchors, protect=args.protect and anchor == args.signing_anchor
+            )
+            for anchor in args.anchors
+        }
         self.signing = self.anchors[args.signing_anchor]
         # The mount's default issuer follows the signing anchor, so that `<mount>/ca` and the default paths
         # say what signs; cert-manager itself signs at the issuer's own path, which no default change moves.
@@ -145,7 +155,7 @@ class VaultPki(pulumi.ComponentResource):
             }
         )
 
-    def _anchor(self, name: str, anchor: str, mount: vault.Mount, spec: AnchorSpec) -> TrustAnchor:
+    def _anchor(self, name: str, anchor: str, mount: vault.Mount, spec: AnchorSpec, protect: bool) -> TrustAnchor:
         """A key generated in Vault (never returned) and the self-signed anchor certificate of it.
 
         The key is a resource of its own so that retiring the anchor deletes it too: deleting a Vault
@@ -160,7 +170,7 @@ class VaultPki(pulumi.ComponentResource):
             key_name=anchor,
             key_type=spec.key_type,
             key_bits=spec.key_bits,
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["keyType", "keyBits"]),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["keyType", "keyBits"], protect=protect),
         )
         cert = vault.pkisecret.SecretBackendRootCert(
             f"{name}-anchor-{anchor}",
@@ -177,6 +187,7 @@ class VaultPki(pulumi.ComponentResource):
                 ignore_changes=["commonName", "ttl", "keyType", "keyBits"],
                 # Vault refuses a second issuer of the same name: a replacement deletes the old one first.
                 delete_before_replace=True,
+                protect=protect,
             ),
         )
         return TrustAnchor(

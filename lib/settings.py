@@ -143,6 +143,14 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "a public certificate of an anchor from outside this mount (a mesh migrating here), kept in the bundle",
     ),
+    Setting(
+        "deletionProtection",
+        "auto",
+        "`auto`, `true`, `false`: Pulumi `protect` on the PKI mount and the signing anchor's key and issuer, so "
+        "that no destroy, replacement or removed stack deletes the root of a live mesh (docs/operations.md, "
+        '"Taking a Vault side down"); `auto`: on, but for the laptop\'s dev container (`vaultMode: docker`)',
+        CREATES_VAULT,
+    ),
     Setting("issuerDuration", "48h", "identity issuer lifetime; >= 1h, < `anchorTtl`"),
     Setting("issuerRenewBefore", "25h", "< `issuerDuration`"),
     Setting(

@@ -104,6 +104,7 @@ class Registration:
     delete_before_replace: bool = False
     replace_on_changes: list[str] = field(default_factory=list)
     ignore_changes: list[str] = field(default_factory=list)
+    protect: bool = False  # the registration request's protect, as the engine receives it
     read_id: str | None = None  # set for a resource read (``.get``), not managed
 
     def is_secret(self, path: str) -> bool:
@@ -291,6 +292,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     delete_before_replace=request.deleteBeforeReplace,
                     replace_on_changes=list(request.replaceOnChanges),
                     ignore_changes=list(request.ignoreChanges),
+                    protect=request.protect,
                     provider=request.provider or None,
                     dependencies=list(request.dependencies),
                     parent=request.parent,

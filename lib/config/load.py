@@ -129,6 +129,7 @@ def parse(
         max_lease_ttl=r.duration("pkiMaxLeaseTtl"),
         ca_bundle_pem=ca_bundle,
         namespace=namespace,
+        protect=_protect(r.choice("deletionProtection", ("auto", "true", "false")), vault_mode) if creates else False,
     )
 
     previous = r.text("previousAnchorPem")
@@ -222,6 +223,11 @@ def parse(
         kubernetes=top.kubernetes if top and top.cluster.mode == "none" and not consumers else None,
         mirror=mirror,
     )
+
+
+def _protect(setting: str, vault_mode: str) -> bool:
+    """The root of trust is protected wherever it cannot be thrown away: every Vault but the laptop's dev one."""
+    return vault_mode != "docker" if setting == "auto" else setting == "true"
 
 
 def cluster_mode_of(r: _Reader) -> str:

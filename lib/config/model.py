@@ -106,6 +106,8 @@ class VaultConfig:
     max_lease_ttl: Duration
     ca_bundle_pem: str | None = None  # verifies an external Vault's TLS certificate
     namespace: str | None = None  # Vault Enterprise / OpenBao namespace
+    # Pulumi `protect` on the mount and the signing anchor (deletionProtection; auto: all but the dev container).
+    protect: bool = False
 
 
 DEFAULT_ANCHOR = "linkerd-trust-anchor"
