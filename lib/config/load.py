@@ -145,6 +145,8 @@ def parse(
         if signing not in anchors:
             r.fail("signingAnchor", f"{signing!r} is not one of anchorPems ({', '.join(anchors)})")
             signing = anchors[0]
+        elif vault_side.sign_path and r.sound("anchorPems", "signingAnchor"):
+            _check_sign_path(r, vault_side.sign_path, signing)
     else:
         anchors, signing = _anchors(r)
     pki = PkiConfig(
@@ -223,6 +225,30 @@ def parse(
         kubernetes=top.kubernetes if top and top.cluster.mode == "none" and not consumers else None,
         mirror=mirror,
     )
+
+
+def _check_sign_path(r: _Reader, sign_path: str, signing: str) -> None:
+    """A hand-made Vault side's sign path must address the signing anchor's own issuer by the name the stack
+    gives it: the ClusterIssuer is named after that anchor, and the bundle carries the anchors by name, so a path
+    under another issuer signs under an anchor the stack does not track. The mount's default issuer
+    (<mount>/root/sign-intermediate) moves whenever anyone changes the default: a rotation must not depend on it
+    (docs/design.md, "Rotation")."""
+    mount, found, anchor = sign_path.rpartition("/sign-intermediate")[0].rpartition("/issuer/")
+    wanted = f"<mount>/issuer/{signing}/sign-intermediate"
+    if not found or "/" in anchor or not mount:
+        r.fail(
+            "signPath",
+            f"{sign_path} does not address an issuer by name ({wanted}, as signingAnchor {signing} says): a default "
+            "issuer's path (<mount>/root/sign-intermediate) signs with whatever issuer is the mount's default at "
+            "that moment, which a rotation or anyone with access to the mount moves",
+        )
+    elif anchor != signing:
+        r.fail(
+            "signPath",
+            f"{sign_path} signs under the issuer {anchor}, but signingAnchor is {signing}: the identity issuer "
+            f"would chain to an anchor the trust bundle does not carry by that name; use {mount}/issuer/{signing}/"
+            "sign-intermediate, or set signingAnchor to the anchor that issuer is",
+        )
 
 
 def _protect(setting: str, vault_mode: str) -> bool:

@@ -78,3 +78,27 @@ def test_a_bad_value_is_refused_by_key():
     assert harness.config_problems(**MODES["existing+external"], deletionProtection="yes") == [
         "deletionProtection: 'yes' is not one of auto, true, false"
     ]
+
+
+# --- a hand-made Vault side must sign under the anchor the stack tracks --------------------------------------
+
+
+def provided(**overrides: str) -> dict:
+    return {**MODES["cluster-only+provided"], **overrides}
+
+
+def test_a_sign_path_under_another_anchor_is_refused_naming_both_keys():
+    problems = harness.config_problems(**provided(signPath="pki/issuer/other-anchor/sign-intermediate"))
+    assert len(problems) == 1
+    assert problems[0].startswith("signPath: pki/issuer/other-anchor/sign-intermediate signs under the issuer")
+    assert "signingAnchor is linkerd-trust-anchor" in problems[0]
+
+
+def test_the_default_issuers_path_is_refused_with_the_reason():
+    (problem,) = harness.config_problems(**provided(signPath="pki/root/sign-intermediate"))
+    assert problem.startswith("signPath: pki/root/sign-intermediate does not address an issuer by name")
+    assert "signingAnchor linkerd-trust-anchor" in problem and "default" in problem
+
+
+def test_the_signing_anchors_own_path_is_accepted_under_any_mount():
+    harness.cfg(**provided(signPath="security/linkerd/pki/issuer/linkerd-trust-anchor/sign-intermediate"))
