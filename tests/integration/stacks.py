@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from components import program
 from lib import config
 from toolchain.engine import Engine
 
 PROJECT = "linkerd-vault-pki"
+ROOT = Path(__file__).resolve().parents[2]
 _names = itertools.count()
 
 
@@ -88,14 +91,20 @@ def new_stack(
     backend = tmp / "state"
     backend.mkdir(parents=True, exist_ok=True)
     env = engine.env(backend)
-    opts = auto.LocalWorkspaceOptions(
-        work_dir=str(tmp),
-        pulumi_command=engine.command(),
-        project_settings=auto.ProjectSettings(
-            name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=env["PULUMI_BACKEND_URL"])
-        ),
-        env_vars=env,
+    # The project file as the engine reads it: the repository's project-level config (disable-default-providers),
+    # this test's backend. The Automation API's ProjectSettings cannot carry config, so it is written here.
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    (tmp / "Pulumi.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": PROJECT,
+                "runtime": "python",
+                "backend": {"url": env["PULUMI_BACKEND_URL"]},
+                "config": project["config"],
+            }
+        )
     )
+    opts = auto.LocalWorkspaceOptions(work_dir=str(tmp), pulumi_command=engine.command(), env_vars=env)
     created = auto.create_stack(stack_name=f"{prefix}-{next(_names)}", project_name=PROJECT, program=program, opts=opts)
     stack = Stack(created, engine, env, tmp)
     try:
