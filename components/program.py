@@ -27,7 +27,7 @@ from components.outputs import (
     export_vault_side,
 )
 from components.vault_side import VaultSide
-from lib import gates, rotation, versions
+from lib import expiry, gates, rotation, versions
 from lib.config import ClusterTarget, ConfigError, MirrorConfig, StackConfig
 from lib.rotation import Rotation
 
@@ -119,6 +119,8 @@ def run(cfg: StackConfig) -> None:
         )
     if phase in ("switch", "retire") and deployed is not None:
         gate_rotation(cfg, phase, deployed, wanted, last)
+    known = vault_side.anchor_pems_of(last.get("trustAnchors")) if cfg.vault_side.creates else side.known_pems
+    check_expiry(cfg, phase, wanted.signing, known.get(wanted.signing))
     if not cfg.vault_side.creates:
         export_consumed_vault_side(side, cfg)
     network = None
@@ -137,6 +139,25 @@ def run(cfg: StackConfig) -> None:
         export_listed_clusters(facts, side)
     elif facts:
         export_cluster(facts[""], side.credentials[""])
+
+
+def check_expiry(cfg: StackConfig, phase: str, signing: str, pem: str | None) -> None:
+    """Warn when the signing anchor nears its end; refuse an issuerDuration it cannot cover (lib/expiry.py).
+
+    A rotation's phases are the way out, so during one the refusal is a warning. An anchor this `up`
+    generates (no PEM yet) has its whole life ahead."""
+    if not pem:
+        return
+    lead = cfg.pki.anchor_expiry_lead.seconds if cfg.pki.anchor_expiry_lead else None
+    warnings, problems = expiry.signing_anchor_expiry(
+        signing, pem, cfg.pki.issuer_duration.seconds, lead, dt.datetime.now(dt.UTC)
+    )
+    for warning in warnings:
+        pulumi.log.warn(warning)
+    if problems and phase in ("first", "none"):
+        raise ConfigError(problems)
+    for problem in problems:
+        pulumi.log.warn(problem)
 
 
 def gate_rotation(cfg: StackConfig, phase: str, deployed: Rotation, wanted: Rotation, last: dict[str, Any]) -> None:

@@ -48,6 +48,9 @@ class VaultSide:
     """The issuer's lifetimes, the anchors' names and which one signs."""
     credentials: dict[str, VaultCredential]
     """The credential of each cluster of this stack, by its key ("" for the stack's one cluster)."""
+    known_pems: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The anchors' PEMs as plain text where they are known before anything is registered (config, or the
+    Vault-only stack's last outputs): what the expiry check reads."""
 
     @property
     def signing_pem(self) -> pulumi.Output[str]:
@@ -111,6 +114,7 @@ def provided(cfg: StackConfig, deployed: Rotation | None) -> VaultSide:
         anchors={name: pulumi.Output.from_input(pem) for name, pem in side.anchor_pems},
         pki=cfg.pki,
         credentials={"": login},
+        known_pems=dict(side.anchor_pems),
     )
 
 
@@ -172,7 +176,15 @@ def referenced(cfg: StackConfig, deployed: Rotation | None) -> VaultSide:
         anchors=anchors,
         pki=dataclasses.replace(cfg.pki, anchors=wanted.anchors, signing_anchor=wanted.signing),
         credentials={"": login},
+        known_pems=anchor_pems_of(outputs.get("trustAnchors")),
     )
+
+
+def anchor_pems_of(listed: Any) -> dict[str, str]:
+    """Each anchor's PEM from a stack's ``trustAnchors`` output, where it is there and plain."""
+    if not isinstance(listed, dict):
+        return {}
+    return {name: a["pem"] for name, a in listed.items() if isinstance(a, dict) and isinstance(a.get("pem"), str)}
 
 
 def _consumer_facts(outputs: dict[str, Any], consumer: str | None, name: str) -> tuple[dict[str, Any], str | None]:

@@ -154,6 +154,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("issuerDuration", "48h", "identity issuer lifetime; >= 1h, < `anchorTtl`"),
     Setting("issuerRenewBefore", "25h", "< `issuerDuration`"),
     Setting(
+        "anchorExpiryLead",
+        None,
+        "preview and up warn once the signing anchor has less life left than this (and refuse an "
+        "`issuerDuration` it cannot cover any more)",
+        shown_default="a third of the signing anchor's lifetime",
+    ),
+    Setting(
         "rotationGates",
         "enforce",
         "`enforce`, `override`: a switch or retire is refused while the live cluster cannot take it "

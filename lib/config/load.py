@@ -20,6 +20,7 @@ from lib.config.model import (
     VAULT_SIDES,
     ConfigError,
     CredentialConfig,
+    Duration,
     PkiConfig,
     Secret,
     StackConfig,
@@ -40,6 +41,7 @@ from lib.config.rules import (
     _check_ports,
     foreign_key_message,
     foreign_lookalikes,
+    parse_duration,
 )
 from lib.config.sides import _anchors, _vault_side
 
@@ -163,6 +165,7 @@ def parse(
         issuer_renew_before=r.duration("issuerRenewBefore"),
         anchors=anchors,
         signing_anchor=signing,
+        anchor_expiry_lead=_expiry_lead(r),
         rotation_gates=r.choice("rotationGates", ROTATION_GATES),
         workload_cert_lifetime=r.duration("workloadCertLifetime"),
     )
@@ -249,6 +252,18 @@ def _check_sign_path(r: _Reader, sign_path: str, signing: str) -> None:
             f"would chain to an anchor the trust bundle does not carry by that name; use {mount}/issuer/{signing}/"
             "sign-intermediate, or set signingAnchor to the anchor that issuer is",
         )
+
+
+def _expiry_lead(r: _Reader) -> Duration | None:
+    """anchorExpiryLead, where set (its default, a third of the anchor's life, is the anchor's to say)."""
+    text = r.raw.get("anchorExpiryLead")
+    if text is None:
+        return None
+    lead = parse_duration(str(text))
+    if lead is None or lead.seconds < 3600:
+        r.fail("anchorExpiryLead", f"{text!r} is not a duration of at least 1h, such as 720h")
+        return None
+    return lead
 
 
 def _protect(setting: str, vault_mode: str) -> bool:

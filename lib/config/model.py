@@ -127,6 +127,7 @@ class PkiConfig:
     anchors: tuple[str, ...] = (DEFAULT_ANCHOR,)
     signing_anchor: str = DEFAULT_ANCHOR
     # The rotation's gates (lib/gates.py): enforce or override, and how long a workload certificate lives.
+    anchor_expiry_lead: Duration | None = None  # None: a third of the signing anchor's lifetime
     rotation_gates: str = "enforce"
     workload_cert_lifetime: Duration = Duration("24h", 86400)
 

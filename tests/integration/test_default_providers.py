@@ -24,9 +24,7 @@ def stray_program() -> None:
     k8s.core.v1.ConfigMap("stray", metadata={"name": "stray", "namespace": "emojivoto"}, data={"a": "b"})
 
 
-def test_a_resource_without_its_provider_is_refused_not_sent_to_a_kube_context(
-    engine, cluster, tmp_path, monkeypatch
-):
+def test_a_resource_without_its_provider_is_refused_not_sent_to_a_kube_context(engine, cluster, tmp_path, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig_path))  # the "current context" a default provider reads
     with new_stack(engine, tmp_path, prefix="l25-default", program=stray_program) as stack:
         with pytest.raises(auto.CommandError) as err:

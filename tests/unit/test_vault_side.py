@@ -249,16 +249,23 @@ def test_a_cluster_that_never_carried_the_new_anchor_refuses_to_switch_to_it():
     assert partial.resources == []
 
 
+def sign_path(anchor: str) -> str:
+    """The hand-made side's sign path for ``anchor``: its own issuer's (the config rules require it)."""
+    return f"pki/issuer/{anchor}/sign-intermediate"
+
+
 def test_a_provided_rotation_goes_in_order_too():
     pems = json.dumps({"old": ANCHOR_PEM, "new": NEW_PEM})
     found = run_problems(
         lambda: render(
-            cfg(**{**PROVIDED, "anchorPems": pems, "signingAnchor": "new"}), deployed=deployed("old", signing="old")
+            cfg(**{**PROVIDED, "anchorPems": pems, "signingAnchor": "new", "signPath": sign_path("new")}),
+            deployed=deployed("old", signing="old"),
         )
     )
     assert len(found) == 1 and found[0].startswith("signingAnchor: new was not in the trust bundle"), found
     added = render(
-        cfg(**{**PROVIDED, "anchorPems": pems, "signingAnchor": "old"}), deployed=deployed("old", signing="old")
+        cfg(**{**PROVIDED, "anchorPems": pems, "signingAnchor": "old", "signPath": sign_path("old")}),
+        deployed=deployed("old", signing="old"),
     )
     assert set(added.one("kubernetes:core/v1:ConfigMap").inputs["data"]) == {"old.crt", "new.crt"}
     assert added.outputs["anchorRotation"] == {"anchors": ["old", "new"], "signing": "old"}
