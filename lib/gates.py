@@ -95,7 +95,9 @@ def kubectl_for(kubeconfig: str, context: str | None = None) -> Iterator[Kubectl
 def view_of(kubectl: Kubectl, namespace: str = LINKERD_NAMESPACE) -> ClusterView:
     """Every pod, Linkerd's trust roots ConfigMap and the identity issuer's certificate (never its key)."""
     pods = json.loads(kubectl("get", "pods", "-A", "-o", "json"))["items"]
-    found = kubectl("-n", namespace, "get", "configmap", BUNDLE_NAME, "--ignore-not-found", "-o", "json").strip()
+    found = kubectl(
+        "-n", namespace, "get", "configmap", BUNDLE_NAME, "--ignore-not-found", "--show-managed-fields", "-o", "json"
+    ).strip()
     roots = mesh.Roots.from_configmap(json.loads(found) if found else None)
     crt = kubectl(
         "-n", namespace, "get", "secret", CERTIFICATE_NAME, "--ignore-not-found", "-o", r"jsonpath={.data.tls\.crt}"

@@ -173,7 +173,7 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
     if issuers:
         results.extend(issuer_checks(issuers[0], signing, signing_name))
 
-    roots_map = json.loads(kubectl("-n", ns, "get", "configmap", BUNDLE_NAME, "-o", "json"))
+    roots_map = json.loads(kubectl("-n", ns, "get", "configmap", BUNDLE_NAME, "--show-managed-fields", "-o", "json"))
     current = mesh.Roots.from_configmap(roots_map)
     roots = pem_certificates((roots_map.get("data") or {}).get(BUNDLE_KEY, "").encode())
     prints = {sha256_fingerprint(c) for c in roots}

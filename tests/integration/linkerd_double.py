@@ -141,6 +141,23 @@ def roll(api: Api, deployment: str, namespace: str = NS) -> None:
     )
 
 
+def rolled_out(api: Api, deployments: tuple[str, ...] = names.CONTROL_PLANE_DEPLOYMENTS, namespace: str = NS) -> bool:
+    """`kubectl rollout status`: every Deployment's new pods are ready and its old ones gone."""
+    for name in deployments:
+        found = api.find(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+        if found is None:
+            return False
+        status, want = found.get("status") or {}, found["spec"].get("replicas", 1)
+        if not (
+            status.get("observedGeneration", 0) >= found["metadata"]["generation"]
+            and status.get("updatedReplicas") == want
+            and status.get("replicas") == want
+            and status.get("readyReplicas") == want
+        ):
+            return False
+    return True
+
+
 def _issuer_from_secret(secret: dict) -> tuple[list[x509.Certificate], Any]:
     data = secret.get("data") or {}
     chain = x509.load_pem_x509_certificates(base64.b64decode(data["tls.crt"]))
@@ -253,6 +270,10 @@ class IdentityDouble:
                 .add_extension(
                     x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                     critical=False,
+                )
+                # Go's x509.CreateCertificate copies the parent's subject key id into the leaf's AKI.
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
                 )
                 .sign(self.key, hashes.SHA256())
             )
@@ -414,7 +435,17 @@ class KubeletDouble:
                 "containers": [{"name": "app", "image": "stand-in.invalid/app"}],
             },
         }
-        return self.api.create(f"/api/v1/namespaces/{namespace}/pods", self.injector.inject(pod))
+        created = self.api.create(f"/api/v1/namespaces/{namespace}/pods", self.injector.inject(pod))
+        self.wait(
+            f"{namespace}/{created['metadata']['name']} to run",
+            lambda: created["metadata"]["uid"] in self.roots_at_start,
+        )
+        return created
+
+    def delete_namespace(self, namespace: str) -> None:
+        """The test's workloads go with their namespace (no stack manages it)."""
+        self.api.delete(f"/api/v1/namespaces/{namespace}")
+        self.wait(f"namespace {namespace} gone", lambda: self.api.find(f"/api/v1/namespaces/{namespace}") is None)
 
     def restart_workload(self, pod: dict) -> dict:
         """Delete and recreate (what a rollout does to a Deployment's pod)."""

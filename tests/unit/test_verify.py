@@ -108,8 +108,10 @@ class FakeCluster:
             return json.dumps({"items": [{"metadata": {"namespace": ns}} for ns in self.bundle_namespaces]})
         if "configmap" in args:
             # trust-manager's server-side apply of the data, and when it last changed it.
+            # kubectl leaves managedFields out of its output unless asked (--show-managed-fields).
             managed = [{"manager": "trust-manager", "time": stamp(self.roots_changed), "fieldsV1": {"f:data": {}}}]
-            return json.dumps({"metadata": {"managedFields": managed}, "data": {"ca-bundle.crt": self.bundle_pem}})
+            meta = {"managedFields": managed} if "--show-managed-fields" in args else {}
+            return json.dumps({"metadata": meta, "data": {"ca-bundle.crt": self.bundle_pem}})
         raise AssertionError(f"unexpected kubectl {args}")
 
     def failures(self) -> list[str]:
@@ -346,7 +348,9 @@ def test_control_plane_pods_that_read_the_roots_configmap_pass_when_they_started
 
 
 def _roots_map(cluster: FakeCluster) -> dict:
-    return json.loads(cluster.kubectl("-n", "linkerd", "get", "configmap", "linkerd-identity-trust-roots"))
+    return json.loads(
+        cluster.kubectl("-n", "linkerd", "get", "configmap", "linkerd-identity-trust-roots", "--show-managed-fields")
+    )
 
 
 def test_a_control_plane_pod_started_before_the_roots_changed_is_named():
