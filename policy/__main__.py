@@ -27,15 +27,26 @@ def resource_policy(rule: rules.Rule) -> ResourceValidationPolicy:
     )
 
 
+def program(args) -> list:
+    return [rules.Resource(r.resource_type, r.name, r.props, bool(r.opts.protect)) for r in args.resources]
+
+
 def lifetimes(args, report_violation):
-    resources = [rules.Resource(r.resource_type, r.name, r.props) for r in args.resources]
-    for problem in rules.lifetimes_nest(resources):
+    for problem in rules.lifetimes_nest(program(args)):
         report_violation(problem)
 
 
+def stack_policy(name: str, description: str, check, advisory: bool = False) -> StackValidationPolicy:
+    def validate(args, report_violation):
+        for problem in check(program(args)):
+            report_violation(problem)
+
+    level = EnforcementLevel.ADVISORY if advisory else EnforcementLevel.MANDATORY
+    return StackValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level)
+
+
 def mirrored(args, report_violation):
-    resources = [rules.Resource(r.resource_type, r.name, r.props) for r in args.resources]
-    for problem in rules.pulls_from_the_mirror(resources, args.get_config()):
+    for problem in rules.pulls_from_the_mirror(program(args), args.get_config()):
         report_violation(problem)
 
 
@@ -57,5 +68,8 @@ PolicyPack(
         StackValidationPolicy(
             name=rules.MIRROR_RULE[0], description=rules.MIRROR_RULE[1], validate=mirrored, config_schema=MIRROR_CONFIG
         ),
+        stack_policy(*rules.ROOT_RULES[0], rules.root_of_trust_protected),
+        stack_policy(*rules.ROOT_RULES[1], rules.no_token_outside_the_laptop, advisory=True),
+        stack_policy(*rules.ROOT_RULES[2], rules.signing_anchor_life),
     ],
 )

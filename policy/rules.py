@@ -41,6 +41,7 @@ class Resource:
     type: str
     name: str
     props: Props
+    protect: bool = False  # the resource option, as the engine shows it to a stack policy
 
 
 def seconds(value: Any) -> int | None:
@@ -319,6 +320,91 @@ def pulls_from_the_mirror(resources: Iterable[Resource], config: Mapping[str, An
     return found
 
 
+CONTAINER = "docker:index/container:Container"
+_SIGN_PATH = re.compile(r'path\s+"[^"]*/issuer/([^/"]+)/sign-intermediate"')
+ROOT_RULES = (
+    (
+        "root-of-trust-protected",
+        "Outside the laptop, the PKI mount and the signing anchor's key and issuer are protected",
+    ),
+    (
+        "no-token-outside-the-laptop",
+        "Outside the laptop, cert-manager logs in with AppRole or Kubernetes auth, not a token",
+    ),
+    ("signing-anchor-life", "The signing anchor has more than a third of its lifetime left"),
+)
+
+
+def on_the_laptop(resources: Iterable[Resource]) -> bool:
+    """The laptop stack runs Vault in a dev container (its one Docker container): throwaway by design."""
+    return any(r.type == CONTAINER for r in resources)
+
+
+def signing_anchor(resources: Iterable[Resource]) -> str | None:
+    """The anchor the signing policy names (``<mount>/issuer/<anchor>/sign-intermediate``)."""
+    for r in resources:
+        if r.type == VAULT_POLICY and (match := _SIGN_PATH.search(str(r.props.get("policy") or ""))):
+            return match.group(1)
+    return None
+
+
+def root_of_trust_protected(resources: Iterable[Resource]) -> list[str]:
+    """Nothing deletes the root by accident: the mount and the signing anchor carry Pulumi's protect."""
+    resources = list(resources)
+    if on_the_laptop(resources):
+        return []
+    signing = signing_anchor(resources)
+    found = []
+    for r in resources:
+        guarded = r.type == MOUNT and r.props.get("type") == "pki"
+        guarded |= r.type == ROOT_CERT and r.props.get("issuerName") == signing
+        guarded |= r.type == PKI_KEY and r.props.get("keyName") == signing
+        if guarded and not r.protect:
+            found.append(
+                f"{r.name} is not protected: a destroy, a removed stack or a planned replacement would delete the "
+                "trust anchor of a live mesh; set deletionProtection (auto or true)"
+            )
+    return found
+
+
+def no_token_outside_the_laptop(resources: Iterable[Resource]) -> list[str]:
+    resources = list(resources)
+    if on_the_laptop(resources):
+        return []
+    return [
+        f"{r.name}: a token credential is a long-lived secret in Pulumi state and in the cluster; prefer "
+        "credential approle or kubernetes (no secret stored at all)"
+        for r in resources
+        if r.type == TOKEN
+    ]
+
+
+def signing_anchor_life(resources: Iterable[Resource], now: Any = None) -> list[str]:
+    """The signing anchor (its certificate, as the preview shows a resource that exists) is not past two thirds
+    of its life: past that, the rotation should be under way (docs/operations.md, "Rotating the trust anchor")."""
+    import datetime as dt
+
+    from cryptography import x509
+
+    resources = list(resources)
+    signing = signing_anchor(resources)
+    now = now or dt.datetime.now(dt.UTC)
+    found = []
+    for r in resources:
+        pem = r.props.get("certificate")
+        if r.type != ROOT_CERT or r.props.get("issuerName") != signing or not isinstance(pem, str) or not pem:
+            continue
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+        left = cert.not_valid_after_utc - now
+        if left < lifetime / 3:
+            found.append(
+                f"{r.name}: the signing anchor {signing} expires at {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}, "
+                f"with less than a third of its lifetime left; rotate it (add, switch, retire)"
+            )
+    return found
+
+
 def violations(resources: Iterable[Resource], config: Mapping[str, Any] | None = None) -> dict[str, list[str]]:
     """Every rule over a whole program: resource name -> what is wrong (the stack rules under "stack");
     ``config``: the mirror rule's (what the pack is configured with)."""
@@ -329,6 +415,7 @@ def violations(resources: Iterable[Resource], config: Mapping[str, Any] | None =
         if rule and (problems := rule(r.props)):
             found[r.name] = problems
     problems = lifetimes_nest(resources) + pulls_from_the_mirror(resources, config or {})
+    problems += root_of_trust_protected(resources) + signing_anchor_life(resources)
     if problems:
         found["stack"] = problems
     return found

@@ -1,6 +1,7 @@
 """Check a deployed stack the way an operator would, and say what passed.
 
 Usage: scripts/stack verify [--skip-linkerd-check]
+       scripts/stack verify --within DURATION   (what expires within it, one line each: for a scheduled job)
 
 Reads the stack's outputs (each kubeconfig through a 0600 temporary file that is
 removed afterwards), then checks on each cluster (every one of `clusters`, when listed):
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import datetime as dt
 import json
 import os
@@ -30,7 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -327,14 +329,20 @@ def clusters_of(outputs: dict) -> dict[str, dict]:
     return {}
 
 
-def check_cluster(outputs: dict, with_linkerd_check: bool) -> list[Check]:
-    """Every check on one cluster, through kubectl with its kubeconfig in a 0600 file removed afterwards."""
+@contextlib.contextmanager
+def kube_env(kubeconfig: str) -> Iterator[dict[str, str]]:
+    """The environment for kubectl on a cluster: its kubeconfig in a 0600 file, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="lvp-verify-") as tmp:
         path = os.path.join(tmp, "kubeconfig")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(outputs["kubeconfig"])
-        env = {**os.environ, "KUBECONFIG": path}
+            handle.write(kubeconfig)
+        yield {**os.environ, "KUBECONFIG": path}
+
+
+def check_cluster(outputs: dict, with_linkerd_check: bool) -> list[Check]:
+    """Every check on one cluster, through kubectl with its kubeconfig in a 0600 file removed afterwards."""
+    with kube_env(outputs["kubeconfig"]) as env:
 
         def kubectl(*kargs: str) -> str:
             return run(["kubectl", *kargs], env=env)
@@ -345,11 +353,77 @@ def check_cluster(outputs: dict, with_linkerd_check: bool) -> list[Check]:
         return checks(outputs, kubectl, linkerd if with_linkerd_check else None)
 
 
+def expiring(
+    outputs: dict, issuers: dict[str, x509.Certificate | None], within: dt.timedelta, now: dt.datetime
+) -> list[str]:
+    """Everything that ends within ``within``, one line each: the anchors, each cluster's identity issuer, and a
+    credential that expires (a token's ``vaultTokenExpiresAt``, the stack's or a consumer's)."""
+    until = now + within
+    found: list[str] = []
+
+    def due(what: str, when: dt.datetime, then: str) -> None:
+        if when <= until:
+            left = when - now
+            said = "expired" if left.total_seconds() <= 0 else f"expires in {_left(left)}"
+            found.append(f"EXPIRING  {what} {said} ({when.strftime(RFC3339)}): {then}")
+
+    rotate = 'rotate it (docs/operations.md, "Rotating the trust anchor")'
+    for name, anchor in (outputs.get("trustAnchors") or {}).items():
+        due(f"trust anchor {name}", x509.load_pem_x509_certificate(anchor["pem"].encode()).not_valid_after_utc, rotate)
+    for cluster, issuer in issuers.items():
+        where = f"[{cluster}] " if cluster else ""
+        if issuer is not None:
+            due(
+                f"{where}identity issuer",
+                issuer.not_valid_after_utc,
+                "cert-manager has not renewed it (scripts/stack verify says why)",
+            )
+    tokens = {"": outputs.get("vaultTokenExpiresAt")}
+    tokens.update({k: (c or {}).get("vaultTokenExpiresAt") for k, c in (outputs.get("consumers") or {}).items()})
+    for consumer, when in tokens.items():
+        if when:
+            due(
+                f"Vault token{f' of {consumer}' if consumer else ''}",
+                mesh.parse_time(str(when)),
+                'rotate it (docs/operations.md, "Credentials, and what expires")',
+            )
+    return found
+
+
+def _left(left: dt.timedelta) -> str:
+    hours = int(left.total_seconds() // 3600)
+    return f"{hours // 24}d{hours % 24}h" if hours >= 24 else f"{hours}h{int(left.total_seconds() % 3600 // 60)}m"
+
+
+def issuer_of(outputs: dict) -> x509.Certificate | None:
+    """A cluster's identity issuer certificate (tls.crt only), or None where there is none to read."""
+    with kube_env(outputs["kubeconfig"]) as env:
+        crt = run(
+            ["kubectl", "-n", outputs.get("linkerdNamespace", LINKERD_NAMESPACE), "get", "secret", CERTIFICATE_NAME,
+             "--ignore-not-found", "-o", r"jsonpath={.data.tls\.crt}"],
+            env=env,
+        )  # fmt: skip
+    found = pem_certificates(base64.b64decode(crt or ""))
+    return found[0] if found else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default=os.environ.get("LVP_STACK", "dev"))
     parser.add_argument("--skip-linkerd-check", dest="linkerd_check", action="store_false")
+    parser.add_argument(
+        "--within",
+        metavar="DURATION",
+        help="only say what expires within DURATION (such as 24h or 720h), one line each; exit 1 if anything does",
+    )
     args = parser.parse_args(argv)
+    if args.within is not None:
+        from lib.config.rules import parse_duration
+
+        within = parse_duration(args.within)
+        if within is None:
+            parser.error(f"--within: {args.within!r} is not a duration such as 24h, 90m or 720h")
+        return within_main(args.stack, dt.timedelta(seconds=within.seconds))
 
     results: list[Check] = []
     try:
@@ -371,6 +445,23 @@ def main(argv: list[str] | None = None) -> int:
     failed = [c for c in results if not c.ok]
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def within_main(stack: str, within: dt.timedelta) -> int:
+    """`verify --within`: for a scheduled job; a stack without a cluster checks its anchors and credentials."""
+    try:
+        outputs = json.loads(run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack]))
+        if not outputs:
+            raise CannotLook(f"stack {stack} has no outputs: was it ever brought up?")
+        issuers = {name: issuer_of(cluster) for name, cluster in clusters_of(outputs).items()}
+    except CannotLook as exc:
+        print(f"verify: cannot check: {exc}", file=sys.stderr)
+        return 2
+    found = expiring(outputs, issuers, within, dt.datetime.now(dt.UTC))
+    for line in found:
+        print(line)
+    print(f"{len(found)} expiring within {within}" if found else f"nothing expires within {within}")
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

@@ -90,6 +90,14 @@ def test_each_phase_rolls_the_control_plane_and_the_mesh_holds(engine, openbao, 
         result = run_verify(stack, "--skip-linkerd-check")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "PASS  Linkerd's identity has taken the current issuer" in result.stdout
+        # verify --within, as a scheduled job runs it: the 48 h issuer within 72 h, the 90-day anchor within 100 days.
+        soon = run_verify(stack, "--within", "72h")
+        assert soon.returncode == 1 and "EXPIRING  identity issuer expires in" in soon.stdout, soon.stdout
+        assert "trust anchor" not in soon.stdout
+        later_on = run_verify(stack, "--within", "2400h")
+        assert "EXPIRING  trust anchor a2 expires in" in later_on.stdout and "a1" not in later_on.stdout
+        quiet = run_verify(stack, "--within", "1h")
+        assert quiet.returncode == 0 and "nothing expires within" in quiet.stdout, quiet.stdout + quiet.stderr
     print(f"\n[l2.5] rotation with the control plane rolled: {timings.line()}; pods checked per step {checked}")
 
 

@@ -11,7 +11,7 @@ from tests.harness import MODES, cfg, render, render_mode
 
 
 def program(rendered) -> list[rules.Resource]:
-    return [rules.Resource(r.type, r.name, r.inputs) for r in rendered.resources if not r.read_id]
+    return [rules.Resource(r.type, r.name, r.inputs, r.protect) for r in rendered.resources if not r.read_id]
 
 
 @pytest.fixture(scope="module", params=[*MODES, "token"])
@@ -29,7 +29,7 @@ def broken(rendered, resource_type: str, mutate) -> dict[str, list[str]]:
         if r.type == resource_type:
             props = copy.deepcopy(dict(r.props))
             mutate(props)
-            resources[i] = rules.Resource(r.type, r.name, props)
+            resources[i] = rules.Resource(r.type, r.name, props, r.protect)
             break
     else:
         raise AssertionError(f"the program has no {resource_type} to break")
@@ -87,7 +87,7 @@ def test_durations_are_read_as_vault_and_cert_manager_write_them(text, expected)
 
 
 def test_one_table_names_every_rule_once_and_each_reads_a_type_the_program_makes():
-    names = [rule.name for rule in rules.RULES] + [rules.STACK_RULE[0]]
+    names = [rule.name for rule in rules.RULES] + [rules.STACK_RULE[0], *(name for name, _ in rules.ROOT_RULES)]
     assert len(names) == len(set(names))
     made = {r.type for mode in MODES for r in render_mode(mode).resources}
     made |= {r.type for r in render(cfg(credential="token")).resources}
@@ -132,3 +132,48 @@ def test_a_kubernetes_role_binds_one_service_account_in_one_namespace_with_bound
 ):
     found = broken(kubernetes_laptop, rules.KUBERNETES_ROLE, mutate)
     assert any(says in problem for problems in found.values() for problem in problems), found
+
+
+# --- the root of trust: protected, no token, not near its end ------------------------------------------------
+
+
+def test_an_unprotected_mount_or_signing_anchor_outside_the_laptop_is_refused():
+    resources = program(render_mode("existing+external"))
+    for guarded in (
+        "linkerd-pki-mount",
+        "linkerd-pki-anchor-linkerd-trust-anchor",
+        "linkerd-pki-anchor-key-linkerd-trust-anchor",
+    ):
+        broken_program = [rules.Resource(r.type, r.name, r.props, r.protect and r.name != guarded) for r in resources]
+        (problem,) = rules.root_of_trust_protected(broken_program)
+        assert problem.startswith(f"{guarded} is not protected") and "deletionProtection" in problem
+        assert rules.violations(broken_program)["stack"] == [problem]
+    # The laptop's dev container is throwaway: nothing needs protecting there.
+    assert rules.root_of_trust_protected(program(render(cfg()))) == []
+
+
+def test_a_token_outside_the_laptop_is_advised_against():
+    external = program(render(cfg(**MODES["existing+external"], credential="token")))
+    (advice,) = rules.no_token_outside_the_laptop(external)
+    assert "prefer credential approle or kubernetes" in advice
+    assert rules.no_token_outside_the_laptop(program(render(cfg(credential="token")))) == []
+    assert rules.no_token_outside_the_laptop(program(render_mode("existing+external"))) == []
+
+
+def test_a_signing_anchor_past_two_thirds_of_its_life_is_refused():
+    import datetime as dt
+
+    from tests.harness import make_ca
+
+    resources = program(render_mode("existing+external"))
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    pem, _ = make_ca(start=start, days=90)  # what the preview shows of the anchor that exists: its certificate
+
+    def with_certificate(r):
+        props = {**r.props, "certificate": pem} if r.type == rules.ROOT_CERT else r.props
+        return rules.Resource(r.type, r.name, props, r.protect)
+
+    shown = [with_certificate(r) for r in resources]
+    assert rules.signing_anchor_life(shown, now=start + dt.timedelta(days=59)) == []
+    (problem,) = rules.signing_anchor_life(shown, now=start + dt.timedelta(days=61))
+    assert "less than a third of its lifetime left" in problem and "linkerd-trust-anchor" in problem

@@ -401,3 +401,43 @@ def test_an_identity_that_started_before_the_roots_changed_and_reported_nothing_
     cluster.roots_changed = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)  # after identity's start
     failed = {c.name: c.detail for c in verify.checks(cluster.outputs(), cluster.kubectl, None) if not c.ok}
     assert "linkerd/linkerd-identity-5d8f7" in failed["Linkerd's identity has taken the current issuer"]
+
+
+# --- verify --within: what expires, for a scheduled job ----------------------------------------------------
+
+
+def test_within_names_each_thing_that_expires_one_line_each():
+    now = dt.datetime.now(dt.UTC)
+    cluster = FakeCluster(rotating=True)  # anchors of 90 days from 2026-11-28 (make_ca)
+    outputs = {**cluster.outputs(), "vaultTokenExpiresAt": (now + dt.timedelta(hours=30)).strftime(names.RFC3339)}
+    issuer = x509.load_pem_x509_certificate(cluster.issuer_pem.encode())  # 47 h left
+    lines = verify.expiring(outputs, {"": issuer}, dt.timedelta(hours=48), now)
+    assert [line.split(" expires")[0] for line in lines] == ["EXPIRING  identity issuer", "EXPIRING  Vault token"]
+    assert verify.expiring(outputs, {"": issuer}, dt.timedelta(hours=1), now) == []
+    # Everything within a year: both anchors too.
+    lines = verify.expiring(outputs, {"east": issuer}, dt.timedelta(days=365), now)
+    assert [line.split(" expires")[0] for line in lines] == [
+        "EXPIRING  trust anchor a1",
+        "EXPIRING  trust anchor a2",
+        "EXPIRING  [east] identity issuer",
+        "EXPIRING  Vault token",
+    ]
+    assert "Rotating the trust anchor" in lines[0]
+
+
+def test_within_says_expired_for_what_already_ended():
+    now = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)  # after the anchors' 90 days
+    lines = verify.expiring(FakeCluster().outputs(), {}, dt.timedelta(hours=1), now)
+    assert lines and "trust anchor a1 expired (" in lines[0]
+
+
+def test_within_reads_consumers_tokens_and_exits_by_what_it_found(monkeypatch, capsys):
+    now = dt.datetime.now(dt.UTC)
+    soon = (now + dt.timedelta(hours=2)).strftime(names.RFC3339)
+    outputs = {"consumers": {"east": {"vaultTokenExpiresAt": soon}}, "trustAnchors": {}}
+    monkeypatch.setattr(verify, "run", lambda cmd, env=None: json.dumps(outputs))
+    assert verify.main(["--stack", "pki", "--within", "24h"]) == 1
+    printed = capsys.readouterr().out
+    assert "EXPIRING  Vault token of east expires in 1h" in printed and "1 expiring within" in printed
+    assert verify.main(["--stack", "pki", "--within", "1h"]) == 0
+    assert "nothing expires within" in capsys.readouterr().out
