@@ -382,6 +382,8 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, acces
         ),
         opts=on_cluster,
     )
+    if side.pki.expiry_alerts:
+        expiry_alerts(f"{prefix}expiry-alerts", cfg, side, namespace, on_cluster)
     if target.linkerd.install:
         pulls = []
         if cfg.mirror.pull_secret:
@@ -407,6 +409,25 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, acces
         kubeconfig=pulumi.Output.secret(kubeconfig),
         vault_server=vault_server,
         vault_login=vault_login(target, side.credentials[target.key].service_account()),
+    )
+
+
+def expiry_alerts(name: str, cfg: StackConfig, side: VaultSide, namespace, on_cluster: pulumi.ResourceOptions) -> None:
+    """The opt-in PrometheusRule (lib/alerts.py): each anchor's notAfter is written in at every `up`."""
+    import pulumi_kubernetes as k8s
+
+    from lib import alerts
+
+    lead = cfg.pki.anchor_expiry_lead.seconds if cfg.pki.anchor_expiry_lead else None
+    renew = side.pki.issuer_renew_before.seconds
+    groups = pulumi.Output.all(**side.anchors).apply(lambda pems: alerts.rule_groups(pems, renew, lead))
+    k8s.apiextensions.CustomResource(
+        name,
+        api_version="monitoring.coreos.com/v1",
+        kind="PrometheusRule",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=alerts.RULE_NAME, namespace=namespace.metadata.name),
+        spec={"groups": groups},
+        opts=on_cluster,
     )
 
 

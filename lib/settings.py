@@ -161,6 +161,14 @@ SETTINGS: tuple[Setting, ...] = (
         shown_default="a third of the signing anchor's lifetime",
     ),
     Setting(
+        "prometheusRule",
+        "false",
+        "`true`: a PrometheusRule in Linkerd's namespace alerting on the identity issuer (cert-manager's and "
+        "Linkerd identity's metrics) and on each anchor's expiry (written into the rule); needs the Prometheus "
+        "Operator's CRDs on the cluster",
+        WITH_A_CLUSTER,
+    ),
+    Setting(
         "rotationGates",
         "enforce",
         "`enforce`, `override`: a switch or retire is refused while the live cluster cannot take it "

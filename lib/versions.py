@@ -71,6 +71,11 @@ ETCD_VERSION = "v3.6.16"
 # The linters of the GitHub workflows (toolchain/lint.py; shellcheck from Debian, installed by scripts/test).
 ACTIONLINT_VERSION = "v1.7.12"
 SHELLCHECK_DEBIAN_VERSION = "0.9.0-1"
+# promtool, which checks and unit-tests the expiry alerts (lib/alerts.py): Prometheus' module, as its Go module
+# tags it (v0.316.0 is Prometheus 3.16.0). The PrometheusRule's schema comes from the Prometheus Operator's
+# module at the one version of it the proxy serves.
+PROMETHEUS_MODULE_VERSION = "v0.316.0"
+PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
 
 
 @functools.cache

@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -59,12 +61,36 @@ def linkerd_dir() -> Path:
 
 
 @cache
-def crds() -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) -> openAPIV3Schema, for every served version of every reference CRD."""
+def prometheus_operator_crd_dir() -> Path:
+    """The Prometheus Operator's CRDs at the pinned version, in its root module as the Go module proxy serves it
+    (``go mod download``, into the module cache; the opt-in PrometheusRule is checked against them)."""
+    module = f"github.com/prometheus-operator/prometheus-operator@{versions.PROMETHEUS_OPERATOR_VERSION}"
+    with tempfile.TemporaryDirectory() as empty:  # outside any module: a plain download
+        out = subprocess.run(
+            ["go", "mod", "download", "-json", module], cwd=empty, capture_output=True, text=True, check=False
+        )
+    try:
+        info = json.loads(out.stdout)
+    except ValueError:
+        raise ReferenceMissing(f"`go mod download {module}` failed: {out.stderr.strip()[-500:]}") from None
+    if info.get("Error"):
+        raise ReferenceMissing(f"`go mod download {module}`: {info['Error']}")
+    return Path(info["Dir"]) / "example" / "prometheus-operator-crd"
+
+
+class _CrdLoader(yaml.SafeLoader):
+    """YAML 1.1 reads a bare ``=`` as its "value" type; in a CRD (the Prometheus Operator's enums) it is a string."""
+
+
+_CrdLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+def crd_schemas(folders: tuple[Path, ...]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> openAPIV3Schema, for every served version of every CRD in ``folders``."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for folder in (cert_manager_dir() / "crds", trust_manager_dir() / "crds"):
+    for folder in folders:
         for path in sorted(folder.glob("*.yaml")):
-            for doc in yaml.safe_load_all(path.read_text()):
+            for doc in yaml.load_all(path.read_text(), Loader=_CrdLoader):  # a SafeLoader
                 if not doc or doc.get("kind") != "CustomResourceDefinition":
                     continue
                 group, kind = doc["spec"]["group"], doc["spec"]["names"]["kind"]
@@ -72,6 +98,18 @@ def crds() -> dict[tuple[str, str], dict[str, Any]]:
                     if version.get("served"):
                         found[(f"{group}/{version['name']}", kind)] = version["schema"]["openAPIV3Schema"]
     return found
+
+
+@cache
+def crds() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> openAPIV3Schema, for every served version of every reference CRD."""
+    return crd_schemas((cert_manager_dir() / "crds", trust_manager_dir() / "crds"))
+
+
+def validate_prometheus_rule(spec: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError if the Prometheus Operator's PrometheusRule CRD refuses ``spec``."""
+    schema = crd_schemas((prometheus_operator_crd_dir(),))[("monitoring.coreos.com/v1", "PrometheusRule")]
+    jsonschema.Draft7Validator(closed(schema["properties"]["spec"])).validate(spec)
 
 
 def closed(schema: Any) -> Any:

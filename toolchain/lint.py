@@ -1,6 +1,7 @@
-"""The linters of what never runs here: actionlint for the GitHub workflows (shellcheck, Debian's, for their scripts).
+"""The linters of what never runs here: actionlint for the GitHub workflows (shellcheck, Debian's, for their scripts),
+and promtool for the expiry alerts' rules (lib/alerts.py), which only a cluster's Prometheus evaluates.
 
-actionlint is built from its served Go module into the engine cache, like the other pieces; shellcheck is
+Both are built from their served Go modules into the engine cache, like the other pieces; shellcheck is
 installed by `scripts/test` with apt where it is missing (the version lib/versions.py pins).
 """
 
@@ -22,11 +23,23 @@ def _build_actionlint(work: Path, bin_dir: Path, step: Step) -> None:
     )  # fmt: skip
 
 
-LINT_PIECES = (Piece("actionlint", versions.ACTIONLINT_VERSION, PINS / "actionlint", _build_actionlint),)
+def _build_promtool(work: Path, bin_dir: Path, step: Step) -> None:
+    _copy_module("promtool", work)
+    shutil.copyfile(PINS / "promtool" / "tools.go", work / "tools.go")
+    step.go_build(
+        f"promtool (Prometheus {versions.PROMETHEUS_MODULE_VERSION})", "github.com/prometheus/prometheus/cmd/promtool",
+        bin_dir / "promtool", work,
+    )  # fmt: skip
+
+
+LINT_PIECES = (
+    Piece("actionlint", versions.ACTIONLINT_VERSION, PINS / "actionlint", _build_actionlint),
+    Piece("promtool", versions.PROMETHEUS_MODULE_VERSION, PINS / "promtool", _build_promtool),
+)
 
 
 def lint_binaries(log: Log = _stderr_log) -> dict[str, Path]:
-    """actionlint, built once into the engine cache: name -> path."""
+    """actionlint and promtool, built once into the engine cache: name -> path."""
     cache = cache_dir()
     for line in ensure_built(cache, LINT_PIECES, log):
         log(line)

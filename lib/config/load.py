@@ -166,6 +166,7 @@ def parse(
         anchors=anchors,
         signing_anchor=signing,
         anchor_expiry_lead=_expiry_lead(r),
+        expiry_alerts=r.boolean("prometheusRule"),
         rotation_gates=r.choice("rotationGates", ROTATION_GATES),
         workload_cert_lifetime=r.duration("workloadCertLifetime"),
     )

@@ -41,6 +41,7 @@ def test_the_installed_sdks_are_the_pinned_ones():
         ("cert-manager", "github.com/cert-manager/cert-manager", versions.CERT_MANAGER.version),
         ("trust-manager", "github.com/cert-manager/trust-manager", versions.TRUST_MANAGER.version),
         ("actionlint", "github.com/rhysd/actionlint", versions.ACTIONLINT_VERSION),
+        ("promtool", "github.com/prometheus/prometheus", versions.PROMETHEUS_MODULE_VERSION),
     ],
 )
 def test_each_go_mod_requires_the_pinned_version(folder, module, version):
