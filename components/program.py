@@ -13,6 +13,7 @@ those, Kubernetes' only by a stack with a cluster.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -133,8 +134,12 @@ def run(cfg: StackConfig) -> None:
     if cfg.vault_side.creates:
         side = create_vault_side(cfg, network, access)
     facts = {}
+    restarts = {}
     for target in cfg.clusters:
-        facts[target.key] = cluster_side(cfg, target, side, access[target.key])
+        facts[target.key], restarts[target.key] = cluster_side(cfg, target, side, access[target.key], phase)
+    if any(r is not None for r in restarts.values()):
+        # Exported, so that the program waits for the waves (lib/waves.py): what each cluster restarted.
+        pulumi.export("workloadRestarts", {k: r for k, r in restarts.items() if r is not None})
     if cfg.listed:
         export_listed_clusters(facts, side)
     elif facts:
@@ -316,7 +321,9 @@ def create_vault_side(cfg: StackConfig, network, access: dict[str, ClusterAccess
     )
 
 
-def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, access: ClusterAccess) -> ClusterFacts:
+def cluster_side(
+    cfg: StackConfig, target: ClusterTarget, side: VaultSide, access: ClusterAccess, phase: str = "none"
+) -> tuple[ClusterFacts, pulumi.Output[list[str]] | None]:
     """One cluster (k3d, or one given), cert-manager, Linkerd's identity and Linkerd.
 
     A listed cluster's resources are named after it (``<name>-...``); the stack's one cluster keeps the
@@ -390,7 +397,7 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, acces
             from components.cert_manager import pull_secret
 
             pulls.append(pull_secret(f"{prefix}linkerd-pull-secret", namespace.metadata.name, cfg.mirror, on_cluster))
-        LinkerdControlPlane(
+        control_plane = LinkerdControlPlane(
             f"{prefix}linkerd",
             LinkerdControlPlaneArgs(
                 namespace=namespace.metadata.name,
@@ -401,6 +408,11 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, acces
             ),
             opts=on_cluster,
         )
+    restarted = None
+    if side.pki.restart_workloads and target.linkerd.install and phase in ("add", "switch"):
+        restarted = restart_waves(
+            kubeconfig, target.cluster.context, phase, [control_plane.release_name, issuer.certificate_name]
+        )
     return ClusterFacts(
         issuer=issuer.issuer_name,
         namespace=namespace.metadata.name,
@@ -409,7 +421,29 @@ def cluster_side(cfg: StackConfig, target: ClusterTarget, side: VaultSide, acces
         kubeconfig=pulumi.Output.secret(kubeconfig),
         vault_server=vault_server,
         vault_login=vault_login(target, side.credentials[target.key].service_account()),
-    )
+    ), restarted
+
+
+def restart_waves(
+    kubeconfig: pulumi.Output[str], context: str | None, phase: str, after: list[pulumi.Output[str]]
+) -> pulumi.Output[list[str]]:
+    """``restartMeshedWorkloads`` (lib/waves.py): once the control plane rolled (add) or identity took the new
+    issuer (switch), restart the meshed workloads namespace by namespace. Not at preview: nothing is touched."""
+    started = time.time()
+
+    def waves(values: list) -> list[str]:
+        if pulumi.runtime.is_dry_run():
+            return []
+        from lib import waves as lib_waves
+
+        with gates.kubectl_for(values[0], context) as kubectl:
+            if phase == "switch":  # an IssuerUpdated since this `up` began is identity taking the new issuer
+                lib_waves.wait_for_identity(kubectl, started - 1, timeout_seconds=300)
+            planned = lib_waves.plan(kubectl, control_plane=phase == "switch")
+            lib_waves.restart(kubectl, planned, pulumi.log.info, timeout_seconds=600)
+        return [f"{w.namespace}: {', '.join(w.workloads)}" for w in planned]
+
+    return pulumi.Output.all(kubeconfig, *after).apply(waves)
 
 
 def expiry_alerts(name: str, cfg: StackConfig, side: VaultSide, namespace, on_cluster: pulumi.ResourceOptions) -> None:

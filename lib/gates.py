@@ -26,12 +26,12 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 
 from lib import mesh
-from lib.names import BUNDLE_NAME, CERTIFICATE_NAME, LINKERD_NAMESPACE, RFC3339
+from lib.names import BUNDLE_NAME, CERTIFICATE_NAME, IDENTITY_DEPLOYMENT, ISSUER_UPDATED, LINKERD_NAMESPACE, RFC3339
 from lib.problems import Problem
 from lib.x509 import sha256_fingerprint
 
@@ -59,6 +59,7 @@ class ClusterView:
     pods: list[dict]
     roots: mesh.Roots
     issuer: x509.Certificate | None
+    events: list[dict] = field(default_factory=list)  # identity's, on its Deployment (IssuerUpdated ...)
 
 
 Kubectl = Callable[..., str]
@@ -103,7 +104,13 @@ def view_of(kubectl: Kubectl, namespace: str = LINKERD_NAMESPACE) -> ClusterView
         "-n", namespace, "get", "secret", CERTIFICATE_NAME, "--ignore-not-found", "-o", r"jsonpath={.data.tls\.crt}"
     ).strip()  # fmt: skip
     issuers = mesh.certificates(base64.b64decode(crt).decode()) if crt else []
-    return ClusterView(pods=pods, roots=roots, issuer=issuers[0] if issuers else None)
+    events = json.loads(
+        kubectl(
+            "-n", namespace, "get", "events", "--field-selector", f"involvedObject.name={IDENTITY_DEPLOYMENT}", "-o",
+            "json",
+        )
+    )["items"]  # fmt: skip
+    return ClusterView(pods=pods, roots=roots, issuer=issuers[0] if issuers else None, events=events)
 
 
 def read_cluster(kubeconfig: str, context: str | None) -> ClusterView:
@@ -172,11 +179,15 @@ def retire_problems(
                 "re-issue it after the switch (scripts/stack verify says when)",
             )
         ]
-    since = view.issuer.not_valid_before_utc + ISSUER_TAKE_OVER
+    # When identity took the issuer: its IssuerUpdated event since the issuer's notBefore, or else that plus the
+    # time a Secret takes to reach its pod. Pods started before then may hold a leaf from the old issuer.
+    issued = view.issuer.not_valid_before_utc
+    taken = mesh.newest_issuer_event(view.events, (ISSUER_UPDATED,))
+    since = mesh.event_time(taken) if taken and mesh.event_time(taken) >= issued else issued + ISSUER_TAKE_OVER
     safe_at = since + lifetime
     if at >= safe_at:
         return []
-    older = [t.pod for t in mesh.meshed(view.pods, view.roots) if t.started is None or t.started < since]
+    older = [t.pod for t in mesh.meshed(view.pods, view.roots) if t.started is None or t.started <= since]
     if not older:
         return []
     return [

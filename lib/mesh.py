@@ -134,6 +134,11 @@ def _proxy(pod: dict) -> dict | None:
     return None
 
 
+def is_meshed(pod: dict) -> bool:
+    """The pod runs Linkerd's proxy (as a container, or a native sidecar)."""
+    return _proxy(pod) is not None
+
+
 def pod_trust(pod: dict, roots: Roots) -> PodTrust | None:
     """What a meshed pod's proxy trusts; None for a pod without Linkerd's proxy."""
     proxy = _proxy(pod)

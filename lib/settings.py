@@ -169,6 +169,14 @@ SETTINGS: tuple[Setting, ...] = (
         WITH_A_CLUSTER,
     ),
     Setting(
+        "restartMeshedWorkloads",
+        "false",
+        "`true`: within the add and switch phases' `up`, restart every meshed workload namespace by namespace, "
+        "waiting for each rollout (after the control plane rolled; after identity took the new issuer), so "
+        "each phase is one `up`; off by default: restarting a team's workloads is that team's call",
+        LINKERD_INSTALLED,
+    ),
+    Setting(
         "rotationGates",
         "enforce",
         "`enforce`, `override`: a switch or retire is refused while the live cluster cannot take it "

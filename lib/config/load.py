@@ -167,6 +167,7 @@ def parse(
         signing_anchor=signing,
         anchor_expiry_lead=_expiry_lead(r),
         expiry_alerts=r.boolean("prometheusRule"),
+        restart_workloads=r.boolean("restartMeshedWorkloads"),
         rotation_gates=r.choice("rotationGates", ROTATION_GATES),
         workload_cert_lifetime=r.duration("workloadCertLifetime"),
     )

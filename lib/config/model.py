@@ -129,6 +129,7 @@ class PkiConfig:
     # The rotation's gates (lib/gates.py): enforce or override, and how long a workload certificate lives.
     anchor_expiry_lead: Duration | None = None  # None: a third of the signing anchor's lifetime
     expiry_alerts: bool = False  # prometheusRule: the PrometheusRule of lib/alerts.py on each cluster
+    restart_workloads: bool = False  # restartMeshedWorkloads: lib/waves.py within the add and switch phases
     rotation_gates: str = "enforce"
     workload_cert_lifetime: Duration = Duration("24h", 86400)
 

@@ -118,17 +118,19 @@ def is_true(kind: str):
     return lambda obj: (condition(obj, kind) or {}).get("status") == "True"
 
 
-def _pem(cert: x509.Certificate) -> bytes:
+def pem_bytes(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_pem(key) -> bytes:
+def key_pem_bytes(key) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
-def _certificate(subject: str, key, issuer: tuple[x509.Certificate, Any] | None, ca: bool, sans=()) -> x509.Certificate:
+def make_certificate(
+    subject: str, key, issuer: tuple[x509.Certificate, Any] | None, ca: bool, sans=()
+) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (
@@ -329,16 +331,16 @@ class LocalCluster:
 
     def _credentials(self) -> None:
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = _certificate("lvp-l25-ca", ca_key, None, ca=True)
+        ca = make_certificate("lvp-l25-ca", ca_key, None, ca=True)
         server_key = ec.generate_private_key(ec.SECP256R1())
         sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        server = _certificate("kube-apiserver", server_key, (ca, ca_key), ca=False, sans=sans)
+        server = make_certificate("kube-apiserver", server_key, (ca, ca_key), ca=False, sans=sans)
         sa_key = rsa.generate_private_key(65537, 2048)
         files = {
-            "ca.crt": _pem(ca),
-            "apiserver.crt": _pem(server) + _pem(ca),
-            "apiserver.key": _key_pem(server_key),
-            "sa.key": _key_pem(sa_key),
+            "ca.crt": pem_bytes(ca),
+            "apiserver.crt": pem_bytes(server) + pem_bytes(ca),
+            "apiserver.key": key_pem_bytes(server_key),
+            "sa.key": key_pem_bytes(sa_key),
             "sa.pub": sa_key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             ),
@@ -350,10 +352,12 @@ class LocalCluster:
             path.chmod(0o600)
         # trust-manager's webhook serves TLS from this folder (no one calls it here: no webhook config).
         webhook_key = ec.generate_private_key(ec.SECP256R1())
-        webhook = _certificate("trust-manager", webhook_key, (ca, ca_key), ca=False, sans=[x509.DNSName("localhost")])
+        webhook = make_certificate(
+            "trust-manager", webhook_key, (ca, ca_key), ca=False, sans=[x509.DNSName("localhost")]
+        )
         (self.workdir / "trust-webhook").mkdir()
-        (self.workdir / "trust-webhook" / "tls.crt").write_bytes(_pem(webhook))
-        (self.workdir / "trust-webhook" / "tls.key").write_bytes(_key_pem(webhook_key))
+        (self.workdir / "trust-webhook" / "tls.crt").write_bytes(pem_bytes(webhook))
+        (self.workdir / "trust-webhook" / "tls.key").write_bytes(key_pem_bytes(webhook_key))
         kubeconfig = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -362,7 +366,7 @@ class LocalCluster:
                     "name": "l25",
                     "cluster": {
                         "server": self.server,
-                        "certificate-authority-data": base64.b64encode(_pem(ca)).decode(),
+                        "certificate-authority-data": base64.b64encode(pem_bytes(ca)).decode(),
                     },
                 }
             ],

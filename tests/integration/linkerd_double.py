@@ -29,6 +29,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import http.server
+import ipaddress
+import json
+import ssl
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,7 +48,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from lib import charts, names
-from tests.integration.kube import Api, KubeError
+from tests.integration.kube import Api, KubeError, key_pem_bytes, make_certificate, pem_bytes
+from tests.integration.openbao import free_port
 
 NS = names.LINKERD_NAMESPACE
 ROOTS = f"/api/v1/namespaces/{NS}/configmaps/{names.BUNDLE_NAME}"
@@ -296,6 +302,132 @@ class InjectorDouble:
         annotations = pod["metadata"].setdefault("annotations", {})
         annotations[names.INJECTED_ROOTS_SHA256] = hashlib.sha256(self.roots_text.encode()).hexdigest()
         return pod
+
+
+class InjectorWebhook:
+    """The injector double behind a real mutating admission webhook: the API server calls it for every pod created
+    in a namespace labelled ``linkerd.io/inject: enabled`` (Linkerd's own webhook selects by the namespace's and
+    the pod's annotations, ``controller/proxy-injector/webhook_config.go``; a label is what a selector can read),
+    so the pods a Deployment's rollout makes are injected as Linkerd injects them. HTTPS on 127.0.0.1 only, with
+    a CA of its own that the webhook configuration carries; ``close`` removes both."""
+
+    NAME = "linkerd-proxy-injector-double"
+
+    def __init__(self, api: Api, injector: InjectorDouble):
+        self.api = api
+        key = ec.generate_private_key(ec.SECP256R1())
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = make_certificate("injector-double-ca", ca_key, None, ca=True)
+        cert = make_certificate(
+            "injector-double", key, (ca, ca_key), ca=False, sans=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        )
+        self._tmp = tempfile.TemporaryDirectory(prefix="lvp-injector-")
+        (Path(self._tmp.name) / "tls.crt").write_bytes(pem_bytes(cert))
+        (Path(self._tmp.name) / "tls.key").write_bytes(key_pem_bytes(key))
+        port = free_port()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                request = review["request"]
+                pod = request["object"]
+                proxy = injector.inject({"metadata": {}, "spec": {"containers": []}})
+                ops = [{"op": "add", "path": "/spec/containers/-", "value": proxy["spec"]["containers"][0]}]
+                sha = proxy["metadata"]["annotations"][names.INJECTED_ROOTS_SHA256]
+                if (pod.get("metadata") or {}).get("annotations"):
+                    path = "/metadata/annotations/" + names.INJECTED_ROOTS_SHA256.replace("/", "~1")
+                    ops.append({"op": "add", "path": path, "value": sha})
+                else:
+                    ops.append(
+                        {"op": "add", "path": "/metadata/annotations", "value": {names.INJECTED_ROOTS_SHA256: sha}}
+                    )
+                answer = {
+                    "apiVersion": "admission.k8s.io/v1",
+                    "kind": "AdmissionReview",
+                    "response": {
+                        "uid": request["uid"],
+                        "allowed": True,
+                        "patchType": "JSONPatch",
+                        "patch": base64.b64encode(json.dumps(ops).encode()).decode(),
+                    },
+                }
+                body = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(Path(self._tmp.name) / "tls.crt", Path(self._tmp.name) / "tls.key")
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, name="injector-webhook", daemon=True)
+        self._thread.start()
+        api.create(
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "MutatingWebhookConfiguration",
+                "metadata": {"name": self.NAME},
+                "webhooks": [
+                    {
+                        "name": "injector-double.linkerd.io",
+                        "clientConfig": {
+                            "url": f"https://127.0.0.1:{port}/",
+                            "caBundle": base64.b64encode(pem_bytes(ca)).decode(),
+                        },
+                        "rules": [
+                            {"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}
+                        ],
+                        "namespaceSelector": {"matchLabels": {"linkerd.io/inject": "enabled"}},
+                        "failurePolicy": "Fail",
+                        "sideEffects": "None",
+                        "admissionReviewVersions": ["v1"],
+                    }
+                ],
+            },
+        )
+
+    def close(self) -> None:
+        self.api.delete(f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{self.NAME}")
+        self.server.shutdown()
+        self.server.server_close()
+        self._tmp.cleanup()
+
+
+def meshed_deployment(api: Api, namespace: str, name: str) -> None:
+    """A Deployment in a namespace the injector webhook serves: its pods are injected when the ReplicaSet makes them."""
+    if api.find(f"/api/v1/namespaces/{namespace}") is None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {"linkerd.io/inject": "enabled"}},
+        }
+        api.create("/api/v1/namespaces", body)
+    labels = {"app": name}
+    api.create(
+        f"/apis/apps/v1/namespaces/{namespace}/deployments",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "containers": [{"name": "app", "image": "stand-in.invalid/app"}],
+                    },
+                },
+            },
+        },
+    )
 
 
 def proxy_roots(pod: dict, roots_at_start: dict[str, str]) -> list[x509.Certificate]:

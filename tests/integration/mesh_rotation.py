@@ -114,15 +114,16 @@ def _prints(certs: list[x509.Certificate], issuer: bool = False) -> list[str]:
 
 @contextlib.contextmanager
 def kubelet_double(
-    cluster: LocalCluster, workloads: str = "shop", injector_sync_seconds: float = 60.0
+    cluster: LocalCluster, workloads: tuple[str, ...] = ("shop",), injector_sync_seconds: float = 60.0
 ) -> Iterator[KubeletDouble]:
-    """The kubelet double for one test; its workloads' namespace is deleted afterwards."""
+    """The kubelet double for one test; its workloads' namespaces are deleted afterwards."""
     kubelet = KubeletDouble(cluster.api, injector_sync_seconds).start()
     try:
         yield kubelet
     finally:
         try:
-            kubelet.delete_namespace(workloads)
+            for namespace in workloads:
+                kubelet.delete_namespace(namespace)
         finally:
             kubelet.stop()
 

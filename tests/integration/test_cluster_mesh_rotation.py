@@ -18,12 +18,20 @@ from pulumi import automation as auto
 
 from lib import gates, names
 from tests.integration.cluster_only import cluster_stack, run_verify, up
-from tests.integration.linkerd_double import create_control_plane, roll, rolled_out, stand_in_control_plane_chart
+from tests.integration.linkerd_double import (
+    InjectorWebhook,
+    create_control_plane,
+    meshed_deployment,
+    roll,
+    rolled_out,
+    stand_in_control_plane_chart,
+)
 from tests.integration.mesh_rotation import (
     Timings,
     issuer_now,
     kubelet_double,
     later,
+    mesh_holds,
     pem_of,
     phase,
     rotate_with_control_plane,
@@ -132,3 +140,51 @@ def test_every_gate_refuses_then_passes(engine, openbao, cluster, tmp_path, monk
         phase(stack, timings, "retire", anchors="a2")
         assert kubelet.skips() == []
     print(f"\n[l2.5] gates: {timings.line()}")
+
+
+def test_restarts_in_waves_make_each_phase_one_up(engine, openbao, cluster, tmp_path):
+    """restartMeshedWorkloads: the add and switch phases restart the meshed workloads namespace by namespace
+    (injected by the injector double behind a real admission webhook), so no gate has anything to refuse and
+    no hand step is left: add, switch, retire are three `up`s."""
+    folder = tmp_path / "charts"
+    stand_in_control_plane_chart(folder)
+    timings = Timings()
+    teams = ("team-a", "team-b")
+    with (
+        cluster_stack(engine, tmp_path / "stack", openbao, prefix="l25-waves") as stack,
+        kubelet_double(cluster, workloads=teams) as kubelet,
+    ):
+        webhook = InjectorWebhook(cluster.api, kubelet.injector)
+        try:
+            up(
+                stack, cluster, openbao, anchors="a1", linkerd="install", chartRepository=f"file://{folder}",
+                restartMeshedWorkloads="true",
+            )  # fmt: skip
+            kubelet.wait("identity runs", lambda: kubelet.identities)
+            for team in teams:
+                meshed_deployment(cluster.api, team, "web")
+            kubelet.wait("the workloads run", lambda: all(rolled_out(cluster.api, ("web",), t) for t in teams))
+
+            added = phase(stack, timings, "add", anchors="a1,a2")
+            assert added["workloadRestarts"] == {"": ["team-a: deployment/web", "team-b: deployment/web"]}
+            a2 = pem_of(added, "a2")
+            for team in teams:
+                mesh_holds(cluster, kubelet, team, "default")
+
+            switched = phase(stack, timings, "switch", signingAnchor="a2")  # no refusal: every proxy trusts a2
+            assert switched["workloadRestarts"] == {
+                "": [
+                    "linkerd: " + ", ".join(f"deployment/{d}" for d in sorted(names.CONTROL_PLANE_DEPLOYMENTS)),
+                    *added["workloadRestarts"][""],
+                ]
+            }
+            assert signed_by(kubelet.identity.issuer, a2)
+
+            retired = phase(stack, timings, "retire", anchors="a2")  # no clock moved: every leaf is a2's issuer's
+            assert "workloadRestarts" not in retired
+            for team in teams:
+                mesh_holds(cluster, kubelet, team, "default")
+            assert kubelet.skips() == []
+        finally:
+            webhook.close()
+    print(f"\n[l2.5] restarts in waves: {timings.line()}")
