@@ -126,6 +126,19 @@ def _copy_module(name: str, into: Path) -> None:
         shutil.copyfile(PINS / name / f, into / f)
 
 
+def served_command(
+    pins: str, what: str, package: str, binary: str, version_symbol: str = "", version: str = ""
+) -> Callable[[Path, Path, Step], None]:
+    """The build of a served module's command, pinned by the go.mod, go.sum and tools.go of ``toolchain/<pins>``."""
+
+    def build(work: Path, bin_dir: Path, step: Step) -> None:
+        _copy_module(pins, work)
+        shutil.copyfile(PINS / pins / "tools.go", work / "tools.go")
+        step.go_build(what, package, bin_dir / binary, work, version_symbol, version)
+
+    return build
+
+
 def _module_dir(module: str, cwd: Path) -> Path:
     # `go list -m` names a module's folder even before it is downloaded (then an empty one):
     # download it first, or a fresh machine finds no files there.

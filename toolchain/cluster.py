@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lib import versions
-from toolchain.build import PINS, Log, Piece, Step, _copy_module, _stderr_log, cache_dir, ensure_built
+from toolchain.build import PINS, Log, Piece, Step, _copy_module, _stderr_log, cache_dir, ensure_built, served_command
 
 KUBERNETES_VERSION = versions.KUBERNETES_VERSION
 ETCD_VERSION = versions.ETCD_VERSION
@@ -42,15 +42,6 @@ def _build_cert_manager(work: Path, bin_dir: Path, step: Step) -> None:
     )  # fmt: skip
 
 
-def _build_trust_manager(work: Path, bin_dir: Path, step: Step) -> None:
-    _copy_module("trust-manager", work)
-    shutil.copyfile(PINS / "trust-manager" / "tools.go", work / "tools.go")
-    step.go_build(
-        f"trust-manager {TRUST_MANAGER_VERSION}", "github.com/cert-manager/trust-manager/cmd/trust-manager",
-        bin_dir / "trust-manager", work,
-    )  # fmt: skip
-
-
 # The local cluster of the L2.5 tests: a real API server and the controllers that act on what
 # the program applies. No kubelet, so no pods: cert-manager and trust-manager run as processes.
 CLUSTER_PIECES = (
@@ -59,7 +50,17 @@ CLUSTER_PIECES = (
     Piece("kube-controller-manager", KUBERNETES_VERSION, PINS / "kube", _kube_command("kube-controller-manager")),
     Piece("kubectl", KUBERNETES_VERSION, PINS / "kube", _kube_command("kubectl")),
     Piece("cert-manager-controller", CERT_MANAGER_VERSION, PINS / "cert-manager", _build_cert_manager),
-    Piece("trust-manager", TRUST_MANAGER_VERSION, PINS / "trust-manager", _build_trust_manager),
+    Piece(
+        "trust-manager",
+        TRUST_MANAGER_VERSION,
+        PINS / "trust-manager",
+        served_command(
+            "trust-manager",
+            f"trust-manager {TRUST_MANAGER_VERSION}",
+            "github.com/cert-manager/trust-manager/cmd/trust-manager",
+            "trust-manager",
+        ),
+    ),  # fmt: skip,
 )
 
 

@@ -7,34 +7,36 @@ installed by `scripts/test` with apt where it is missing (the version lib/versio
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from lib import versions
-from toolchain.build import PINS, Log, Piece, Step, _copy_module, _stderr_log, cache_dir, ensure_built
-
-
-def _build_actionlint(work: Path, bin_dir: Path, step: Step) -> None:
-    _copy_module("actionlint", work)
-    shutil.copyfile(PINS / "actionlint" / "tools.go", work / "tools.go")
-    step.go_build(
-        f"actionlint {versions.ACTIONLINT_VERSION}", "github.com/rhysd/actionlint/cmd/actionlint",
-        bin_dir / "actionlint", work, "github.com/rhysd/actionlint.version", versions.ACTIONLINT_VERSION,
-    )  # fmt: skip
-
-
-def _build_promtool(work: Path, bin_dir: Path, step: Step) -> None:
-    _copy_module("promtool", work)
-    shutil.copyfile(PINS / "promtool" / "tools.go", work / "tools.go")
-    step.go_build(
-        f"promtool (Prometheus {versions.PROMETHEUS_MODULE_VERSION})", "github.com/prometheus/prometheus/cmd/promtool",
-        bin_dir / "promtool", work,
-    )  # fmt: skip
-
+from toolchain.build import PINS, Log, Piece, _stderr_log, cache_dir, ensure_built, served_command
 
 LINT_PIECES = (
-    Piece("actionlint", versions.ACTIONLINT_VERSION, PINS / "actionlint", _build_actionlint),
-    Piece("promtool", versions.PROMETHEUS_MODULE_VERSION, PINS / "promtool", _build_promtool),
+    Piece(
+        "actionlint",
+        versions.ACTIONLINT_VERSION,
+        PINS / "actionlint",
+        served_command(
+            "actionlint",
+            f"actionlint {versions.ACTIONLINT_VERSION}",
+            "github.com/rhysd/actionlint/cmd/actionlint",
+            "actionlint",
+            "github.com/rhysd/actionlint.version",
+            versions.ACTIONLINT_VERSION,
+        ),
+    ),
+    Piece(
+        "promtool",
+        versions.PROMETHEUS_MODULE_VERSION,
+        PINS / "promtool",
+        served_command(
+            "promtool",
+            f"promtool (Prometheus {versions.PROMETHEUS_MODULE_VERSION})",
+            "github.com/prometheus/prometheus/cmd/promtool",
+            "promtool",
+        ),
+    ),
 )
 
 
