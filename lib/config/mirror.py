@@ -17,6 +17,15 @@ _REGISTRY = re.compile(rf"^(?=.{{1,255}}$){_HOST}{_PATH}*$")
 _REPOSITORY = re.compile(rf"^(?=.{{1,255}}$){_HOST}{_PATH}+$")
 
 
+_PORT = re.compile(r"^[^/]*:([0-9]+)(/|$)")
+
+
+def _port_in_range(reference: str) -> bool:
+    """A registry's port, where it has one, is a TCP port: 1 to 65535."""
+    found = _PORT.match(reference)
+    return found is None or 1 <= int(found.group(1)) <= 65535
+
+
 def _mirror(r: _Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[str], base: Path) -> MirrorConfig:
     registry = r.text("imageRegistry")
     if registry is not None and not _REGISTRY.match(registry):
@@ -25,6 +34,9 @@ def _mirror(r: _Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[str]
             f"{registry!r} is not a registry as host[:port][/prefix], such as registry.example.com or "
             "mirror.example.com:5000/upstream (no scheme, a host with a dot or a port, lowercase)",
         )
+        registry = None
+    elif registry is not None and not _port_in_range(registry):
+        r.fail("imageRegistry", f"{registry!r} has a port out of range: a port is 1 to 65535")
         registry = None
     overrides = _overrides(r, k3s_images)
     secret = r.secret("imagePullSecret")
@@ -82,7 +94,7 @@ def _overrides(r: _Reader, k3s_images: set[str]) -> dict[str, str]:
                 f"is not an image this stack pulls; it pulls {', '.join(sorted(known))} (no tag)",
             )
             continue
-        if not isinstance(mirror, str) or not _REPOSITORY.match(mirror):
+        if not isinstance(mirror, str) or not _REPOSITORY.match(mirror) or not _port_in_range(mirror):
             r.fail(
                 f"images.{upstream}",
                 f"{mirror!r} is not a repository as host[:port]/path with no tag or digest (the pinned tag is kept), "

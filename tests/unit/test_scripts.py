@@ -111,3 +111,22 @@ def test_every_problem_is_reported_in_one_pass(tmp_path):
     assert result.returncode == 2
     for line in ("  - docker: installed, but its engine does not answer", "  - k3d: 5.4 is too old", "  - pulumi: "):
         assert line in result.stderr, result.stderr
+
+
+def test_an_old_python_is_named_before_anything_of_the_project_is_imported(tmp_path):
+    """A python3 that is too old (a stand-in that says 3.8 and fails any project import, as functools.cache would
+    on 3.8) is named, with no traceback."""
+    path = fake_bin(tmp_path)
+    old = Path(path) / "python3"
+    old.unlink()
+    old.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = -V ]; then echo "Python 3.8.10"; exit 0; fi\n'
+        'case "$*" in *"sys.version_info < (3, 11)"*) exit 1;; esac\n'
+        'echo "Traceback (most recent call last): AttributeError: functools has no attribute cache" >&2; exit 1\n'
+    )
+    old.chmod(0o755)
+    result = run_stack(path, "up")
+    assert result.returncode == 2
+    assert "python3: Python 3.8.10 is too old; Python >= 3.11 is needed" in result.stderr
+    assert "Traceback" not in result.stderr
