@@ -155,7 +155,7 @@ def check_expiry(cfg: StackConfig, phase: str, signing: str, pem: str | None) ->
         return
     lead = cfg.pki.anchor_expiry_lead.seconds if cfg.pki.anchor_expiry_lead else None
     warnings, problems = expiry.signing_anchor_expiry(
-        signing, pem, cfg.pki.issuer_duration.seconds, lead, dt.datetime.now(dt.UTC)
+        signing, pem, (cfg.pki.issuer_duration.text, cfg.pki.issuer_duration.seconds), lead, dt.datetime.now(dt.UTC)
     )
     for warning in warnings:
         pulumi.log.warn(warning)

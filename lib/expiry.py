@@ -23,18 +23,19 @@ def _left(seconds: float) -> str:
 
 
 def signing_anchor_expiry(
-    anchor: str, pem: str, issuer_duration_seconds: int, lead_seconds: int | None, now: dt.datetime
+    anchor: str, pem: str, issuer_duration: tuple[str, int], lead_seconds: int | None, now: dt.datetime
 ) -> tuple[list[str], list[Problem]]:
-    """Warnings (less than the lead time left) and problems (less than an issuer's lifetime left)."""
+    """Warnings (less than the lead time left) and problems (less than an issuer's lifetime left);
+    ``issuer_duration``: as written in config, and in seconds."""
     facts = anchor_facts(pem)
     not_after = dt.datetime.fromisoformat(facts.not_after.replace("Z", "+00:00"))
     left = (not_after - now).total_seconds()
     lead = lead_seconds if lead_seconds is not None else facts.lifetime_seconds // 3
-    if left < issuer_duration_seconds:
+    if left < issuer_duration[1]:
         return [], [
             Problem(
                 "issuerDuration",
-                f"{_left(issuer_duration_seconds)} is longer than the signing anchor {anchor} has left "
+                f"{issuer_duration[0]} is longer than the signing anchor {anchor} has left "
                 f"({_left(max(left, 0))}, until {facts.not_after}; signingAnchor): Vault will not sign an identity "
                 f"issuer past its anchor's expiry, so cert-manager cannot renew it. Rotate now ({RUNBOOK}); "
                 "meanwhile a shorter issuerDuration (and issuerRenewBefore) keeps renewals possible",
