@@ -448,7 +448,13 @@ def unused_settings(raw: Raw, only: tuple[str, ...] = ()) -> list[Problem]:
         if only and setting.key not in only:
             continue
         if setting.key in raw and setting.used_when is not None and not setting.used_when(raw):
-            problems.append(Problem(setting.key, f"is only used when {setting.used_when.explain(raw)}"))
+            problems.append(
+                Problem(
+                    setting.key,
+                    f"is only used when {setting.used_when.explain(raw)}; remove it: "
+                    f"scripts/stack config rm {setting.key}",
+                )
+            )
     return problems
 
 

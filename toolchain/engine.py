@@ -203,7 +203,10 @@ def probe() -> str:
     version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
     if tuple(int(n) for n in re.findall(r"\d+", version)[:2]) < (1, 26):
         raise EngineUnavailable(too_old + f"Go {version or '(unknown)'} cannot build the engine; Go >= 1.26 is needed")
-    return too_old + f"to be built with {version} into {cache / 'bin'} (once; the first build of the whole toolchain takes about 25 minutes on 2 cores)"
+    return too_old + (
+        f"to be built with {version} into {cache / 'bin'} "
+        "(once; the first build of the whole toolchain takes about 25 minutes on 2 cores)"
+    )
 
 
 def find_or_build(log: Log = _stderr_log) -> Engine:

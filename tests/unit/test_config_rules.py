@@ -211,7 +211,9 @@ def test_k3d_settings_are_refused_for_a_cluster_that_is_not_k3d(key):
         vaultAddress="https://vault.example.com",
         **{key: value},
     )
-    assert found == [f"{key}: is only used when clusterMode is k3d (it is existing)"]
+    assert found == [
+        f"{key}: is only used when clusterMode is k3d (it is existing); remove it: scripts/stack config rm {key}"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -510,4 +512,6 @@ def test_a_handed_over_secret_must_be_a_pulumi_secret():
 
 def test_one_cluster_per_cluster_only_stack():
     found = config_problems(**PROVIDED, clusters="[{name: a, clusterMode: existing}]")
-    assert found == ["clusters: is only used when vaultSide is create (it is provided)"]
+    assert found == [
+        "clusters: is only used when vaultSide is create (it is provided); remove it: scripts/stack config rm clusters"
+    ]
