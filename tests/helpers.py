@@ -34,11 +34,11 @@ PULUMI = f'echo "{versions.PULUMI_CLI_VERSION}"'
 
 
 def fake_bin(tmp_path: Path, **tools: str) -> str:
-    """A PATH holding python3, dirname, sed and cat, plus fake tools given as shell bodies."""
+    """A PATH holding python3, dirname, sed, cat and mkdir, plus fake tools given as shell bodies."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").symlink_to(sys.executable)
-    for tool in ("dirname", "sed", "cat"):
+    for tool in ("dirname", "sed", "cat", "mkdir"):
         (bin_dir / tool).symlink_to(shutil.which(tool))
     for name, body in tools.items():
         tool = bin_dir / name
@@ -47,13 +47,14 @@ def fake_bin(tmp_path: Path, **tools: str) -> str:
     return str(bin_dir)
 
 
-def run_stack(path: str, *args: str) -> subprocess.CompletedProcess:
+def run_stack(path: str, *args: str, **env_vars: str) -> subprocess.CompletedProcess:
     env = {
         "PATH": path,
         "HOME": os.environ.get("HOME", "/tmp"),
         "LVP_STACK": "dev",
         # An empty engine cache: what this machine built earlier must not count.
         "LVP_ENGINE_CACHE": str(Path(path).parent / "engine-cache"),
+        **env_vars,
     }
     return subprocess.run(
         ["/bin/bash", str(ROOT / "scripts" / "stack"), *args],

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lib import versions
 from tests.helpers import PULUMI, fake_bin, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,12 +60,13 @@ def test_k3d_version_is_checked(tmp_path, version, ok):
         ({"vaultSide": "reference"}, {"docker", "k3d"}),
     ],
 )
-def test_docker_and_k3d_are_asked_for_only_where_the_stack_uses_them(tmp_path, settings, needs):
+@pytest.mark.parametrize("quote", ["", '"'], ids=["plain keys", "quoted keys"])
+def test_docker_and_k3d_are_asked_for_only_where_the_stack_uses_them(tmp_path, settings, needs, quote):
     project = tmp_path / "project"
     for folder in ("scripts", "toolchain", "lib"):
         shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copyfile(ROOT / "requirements.txt", project / "requirements.txt")  # the SDK pins lib/versions.py reads
-    lines = "".join(f"  linkerd-vault-pki:{key}: {value}\n" for key, value in settings.items())
+    lines = "".join(f"  {quote}linkerd-vault-pki:{key}{quote}: {value}\n" for key, value in settings.items())
     (project / "Pulumi.prod.yaml").write_text("config:\n" + lines)
     result = subprocess.run(
         ["/bin/bash", str(project / "scripts" / "stack"), "check"],
@@ -130,3 +132,53 @@ def test_an_old_python_is_named_before_anything_of_the_project_is_imported(tmp_p
     assert result.returncode == 2
     assert "python3: Python 3.8.10 is too old; Python >= 3.11 is needed" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_command_is_named_with_the_commands(tmp_path):
+    result = run_stack(fake_bin(tmp_path), "bogus")
+    assert result.returncode == 2
+    assert "'bogus' is not a command; commands: up preview destroy refresh check verify" in result.stderr
+    assert "missing prerequisites" not in result.stderr
+
+
+def recording_pulumi(log: Path, existing: tuple[str, ...] = ()) -> str:
+    """A Pulumi CLI that says its version, records each call, and knows only the ``existing`` stacks (until one is
+    created with --create), as `pulumi stack select` does."""
+    known = " ".join(existing)
+    return (
+        f'echo "$*" >> {log}\n'
+        f'case "$*" in\n'
+        f'  *"stack select --create"*) exit 0 ;;\n'
+        f'  *"stack select"*) for s in {known or "none"}; do case "$*" in *" $s") exit 0 ;; esac; done\n'
+        f"    echo \"error: no stack named '${{4}}' found\" >&2; exit 255 ;;\n"
+        f'  *) echo "{versions.PULUMI_CLI_VERSION}" ;;\n'
+        "esac"
+    )
+
+
+def backend(tmp_path: Path) -> dict[str, str]:
+    return {"PULUMI_BACKEND_URL": f"file://{tmp_path}/state", "PULUMI_CONFIG_PASSPHRASE": "test"}
+
+
+def test_a_read_never_creates_a_stack(tmp_path):
+    """A typo in LVP_STACK on a read (`stack output`) says the stack is not there; it does not make `prdo`."""
+    log = tmp_path / "calls"
+    path = fake_bin(tmp_path, pulumi=recording_pulumi(log, existing=("prod",)))
+    result = run_stack(path, "stack", "output", LVP_STACK="prdo", **backend(tmp_path))
+    assert result.returncode == 2
+    assert "stack prdo cannot be selected" in result.stderr and "no stack named" in result.stderr
+    assert "creates it" in result.stderr
+    assert "--create" not in log.read_text()
+
+
+def test_config_set_on_a_new_stack_needs_only_the_cli_and_makes_the_stack(tmp_path):
+    """The platform walkthrough's first line: no Pulumi.prod.yaml yet, no Docker, no k3d."""
+    log = tmp_path / "calls"
+    path = fake_bin(tmp_path, pulumi=recording_pulumi(log))
+    result = run_stack(path, "config", "set", "clusterMode", "existing", LVP_STACK="prod", **backend(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "missing prerequisites" not in result.stderr
+    assert "scripts/stack: created stack prod" in result.stderr
+    calls = log.read_text().splitlines()
+    assert "stack select --create --non-interactive prod" in calls
+    assert "config set clusterMode existing --stack prod" in calls
