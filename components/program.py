@@ -74,7 +74,7 @@ def last_outputs() -> dict[str, Any]:
     """
     me = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
     try:
-        result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": me})
+        return vault_side.read_stack_outputs(me)
     except Exception:
         # The SDK fails the run on a failed invoke whatever is caught here (no retry is possible): say why.
         pulumi.log.error(
@@ -83,7 +83,6 @@ def last_outputs() -> dict[str, Any]:
             "engine rewrites a state metadata file in place, and a read at that moment finds it empty (EOF)"
         )
         raise
-    return dict((result.value or {}).get("outputs") or {})
 
 
 class RotationBlocked(pulumi.RunError):
@@ -153,9 +152,12 @@ def check_expiry(cfg: StackConfig, phase: str, signing: str, pem: str | None) ->
     generates (no PEM yet) has its whole life ahead."""
     if not pem:
         return
-    lead = cfg.pki.anchor_expiry_lead.seconds if cfg.pki.anchor_expiry_lead else None
     warnings, problems = expiry.signing_anchor_expiry(
-        signing, pem, (cfg.pki.issuer_duration.text, cfg.pki.issuer_duration.seconds), lead, dt.datetime.now(dt.UTC)
+        signing,
+        pem,
+        (cfg.pki.issuer_duration.text, cfg.pki.issuer_duration.seconds),
+        cfg.pki.expiry_lead_seconds,
+        dt.datetime.now(dt.UTC),
     )
     for warning in warnings:
         pulumi.log.warn(warning)
@@ -452,8 +454,7 @@ def expiry_alerts(name: str, cfg: StackConfig, side: VaultSide, namespace, on_cl
 
     from lib import alerts
 
-    lead = cfg.pki.anchor_expiry_lead.seconds if cfg.pki.anchor_expiry_lead else None
-    renew = side.pki.issuer_renew_before.seconds
+    renew, lead = side.pki.issuer_renew_before.seconds, cfg.pki.expiry_lead_seconds
     groups = pulumi.Output.all(**side.anchors).apply(lambda pems: alerts.rule_groups(pems, renew, lead))
     k8s.apiextensions.CustomResource(
         name,

@@ -17,7 +17,8 @@ from lib.x509 import anchor_facts
 RUNBOOK = 'docs/operations.md, "Rotating the trust anchor"'
 
 
-def _left(seconds: float) -> str:
+def time_left(seconds: float) -> str:
+    """``2d3h`` or, under a day, ``5h30m``."""
     days, rest = divmod(int(seconds), 86400)
     return f"{days}d{rest // 3600}h" if days else f"{rest // 3600}h{rest % 3600 // 60}m"
 
@@ -36,14 +37,14 @@ def signing_anchor_expiry(
             Problem(
                 "issuerDuration",
                 f"{issuer_duration[0]} is longer than the signing anchor {anchor} has left "
-                f"({_left(max(left, 0))}, until {facts.not_after}; signingAnchor): Vault will not sign an identity "
+                f"({time_left(max(left, 0))}, until {facts.not_after}; signingAnchor): Vault will not sign an identity "
                 f"issuer past its anchor's expiry, so cert-manager cannot renew it. Rotate now ({RUNBOOK}); "
                 "meanwhile a shorter issuerDuration (and issuerRenewBefore) keeps renewals possible",
             )
         ]
     if left < lead:
         return [
-            f"signingAnchor: {anchor} expires at {facts.not_after}, in {_left(left)}, less than the lead time "
-            f"{_left(lead)} (anchorExpiryLead): start a rotation now ({RUNBOOK}); it takes three `up`s and a day"
+            f"signingAnchor: {anchor} expires at {facts.not_after}, in {time_left(left)}, less than the lead time "
+            f"{time_left(lead)} (anchorExpiryLead): start a rotation now ({RUNBOOK}); it takes three `up`s and a day"
         ], []
     return [], []

@@ -33,7 +33,7 @@ from cryptography import x509
 from lib import mesh
 from lib.names import BUNDLE_NAME, CERTIFICATE_NAME, IDENTITY_DEPLOYMENT, ISSUER_UPDATED, LINKERD_NAMESPACE, RFC3339
 from lib.problems import Problem
-from lib.x509 import sha256_fingerprint
+from lib.x509 import issued_by, sha256_fingerprint
 
 # The identity issuer is in use from a little after its notBefore: Vault backdates notBefore by 30 s
 # (the sign endpoints' not_before_duration), and the kubelet refreshes identity's mounted Secret within
@@ -66,17 +66,24 @@ Kubectl = Callable[..., str]
 
 
 @contextlib.contextmanager
-def kubectl_for(kubeconfig: str, context: str | None = None) -> Iterator[Kubectl]:
-    """``kubectl`` on a cluster, its kubeconfig in a 0600 file removed afterwards (never on a command line)."""
-    binary = shutil.which("kubectl")
-    if binary is None:
-        raise CannotRead("kubectl is not installed (it reads the cluster for the rotation's gates and verify)")
+def kubeconfig_env(kubeconfig: str) -> Iterator[dict[str, str]]:
+    """The environment for kubectl (or the linkerd CLI) on a cluster: its kubeconfig in a 0600 file, removed
+    afterwards, never on a command line."""
     with tempfile.TemporaryDirectory(prefix="lvp-kube-") as tmp:
         path = os.path.join(tmp, "kubeconfig")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(kubeconfig)
-        env = {**os.environ, "KUBECONFIG": path}
+        yield {**os.environ, "KUBECONFIG": path}
+
+
+@contextlib.contextmanager
+def kubectl_for(kubeconfig: str, context: str | None = None) -> Iterator[Kubectl]:
+    """``kubectl`` on a cluster through ``kubeconfig_env``; a failure is CannotRead."""
+    binary = shutil.which("kubectl")
+    if binary is None:
+        raise CannotRead("kubectl is not installed (it reads the cluster for the rotation's gates and verify)")
+    with kubeconfig_env(kubeconfig) as env:
         extra = [f"--context={context}"] if context else []
 
         def kubectl(*args: str) -> str:
@@ -104,13 +111,15 @@ def view_of(kubectl: Kubectl, namespace: str = LINKERD_NAMESPACE) -> ClusterView
         "-n", namespace, "get", "secret", CERTIFICATE_NAME, "--ignore-not-found", "-o", r"jsonpath={.data.tls\.crt}"
     ).strip()  # fmt: skip
     issuers = mesh.certificates(base64.b64decode(crt).decode()) if crt else []
-    events = json.loads(
-        kubectl(
-            "-n", namespace, "get", "events", "--field-selector", f"involvedObject.name={IDENTITY_DEPLOYMENT}", "-o",
-            "json",
-        )
-    )["items"]  # fmt: skip
-    return ClusterView(pods=pods, roots=roots, issuer=issuers[0] if issuers else None, events=events)
+    return ClusterView(
+        pods=pods, roots=roots, issuer=issuers[0] if issuers else None, events=identity_events(kubectl, namespace)
+    )
+
+
+def identity_events(kubectl: Kubectl, namespace: str = LINKERD_NAMESPACE) -> list[dict]:
+    """The events Linkerd's identity records on its Deployment (IssuerUpdated, IssuerUpdateSkipped, ...)."""
+    selector = f"involvedObject.name={IDENTITY_DEPLOYMENT}"
+    return json.loads(kubectl("-n", namespace, "get", "events", "--field-selector", selector, "-o", "json"))["items"]
 
 
 def read_cluster(kubeconfig: str, context: str | None) -> ClusterView:
@@ -170,7 +179,7 @@ def retire_problems(
 ) -> list[Problem]:
     """Why taking ``retired`` out of the bundle would break the mesh on this cluster now."""
     signer = mesh.certificates(signing_pem)
-    if view.issuer is None or not signer or not _issued_by(view.issuer, signer[0]):
+    if view.issuer is None or not signer or not issued_by(view.issuer, signer[0]):
         return [
             Problem(
                 "anchors",
@@ -200,14 +209,6 @@ def retire_problems(
             f"{safe_at.strftime(RFC3339)}",
         )
     ]
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except Exception:  # a wrong signature (InvalidSignature), another key type (TypeError), a bad name (ValueError)
-        return False
-    return True
 
 
 SWITCH_OVERRIDDEN = (

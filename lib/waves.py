@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lib import mesh
-from lib.names import IDENTITY_DEPLOYMENT, ISSUER_UPDATED, LINKERD_NAMESPACE
+from lib import gates, mesh
+from lib.names import ISSUER_UPDATED, LINKERD_NAMESPACE
 
 Kubectl = Callable[..., str]
 Log = Callable[[str], None]
@@ -89,13 +89,7 @@ def wait_for_identity(kubectl: Kubectl, issued_after: float, timeout_seconds: in
     """Until Linkerd's identity reports it took an issuer issued after ``issued_after`` (a Unix time)."""
     deadline = time.monotonic() + timeout_seconds
     while True:
-        events = json.loads(
-            kubectl(
-                "-n", LINKERD_NAMESPACE, "get", "events", "--field-selector",
-                f"involvedObject.name={IDENTITY_DEPLOYMENT}", "-o", "json",
-            )
-        )["items"]  # fmt: skip
-        taken = mesh.newest_issuer_event(events, (ISSUER_UPDATED,))
+        taken = mesh.newest_issuer_event(gates.identity_events(kubectl), (ISSUER_UPDATED,))
         if taken is not None and mesh.event_time(taken).timestamp() >= issued_after:
             # Events and pod start times are whole seconds: restart from the next one, so that the retire gate
             # sees every restarted pod as started after identity took the issuer.

@@ -32,6 +32,16 @@ def _load_one(pem: str) -> x509.Certificate:
     return certs[0]
 
 
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """``cert`` is signed directly by ``issuer``'s key (a wrong signature, another key type or a mismatched name is
+    False, not an error)."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except Exception:  # InvalidSignature, TypeError (another key type), ValueError (names differ)
+        return False
+    return True
+
+
 def sha256_fingerprint(cert: x509.Certificate) -> str:
     """Colon-separated upper-case hex, as `openssl x509 -fingerprint -sha256` prints it."""
     digest = cert.fingerprint(hashes.SHA256()).hex().upper()

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import datetime as dt
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -40,19 +38,18 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib import mesh
+from lib import expiry, gates, mesh
 from lib.names import (
     BUNDLE_KEY,
     BUNDLE_NAME,
     CERTIFICATE_NAME,
     CONTROL_PLANE_LABEL,
-    IDENTITY_DEPLOYMENT,
     ISSUER_UPDATE_SKIPPED,
     ISSUER_UPDATED,
     LINKERD_NAMESPACE,
     RFC3339,
 )
-from lib.x509 import sha256_fingerprint
+from lib.x509 import issued_by, sha256_fingerprint
 
 
 class CannotLook(Exception):
@@ -217,12 +214,7 @@ def checks(outputs: dict, kubectl: Callable[..., str], linkerd_check: Callable[[
         )
     )
     if issuers:
-        events = json.loads(
-            kubectl(
-                "-n", ns, "get", "events", "--field-selector", f"involvedObject.name={IDENTITY_DEPLOYMENT}", "-o",
-                "json",
-            )
-        )["items"]  # fmt: skip
+        events = gates.identity_events(kubectl, ns)
         results.append(identity_check(issuers[0], mesh.identity_pods(pods, ns), events, current))
 
     if linkerd_check is not None:
@@ -279,14 +271,6 @@ def identity_check(issuer: x509.Certificate, pods: list[dict], events: list[dict
     return Check(name, True, f"{len(pods)} identity pod(s) hold roots the issuer verifies against")
 
 
-def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
-
-
 def login_checks(login: dict, kubectl: Callable[..., str]) -> list[Check]:
     """Kubernetes auth: the ServiceAccount exists, and cert-manager may create its tokens (and so log in)."""
     namespace, account = login["serviceAccount"].split("/", 1)
@@ -329,20 +313,9 @@ def clusters_of(outputs: dict) -> dict[str, dict]:
     return {}
 
 
-@contextlib.contextmanager
-def kube_env(kubeconfig: str) -> Iterator[dict[str, str]]:
-    """The environment for kubectl on a cluster: its kubeconfig in a 0600 file, removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="lvp-verify-") as tmp:
-        path = os.path.join(tmp, "kubeconfig")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(kubeconfig)
-        yield {**os.environ, "KUBECONFIG": path}
-
-
 def check_cluster(outputs: dict, with_linkerd_check: bool) -> list[Check]:
     """Every check on one cluster, through kubectl with its kubeconfig in a 0600 file removed afterwards."""
-    with kube_env(outputs["kubeconfig"]) as env:
+    with gates.kubeconfig_env(outputs["kubeconfig"]) as env:
 
         def kubectl(*kargs: str) -> str:
             return run(["kubectl", *kargs], env=env)
@@ -364,7 +337,7 @@ def expiring(
     def due(what: str, when: dt.datetime, then: str) -> None:
         if when <= until:
             left = when - now
-            said = "expired" if left.total_seconds() <= 0 else f"expires in {_left(left)}"
+            said = "expired" if left.total_seconds() <= 0 else f"expires in {expiry.time_left(left.total_seconds())}"
             found.append(f"EXPIRING  {what} {said} ({when.strftime(RFC3339)}): {then}")
 
     rotate = 'rotate it (docs/operations.md, "Rotating the trust anchor")'
@@ -390,14 +363,9 @@ def expiring(
     return found
 
 
-def _left(left: dt.timedelta) -> str:
-    hours = int(left.total_seconds() // 3600)
-    return f"{hours // 24}d{hours % 24}h" if hours >= 24 else f"{hours}h{int(left.total_seconds() % 3600 // 60)}m"
-
-
 def issuer_of(outputs: dict) -> x509.Certificate | None:
     """A cluster's identity issuer certificate (tls.crt only), or None where there is none to read."""
-    with kube_env(outputs["kubeconfig"]) as env:
+    with gates.kubeconfig_env(outputs["kubeconfig"]) as env:
         crt = run(
             ["kubectl", "-n", outputs.get("linkerdNamespace", LINKERD_NAMESPACE), "get", "secret", CERTIFICATE_NAME,
              "--ignore-not-found", "-o", r"jsonpath={.data.tls\.crt}"],

@@ -133,6 +133,11 @@ class PkiConfig:
     rotation_gates: str = "enforce"
     workload_cert_lifetime: Duration = Duration("24h", 86400)
 
+    @property
+    def expiry_lead_seconds(self) -> int | None:
+        """anchorExpiryLead in seconds; None: the default, a third of the signing anchor's own lifetime."""
+        return self.anchor_expiry_lead.seconds if self.anchor_expiry_lead else None
+
 
 @dataclass(frozen=True)
 class CredentialConfig:
