@@ -79,9 +79,13 @@ def parse(
             for problem in settings.unused_settings(r.raw, only=(mode_key,)):
                 r.fail(problem)
                 r.raw.pop(mode_key, None)
-        for problem in settings.unused_settings(r.raw):
-            r.fail(problem)
-            r.raw.pop(problem.key, None)
+                # Modes in conflict (vaultSide on a stack of clusterMode none): what the refused one would
+                # have decided is not judged against its default, which nobody set; the one problem says it.
+                r.undecided = True
+        if not r.undecided:
+            for problem in settings.unused_settings(r.raw):
+                r.fail(problem)
+                r.raw.pop(problem.key, None)
 
     side = r.choice("vaultSide", VAULT_SIDES)
     creates = side == "create"

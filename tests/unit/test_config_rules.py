@@ -216,6 +216,17 @@ def test_k3d_settings_are_refused_for_a_cluster_that_is_not_k3d(key):
     ]
 
 
+@pytest.mark.parametrize("side", ["reference", "provided"])
+def test_a_mode_in_conflict_with_another_is_one_problem_naming_the_modes_as_set(side):
+    """vaultSide on a Vault-only stack (clusterMode none): one problem, saying `none`; nothing judged against
+    vaultSide's default (create), which nobody set: no `(it is create)`, no vaultToken required."""
+    found = config_problems(clusterMode="none", vaultSide=side, vaultStack="pki")
+    assert found == [
+        "vaultSide: is only used when clusterMode is k3d or existing (it is none); "
+        "remove it: scripts/stack config rm vaultSide"
+    ], found
+
+
 @pytest.mark.parametrize(
     ("full_key", "message"),
     [
