@@ -34,11 +34,11 @@ PULUMI = f'echo "{versions.PULUMI_CLI_VERSION}"'
 
 
 def fake_bin(tmp_path: Path, **tools: str) -> str:
-    """A PATH holding python3, dirname, sed, cat and mkdir, plus fake tools given as shell bodies."""
+    """A PATH holding python3, dirname, sed, cat, mkdir, sha256sum and cut, plus fake tools given as shell bodies."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").symlink_to(sys.executable)
-    for tool in ("dirname", "sed", "cat", "mkdir"):
+    for tool in ("dirname", "sed", "cat", "mkdir", "sha256sum", "cut"):
         (bin_dir / tool).symlink_to(shutil.which(tool))
     for name, body in tools.items():
         tool = bin_dir / name

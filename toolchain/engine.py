@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -50,7 +49,6 @@ from toolchain.build import (
     _copy_module,
     _go,
     _go_env,
-    _is_current,
     _module_dir,
     _stderr_log,
     cache_dir,
@@ -181,34 +179,6 @@ def _on_path() -> Engine | None:
     return Engine(path.parent, path, version or "", (f"pulumi {version}: found at {path}",), built=False)
 
 
-def probe() -> str:
-    """Where the engine would come from, without building anything; EngineUnavailable if from nowhere."""
-    found = _on_path()
-    if found is not None:
-        return found.report[0]
-    cache = cache_dir()
-    if all(_is_current(cache, p) for p in PIECES):
-        return f"the engine built earlier, in {cache / 'bin'}"
-    on_path = shutil.which("pulumi")
-    too_old = ""
-    if on_path and os.environ.get("LVP_ENGINE", "auto") != "build":
-        seen = _version_of(Path(on_path)) or "of unknown version"
-        too_old = f"the Pulumi CLI at {on_path} is {seen}, older than 3.170; "
-    go = shutil.which("go")
-    if go is None:
-        raise EngineUnavailable(
-            too_old + "no Pulumi CLI >= 3.170 on PATH and no Go toolchain to build one: install the Pulumi CLI, "
-            "or Go >= 1.26 (the engine is then built from the Go module proxy)"
-        )
-    version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
-    if tuple(int(n) for n in re.findall(r"\d+", version)[:2]) < (1, 26):
-        raise EngineUnavailable(too_old + f"Go {version or '(unknown)'} cannot build the engine; Go >= 1.26 is needed")
-    return too_old + (
-        f"to be built with {version} into {cache / 'bin'} "
-        "(once; the first build of the whole toolchain takes about 25 minutes on 2 cores)"
-    )
-
-
 def find_or_build(log: Log = _stderr_log) -> Engine:
     """The engine on PATH if there is one, else the cached build, else a build now."""
     found = _on_path()
@@ -224,18 +194,14 @@ def find_or_build(log: Log = _stderr_log) -> Engine:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m toolchain.engine [--probe | --shell | --cluster]``: find or build the engine.
+    """``python -m toolchain.engine [--cluster | --lint]``: find or build the test suite's engine.
 
-    Without flags, say per piece what was found, reused or built. With ``--probe``,
-    say where it would come from, building nothing. With ``--shell``, print the
-    ``export`` lines that put it first on PATH (what ``scripts/stack`` evals). With
-    ``--cluster``, build the L2.5 tests' local cluster programs; with ``--lint``, actionlint.
-    Progress and errors go to stderr.
+    Without flags, say per piece what was found, reused or built. With ``--cluster``, build the L2.5 tests'
+    local cluster programs; with ``--lint``, the workflow and rule linters. Progress and errors go to stderr.
+    It is the tests' engine only: scripts/stack runs the Pulumi CLI on PATH and never builds (the engine built
+    here has no Python language host and no Vault, Docker or Command plugin to run the program with).
     """
     try:
-        if argv[:1] == ["--probe"]:
-            print(probe())
-            return 0
         if argv[:1] == ["--lint"]:
             from toolchain.lint import lint_binaries
 
@@ -250,12 +216,6 @@ def main(argv: list[str]) -> int:
     except EngineUnavailable as exc:
         print(f"engine: {exc}", file=sys.stderr)
         return 2
-    if argv[:1] == ["--shell"]:
-        own = {k: v for k, v in engine.env().items() if k != "PATH"}
-        print(f'export PATH={shlex.quote(str(engine.bin_dir))}:"$PATH"')
-        for key, value in own.items():
-            print(f"export {key}={shlex.quote(value)}")
-        return 0
     for line in engine.report:
         print(line)
     return 0

@@ -129,17 +129,6 @@ def test_nothing_is_built_from_outside_the_registries():
         assert len(main.read_text().splitlines()) < 120, f"{main} is more than a few lines of main"
 
 
-def test_the_shell_lines_put_the_built_engine_first_on_path(tmp_path, monkeypatch, capsys):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    built = engine.Engine(bin_dir, bin_dir / "pulumi", engine.PULUMI_VERSION, (), built=True)
-    monkeypatch.setattr(engine, "find_or_build", lambda: built)
-    assert engine.main(["--shell"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f'export PATH={bin_dir}:"$PATH"'
-    assert "export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true" in lines
-
-
 def test_the_built_providers_are_the_versions_the_python_sdks_pin():
     """A plugin of another version than its SDK's runs with a warning, and may not match the SDK's schema."""
     pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line)
