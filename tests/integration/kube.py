@@ -15,11 +15,15 @@ own) and is stopped by ``stop``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import functools
 import ipaddress
 import json
+import os
 import secrets
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -44,6 +48,42 @@ from tests.integration.openbao import free_port, stop_process
 ROOT = Path(__file__).resolve().parents[2]
 
 CERT_MANAGER_NAMESPACE = "cert-manager"
+# How long a server must stay up after its start for `_start` to let it go on (one that dies, dies sooner).
+START_GRACE = 0.3
+# Bringing the namespace's loopback up is what needs the namespace's CAP_NET_ADMIN (tests/integration/netns.py).
+_LOOPBACK_UP = "from tests.integration.netns import _loopback_up; _loopback_up()"
+
+
+@functools.cache
+def private_network() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """How this user starts a process in a network namespace of its own: (the command before it, netns.py's
+    own flags). As root, `unshare --net`; otherwise a user namespace of the user's own (unprivileged user
+    namespaces: most distributions), else sudo for the namespace and `--as` back to the user (a GitHub runner:
+    a user with passwordless sudo, where AppArmor keeps an unprivileged user namespace from using its
+    capabilities). Each is tried the way it will be used, loopback brought up included."""
+    tried = []
+    candidates = [("unshare", "--net")] if os.geteuid() == 0 else []
+    candidates.append(("unshare", "--user", "--map-root-user", "--net"))
+    if shutil.which("sudo"):
+        candidates.append(("sudo", "-n", "unshare", "--net"))
+    if os.environ.get("LVP_TEST_NETNS") == "sudo":  # the runner's way, tried where the others would work too
+        candidates = [c for c in candidates if c[0] == "sudo"]
+    for prefix in candidates:
+        probe = subprocess.run(
+            [*prefix, sys.executable, "-c", _LOOPBACK_UP], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        if probe.returncode == 0:
+            return prefix, ((f"--as={os.getuid()}:{os.getgid()}",) if prefix[0] == "sudo" else ())
+        tried.append(
+            f"{' '.join(prefix)}: {(probe.stderr.strip().splitlines() or ['exit ' + str(probe.returncode)])[-1]}"
+        )
+    raise RuntimeError(
+        "trust-manager binds every interface, so the tests start it in a network namespace of its own, and this "
+        "user cannot make one: run as root, allow unprivileged user namespaces, or give this user passwordless "
+        "sudo. Tried: " + "; ".join(tried)
+    )
+
+
 # cert-manager's controllers that need no ACME server, ingress or gateway: the chart's
 # default set, less those (their CRDs are still installed: the controller watches them).
 
@@ -275,9 +315,10 @@ class LocalCluster:
         inner_kubeconfig = self.workdir / "kubeconfig-netns"
         inner_kubeconfig.write_text(self.kubeconfig().replace(self.server, f"https://127.0.0.1:{inner_port}"))
         inner_kubeconfig.chmod(0o600)
+        unshare, inside = private_network()
         relay = [
-            "unshare", "--net", sys.executable, "-m", "tests.integration.netns",
-            "--unix", str(socket_path), "--port", str(inner_port), "--",
+            *unshare, sys.executable, "-m", "tests.integration.netns",
+            "--unix", str(socket_path), "--port", str(inner_port), *inside, "--",
         ]  # fmt: skip
         self._start(
             "trust-manager",
@@ -314,20 +355,36 @@ class LocalCluster:
     # -- internals ----------------------------------------------------------------------------
 
     def _start(self, name: str, args: list[str], prefix: list[str] = ()) -> None:
+        """Start a server; one that dies at once (a bad flag, a namespace it may not make) fails here, with its
+        output, instead of every later wait timing out."""
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
-        self.processes[name] = subprocess.Popen(
+        process = subprocess.Popen(
             [*prefix, str(self.binaries[name]), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
         )
+        self.processes[name] = process
+        deadline = time.monotonic() + START_GRACE
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited as it started (exit {process.returncode}):\n{self.log_tail(name)}")
 
     def _alive(self, name: str) -> None:
         if self.processes[name].poll() is not None:
             raise RuntimeError(f"{name} exited:\n{self.log_tail(name)}")
 
     def _stop(self, name: str) -> None:
-        stop_process(self.processes.pop(name, None))
+        process = self.processes.pop(name, None)
+        if process is not None and process.args[:1] == ["sudo"] and process.poll() is None:
+            # A user may not signal sudo (root): it ends when its child, ours again after `--as`, ends.
+            for child in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(child), signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=15)
+        stop_process(process)
 
     def _credentials(self) -> None:
         ca_key = ec.generate_private_key(ec.SECP256R1())

@@ -8,8 +8,9 @@ loopback: a relay carries TCP from 127.0.0.1:<port> inside the namespace to a
 unix socket (a file, which both namespaces see), and ``UnixToTcp`` carries it
 on to the API server outside. TLS passes through untouched.
 
-Inside:  python -m tests.integration.netns --unix SOCK --port PORT -- PROGRAM ARGS...
-         (started under `unshare --net`)
+Inside:  python -m tests.integration.netns --unix SOCK --port PORT [--as UID:GID] -- PROGRAM ARGS...
+         (started under `unshare --net`: as root, in a user namespace of this user's, or under sudo; with
+         sudo, ``--as`` drops back to the user once the namespace's loopback is up)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import os
 import signal
 import socket
 import struct
@@ -84,11 +86,17 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--unix", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--as", dest="user", default=None, help="UID:GID to run as once the loopback is up")
     parser.add_argument("program", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     program = args.program[1:] if args.program[:1] == ["--"] else args.program
 
     _loopback_up()
+    if args.user:
+        uid, gid = (int(n) for n in args.user.split(":"))
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
     listener = socket.socket()
     listener.bind(("127.0.0.1", args.port))
     listener.listen(64)
