@@ -138,7 +138,9 @@ class Engine:
             # Plugins come from PATH only: a missing one is an error, never a download.
             env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
         if backend_dir is not None:
-            env["PULUMI_HOME"] = str(backend_dir / "home")
+            # A home of the backend's own, unless LVP_PULUMI_HOME names one to share (the L3 workflow's: the
+            # plugins the installed CLI fetched, downloaded once for every test stack, not once each).
+            env["PULUMI_HOME"] = os.environ.get("LVP_PULUMI_HOME") or str(backend_dir / "home")
             env["PULUMI_BACKEND_URL"] = file_backend_url(backend_dir)
             env["PULUMI_CONFIG_PASSPHRASE"] = "integration-tests-only"
         return env

@@ -77,3 +77,63 @@ def test_the_projects_own_shell_scripts_pass_shellcheck():
     scripts = [ROOT / "scripts" / "stack", ROOT / "scripts" / "test", ROOT / ".ci" / "run"]
     result = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _l3() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / ".github" / "workflows" / "l3.yml").read_text())
+
+
+def test_the_preview_comment_runs_only_when_the_preview_ran_and_the_token_can_write():
+    """The comment step reads the preview's file: it must not run after an earlier step failed (the file was
+    never written), nor on a fork's pull request (its token is read-only)."""
+    preview = _l3()["jobs"]["preview"]
+    assert preview["permissions"]["pull-requests"] == "write"
+    steps = {step.get("id"): step for step in preview["steps"]}
+    assert "preview.txt" in steps["preview"]["run"]
+    [comment] = [step for step in preview["steps"] if "gh pr comment" in step.get("run", "")]
+    guard = comment["if"]
+    assert "steps.preview.outcome == 'success' || steps.preview.outcome == 'failure'" in guard
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in guard
+    # Only the preview job may write to pull requests.
+    assert _l3()["permissions"] == {"contents": "read"}
+
+
+def test_no_step_assumes_root():
+    """GitHub's runners run steps as a user with sudo: nothing installs with apt, writes system paths or makes a
+    namespace without saying sudo (the test cluster finds its own way: tests/integration/kube.py)."""
+    needs_root = ("apt-get", "apt ", "unshare", "/usr/local/", "/etc/", "setcap", "mount ")
+    found = []
+    for name, job in _l3()["jobs"].items():
+        for step in job["steps"]:
+            for line in step.get("run", "").splitlines():
+                if any(word in line for word in needs_root) and "sudo" not in line:
+                    found.append(f"{name}: {line.strip()}")
+    assert found == []
+
+
+def test_the_jobs_split_tests_preview_and_the_full_stack_with_one_plugin_cache():
+    workflow = _l3()
+    jobs = workflow["jobs"]
+    assert set(jobs) == {"tests", "preview", "stack"}
+    assert jobs["preview"]["if"] == "github.event_name == 'pull_request'"
+    assert jobs["stack"]["if"] == "github.event_name != 'pull_request'"
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert "pull_request" in triggers and "schedule" in triggers
+    # The CLI's plugins and every test stack's: one home (toolchain/engine.py reads LVP_PULUMI_HOME).
+    assert workflow["env"]["LVP_PULUMI_HOME"] == "/home/runner/.pulumi"
+    for job in jobs.values():
+        assert any(s.get("with", {}).get("path") == "~/.pulumi/plugins" for s in job["steps"]), job
+        assert job["timeout-minutes"] <= 90
+    checks = [s["run"] for s in jobs["tests"]["steps"] if "scripts/stack check" in s.get("run", "")]
+    assert checks and "Pulumi.*.yaml" in checks[0]
+
+
+def test_test_stacks_share_the_plugin_home_the_workflow_names(tmp_path, monkeypatch):
+    from toolchain import engine
+
+    found = engine.Engine(tmp_path, tmp_path / "pulumi", engine.PULUMI_VERSION, (), built=False)
+    assert found.env(tmp_path / "a")["PULUMI_HOME"] == str(tmp_path / "a" / "home")
+    monkeypatch.setenv("LVP_PULUMI_HOME", "/home/runner/.pulumi")
+    assert found.env(tmp_path / "a")["PULUMI_HOME"] == found.env(tmp_path / "b")["PULUMI_HOME"]
