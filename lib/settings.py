@@ -434,10 +434,16 @@ BY_KEY = {s.key: s for s in SETTINGS}
 DEFAULTS = {s.key: s.default for s in SETTINGS}
 
 
-def unknown_key_message(key: str) -> Problem:
+def meant(key: str) -> str | None:
+    """The setting an unknown key most likely misspells, if one is close."""
     close = difflib.get_close_matches(key, list(BY_KEY), n=1, cutoff=0.6)
     close += [k for k in BY_KEY if k.lower() == key.lower() and k not in close]
-    hint = f"; did you mean {close[0]}?" if close else f"; known keys are {', '.join(sorted(BY_KEY))}"
+    return close[0] if close else None
+
+
+def unknown_key_message(key: str) -> Problem:
+    close = meant(key)
+    hint = f"; did you mean {close}?" if close else f"; known keys are {', '.join(sorted(BY_KEY))}"
     return Problem(key, f"is not a setting of this program{hint}")
 
 

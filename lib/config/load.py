@@ -64,6 +64,7 @@ def parse(
 
     for key in sorted(set(r.raw) - set(settings.BY_KEY)):
         r.fail(settings.unknown_key_message(key))
+    r.misspelt = frozenset(filter(None, map(settings.meant, set(r.raw) - set(settings.BY_KEY))))
     for key in sorted(foreign):
         r.fail(foreign_key_message(key))
     # The modes decide which keys apply and which are required: with a bad one neither is judged (against

@@ -35,6 +35,7 @@ class _Reader:
         self.secret_keys = secret_keys
 
     undecided = False  # a mode key is bad: what is required is not known
+    misspelt: frozenset[str] = frozenset()  # the settings that unknown keys were reported as meaning
 
     def fail(self, key: str | Problem, text: str = "") -> None:
         """Record a problem: ``fail(key, text)``, or ``fail(problem)`` for one a rule made."""
@@ -47,8 +48,9 @@ class _Reader:
         return not self.failed.intersection(keys)
 
     def require(self, key: str, text: str) -> None:
-        """A key the modes require is missing: a problem only once the modes are known."""
-        if not self.undecided:
+        """A key the modes require is missing: a problem only once the modes are known, and not when a misspelt
+        key was reported as meaning it (`vaultAdress`: one problem, not a second that vaultAddress is missing)."""
+        if not self.undecided and key not in self.misspelt:
             self.fail(key, text)
 
     def text(self, key: str, default: str | None = None) -> str | None:

@@ -216,6 +216,24 @@ def test_k3d_settings_are_refused_for_a_cluster_that_is_not_k3d(key):
     ]
 
 
+@pytest.mark.parametrize(
+    ("misspelt", "meant"),
+    [("vaultAdress", "vaultAddress"), ("Kubeconfig", "kubeconfig"), ("signpath", "signPath")],
+)
+def test_a_misspelt_required_key_is_one_problem_not_two(misspelt, meant):
+    """`vaultAdress: https://...`: the typo is named with the key it means; that key is not also reported missing."""
+    modes = {
+        "vaultAddress": {"vaultMode": "external"},
+        "kubeconfig": {"clusterMode": "existing", "vaultMode": "external", "vaultAddress": "https://v.example.com"},
+        "signPath": {**MODES["cluster-only+provided"], "signPath": None},
+    }[meant]
+    raw = {k: v for k, v in {**modes, misspelt: "x"}.items() if v is not None}
+    found = config_problems(**raw)
+    assert [p for p in found if p.startswith((f"{meant}:", f"{misspelt}:"))] == [
+        f"{misspelt}: is not a setting of this program; did you mean {meant}?"
+    ], found
+
+
 @pytest.mark.parametrize("side", ["reference", "provided"])
 def test_a_mode_in_conflict_with_another_is_one_problem_naming_the_modes_as_set(side):
     """vaultSide on a Vault-only stack (clusterMode none): one problem, saying `none`; nothing judged against
