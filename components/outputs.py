@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING
 import pulumi
 
 from components.credential import VaultCredential
-from components.vault_side import VaultSide
+from components.vault_side import VaultEndpoint, VaultSide
 from lib import rotation, vault_access, x509
 from lib.config import StackConfig
 from lib.rotation import Rotation
 
 if TYPE_CHECKING:
-    from components.program import VaultEndpoint
     from components.vault_pki import TrustAnchor, VaultPki
 
 

@@ -27,7 +27,7 @@ from components.outputs import (
     export_listed_clusters,
     export_vault_side,
 )
-from components.vault_side import VaultSide
+from components.vault_side import VaultEndpoint, VaultSide
 from lib import expiry, gates, rotation, versions
 from lib.config import ClusterTarget, ConfigError, MirrorConfig, StackConfig
 from lib.rotation import Rotation
@@ -37,12 +37,6 @@ if TYPE_CHECKING:
 
     from components.cluster import K3dCluster
     from components.vault_credentials import ReviewedCluster
-
-
-@dataclass
-class VaultEndpoint:
-    address: pulumi.Output[str]  # where Pulumi (the operator's machine) reaches Vault
-    cluster_address: pulumi.Output[str]  # where the cluster's workloads reach it
 
 
 def vault_provider(endpoint: VaultEndpoint, cfg: StackConfig) -> vault.Provider:

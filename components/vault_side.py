@@ -33,6 +33,14 @@ REFERENCED_OUTPUTS = (rotation.OUTPUT, "trustAnchors", "signPath", "vaultCluster
 
 
 @dataclass
+class VaultEndpoint:
+    """Where the Vault side is reached: by Pulumi on the operator's machine, and by the cluster's workloads."""
+
+    address: pulumi.Output[str]
+    cluster_address: pulumi.Output[str]
+
+
+@dataclass
 class VaultSide:
     """The Vault side as the cluster side uses it, whoever made it."""
 

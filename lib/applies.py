@@ -39,9 +39,7 @@ class Both(When):
 
 
 def _mode(raw: Raw, key: str) -> str:
-    from lib.settings import DEFAULTS  # the table is built from these conditions: read its defaults late
-
-    return raw.get(key) or DEFAULTS[key]
+    return raw[key]  # judged over every default (lib/settings.py, ``with_defaults``)
 
 
 def when(key: str, *values: str) -> When:

@@ -44,6 +44,15 @@ class Setting:
     secret: bool = False
     shown_default: str | None = None  # what docs/configuration.md shows when the default is not a value
 
+    def used(self, raw: Raw) -> bool:
+        """Whether a stack of these settings (the rest at their defaults) uses this one."""
+        return self.used_when is None or self.used_when(with_defaults(raw))
+
+    def why_unused(self, raw: Raw) -> str:
+        """The condition under which it is used, and what the deciding setting is instead."""
+        assert self.used_when is not None
+        return self.used_when.explain(with_defaults(raw))
+
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("clusterMode", "k3d", "`k3d`, `existing`, `none`"),
@@ -434,6 +443,11 @@ BY_KEY = {s.key: s for s in SETTINGS}
 DEFAULTS = {s.key: s.default for s in SETTINGS}
 
 
+def with_defaults(raw: Raw) -> dict[str, str]:
+    """``raw`` over every default: what the conditions of lib/applies.py judge."""
+    return {**{k: v for k, v in DEFAULTS.items() if v is not None}, **raw}
+
+
 def meant(key: str) -> str | None:
     """The setting an unknown key most likely misspells, if one is close."""
     close = difflib.get_close_matches(key, list(BY_KEY), n=1, cutoff=0.6)
@@ -453,12 +467,11 @@ def unused_settings(raw: Raw, only: tuple[str, ...] = ()) -> list[Problem]:
     for setting in SETTINGS:
         if only and setting.key not in only:
             continue
-        if setting.key in raw and setting.used_when is not None and not setting.used_when(raw):
+        if setting.key in raw and not setting.used(raw):
             problems.append(
                 Problem(
                     setting.key,
-                    f"is only used when {setting.used_when.explain(raw)}; remove it: "
-                    f"scripts/stack config rm {setting.key}",
+                    f"is only used when {setting.why_unused(raw)}; remove it: scripts/stack config rm {setting.key}",
                 )
             )
     return problems

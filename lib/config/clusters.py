@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 
 from lib import settings, versions, x509
+from lib.config.across import check_plain_http
 from lib.config.model import (
     CERT_MANAGER_MODES,
     CLUSTER_MODES,
@@ -23,7 +24,6 @@ from lib.config.rules import (
     _DNS_LABEL,
     _DNS_NAME,
     _PINNED_IMAGE,
-    _check_plain_http,
     address_problem,
     is_loopback,
     kubeconfig_ca,
@@ -67,7 +67,7 @@ def _cluster_target(
             "say how the cluster reaches the Vault container, such as http://192.168.1.20:8200",
         )
     if vault_mode != "docker" and not insecure_http:
-        _check_plain_http(r, "vaultClusterAddress", cluster_address)
+        check_plain_http(r, "vaultClusterAddress", cluster_address)
     reach = cluster_address or (vault_address if vault_mode == "external" else None)
     if reach and is_loopback(reach) and mode == "k3d":
         where = "vaultClusterAddress" if cluster_address else "vaultAddress"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pulumi
 
 from lib import settings, x509
+from lib.config.across import check_durations, check_plain_http, check_ports
 from lib.config.clusters import _cluster_target, _consumers, _listed_clusters
 from lib.config.mirror import _mirror
 from lib.config.model import (
@@ -36,9 +37,6 @@ from lib.config.rules import (
     DOCKER_RESERVED_NETWORKS,
     MAX_COMMON_NAME,
     RESERVED_MOUNTS,
-    _check_durations,
-    _check_plain_http,
-    _check_ports,
     foreign_key_message,
     foreign_lookalikes,
     parse_duration,
@@ -105,7 +103,7 @@ def parse(
         r.require("vaultAddress", "is required when vaultMode is external, such as https://vault.example.com")
     insecure_http = r.boolean("vaultInsecureHttp")
     if vault_mode != "docker" and not insecure_http:
-        _check_plain_http(r, "vaultAddress", address)
+        check_plain_http(r, "vaultAddress", address)
     ca_bundle = r.text("vaultCaBundlePem")
     if ca_bundle is not None and (problem := x509.check_ca_bundle_pem(ca_bundle, now)):
         r.fail("vaultCaBundlePem", f"{problem}")
@@ -191,7 +189,7 @@ def parse(
         kubernetes_token_ttl=r.duration("kubernetesTokenTtl"),
     )
 
-    _check_durations(r, vault, pki, credential, creates)
+    check_durations(r, vault, pki, credential, creates)
     for key, path, reserved in (
         ("pkiPath", vault.pki_path, RESERVED_MOUNTS),
         ("approleMount", credential.approle_mount, (*RESERVED_MOUNTS, "token")),
@@ -199,7 +197,7 @@ def parse(
     ):
         if path.split("/")[0].lower() in reserved:
             r.fail(f"{key}", f"{path} is under a path Vault keeps for itself ({', '.join(reserved)}); choose another")
-    _check_ports(r, vault, targets)
+    check_ports(r, vault, targets)
     consumers = _consumers(r, credential.kind) if cluster_mode_of(r) == "none" else ()
     if credential.kind == "token" and creates:
         max_ttl = r.duration("vaultMaxTokenTtl")

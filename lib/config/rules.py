@@ -6,15 +6,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from lib import settings
-from lib.config.model import ClusterTarget, CredentialConfig, Duration, PkiConfig, VaultConfig
+from lib.config.model import Duration
 from lib.problems import Problem
-
-if TYPE_CHECKING:  # the checks across keys report through a reader, which reads with these rules
-    from lib.config.reader import _Reader
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -180,15 +176,6 @@ def foreign_lookalikes(full_keys: Iterable[str], project: str) -> list[str]:
     return found
 
 
-def _check_plain_http(r: _Reader, key: str, value: str | None) -> None:
-    if value and value.startswith("http://") and not is_loopback(value):
-        r.fail(
-            f"{key}",
-            f"{value} is plain http to another host: the Vault token and the certificates "
-            "would travel in clear; use https://, or set vaultInsecureHttp to true to accept that",
-        )
-
-
 # A Vault issuer name that is also a Kubernetes name: `vault-<anchor>` is the ClusterIssuer.
 _ANCHOR_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
@@ -197,68 +184,6 @@ RESERVED_ANCHOR_NAMES = ("default", "previous-anchor")  # Vault's name for the d
 
 
 MAX_ANCHORS = 2  # a rotation holds two anchors: the one that signs and the one coming or going
-
-
-def _check_ports(r: _Reader, vault: VaultConfig, targets: tuple[ClusterTarget, ...]) -> None:
-    """Each k3d cluster's API and the Vault container need a port of their own on 127.0.0.1."""
-    if not r.sound("k3dApiPort", "vaultHostPort"):
-        return  # a port that failed is not there to clash
-    taken: dict[int, str] = {vault.host_port: "vaultHostPort"} if vault.mode == "docker" else {}
-    for t in targets:
-        if t.cluster.mode != "k3d":
-            continue
-        of = f" of cluster {t.key}" if t.key else ""
-        if t.cluster.api_port in taken:
-            r.fail(
-                "k3dApiPort",
-                f"{t.cluster.api_port}{of} is also {taken[t.cluster.api_port]}; each k3d "
-                "cluster's API and Vault need a port of their own on 127.0.0.1",
-            )
-        taken.setdefault(t.cluster.api_port, f"the k3dApiPort of cluster {t.key}")
-
-
-def _check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: CredentialConfig, creates: bool) -> None:
-    """The lifetimes must nest: renewBefore < issuer < anchor <= mount max TTL (the last two where ours)."""
-    if creates and r.sound("anchorTtl", "pkiMaxLeaseTtl") and pki.anchor_ttl.seconds > vault.max_lease_ttl.seconds:
-        r.fail(
-            "anchorTtl",
-            f"{pki.anchor_ttl.text} is longer than pkiMaxLeaseTtl "
-            f"{vault.max_lease_ttl.text}; Vault would cut the anchor short",
-        )
-    if creates and r.sound("issuerDuration", "anchorTtl") and pki.issuer_duration.seconds >= pki.anchor_ttl.seconds:
-        r.fail(
-            "issuerDuration",
-            f"{pki.issuer_duration.text} must be shorter than anchorTtl "
-            f"{pki.anchor_ttl.text}; an issuer cannot outlive the anchor that signs it",
-        )
-    if r.sound("issuerDuration") and pki.issuer_duration.seconds < 3600:
-        r.fail("issuerDuration", f"{pki.issuer_duration.text} is shorter than 1h, cert-manager's minimum")
-    if r.sound("issuerRenewBefore") and pki.issuer_renew_before.seconds < CERT_MANAGER_MIN_RENEW_BEFORE:
-        r.fail("issuerRenewBefore", f"{pki.issuer_renew_before.text} is shorter than 5m, cert-manager's minimum")
-    if (
-        r.sound("issuerRenewBefore", "issuerDuration")
-        and pki.issuer_renew_before.seconds >= pki.issuer_duration.seconds
-    ):
-        r.fail(
-            "issuerRenewBefore",
-            f"{pki.issuer_renew_before.text} must be shorter than issuerDuration {pki.issuer_duration.text}",
-        )
-    if (
-        cred.kind == "token"
-        and r.sound("tokenTtl", "issuerDuration")
-        and cred.token_ttl.seconds <= pki.issuer_duration.seconds
-    ):
-        r.fail(
-            "tokenTtl",
-            f"{cred.token_ttl.text} must be longer than issuerDuration "
-            f"{pki.issuer_duration.text}, or the credential dies before the first renewal",
-        )
-    for key, ttl in (("approleTokenTtl", cred.approle_token_ttl), ("kubernetesTokenTtl", cred.kubernetes_token_ttl)):
-        if r.sound(key) and ttl.seconds > 3600:
-            r.fail(
-                key,
-                f"{ttl.text} is longer than 1h; cert-manager logs in for each signing, so keep its tokens short-lived",
-            )
 
 
 # organization/project/stack; Pulumi caps each name at 100 characters.

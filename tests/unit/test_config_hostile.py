@@ -61,7 +61,7 @@ BASES = {
 
 
 def bases_using(setting: settings.Setting) -> list[str]:
-    found = [name for name, raw in BASES.items() if setting.used_when is None or setting.used_when(raw)]
+    found = [name for name, raw in BASES.items() if setting.used(raw)]
     return found[:2]  # two ways of using it are enough to meet each rule and keep the sweep in seconds
 
 

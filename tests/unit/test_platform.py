@@ -99,7 +99,7 @@ def test_cluster_settings_are_refused_without_a_cluster(key):
     from lib import settings
 
     assert err.value.problems == [
-        f"{key}: is only used when {settings.BY_KEY[key].used_when.explain({'clusterMode': 'none'})}; remove it: "
+        f"{key}: is only used when {settings.BY_KEY[key].why_unused({'clusterMode': 'none'})}; remove it: "
         f"scripts/stack config rm {key}"
     ]
     assert "clusterMode is k3d or existing" in err.value.problems[0]
