@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import fcntl
 import os
 import signal
@@ -28,6 +29,7 @@ import threading
 from pathlib import Path
 
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+PR_SET_DUMPABLE = 4
 
 
 def _pipe(src: socket.socket, dst: socket.socket) -> None:
@@ -97,6 +99,9 @@ def main(argv: list[str]) -> int:
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)
+        # A change of uid leaves a process undumpable, its /proc entries root's: give them back to the user
+        # (prctl(2), PR_SET_DUMPABLE), so that the tests can read what it listens on.
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
     listener = socket.socket()
     listener.bind(("127.0.0.1", args.port))
     listener.listen(64)
