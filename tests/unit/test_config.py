@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from lib import config
+from lib import config, versions
 from tests.harness import ANCHOR_PEM, EXISTING_KUBECONFIG
 from tests.harness import parse_with_token as parse
 from tests.harness import refused as problems
@@ -73,7 +73,7 @@ def test_load_reads_the_project_namespace_and_knows_which_values_are_secret(monk
 
 def test_the_k3s_image_is_a_setting_of_the_k3d_cluster():
     assert parse(k3sImage="rancher/k3s:v1.33.5-k3s1").cluster.k3s_image == "rancher/k3s:v1.33.5-k3s1"
-    assert parse().cluster.k3s_image == config.versions.K3S_IMAGE
+    assert parse().cluster.k3s_image == versions.K3S_IMAGE
     (problem,) = problems(k3sImage="rancher/k3s:v1.33 5")
     assert problem.startswith("k3sImage: 'rancher/k3s:v1.33 5' is not a pinned container image reference (a tag or")
 
