@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from lib.config.model import ClusterTarget, CredentialConfig, PkiConfig, VaultConfig
-from lib.config.reader import _Reader
+from lib.config.reader import Reader
 from lib.config.rules import CERT_MANAGER_MIN_RENEW_BEFORE, is_loopback
 
 
-def check_plain_http(r: _Reader, key: str, value: str | None) -> None:
+def check_plain_http(r: Reader, key: str, value: str | None) -> None:
     if value and value.startswith("http://") and not is_loopback(value):
         r.fail(
             f"{key}",
@@ -16,7 +16,7 @@ def check_plain_http(r: _Reader, key: str, value: str | None) -> None:
         )
 
 
-def check_ports(r: _Reader, vault: VaultConfig, targets: tuple[ClusterTarget, ...]) -> None:
+def check_ports(r: Reader, vault: VaultConfig, targets: tuple[ClusterTarget, ...]) -> None:
     """Each k3d cluster's API and the Vault container need a port of their own on 127.0.0.1."""
     if not r.sound("k3dApiPort", "vaultHostPort"):
         return  # a port that failed is not there to clash
@@ -34,7 +34,7 @@ def check_ports(r: _Reader, vault: VaultConfig, targets: tuple[ClusterTarget, ..
         taken.setdefault(t.cluster.api_port, f"the k3dApiPort of cluster {t.key}")
 
 
-def check_durations(r: _Reader, vault: VaultConfig, pki: PkiConfig, cred: CredentialConfig, creates: bool) -> None:
+def check_durations(r: Reader, vault: VaultConfig, pki: PkiConfig, cred: CredentialConfig, creates: bool) -> None:
     """The lifetimes must nest: renewBefore < issuer < anchor <= mount max TTL (the last two where ours)."""
     if creates and r.sound("anchorTtl", "pkiMaxLeaseTtl") and pki.anchor_ttl.seconds > vault.max_lease_ttl.seconds:
         r.fail(

@@ -18,12 +18,12 @@ from lib.config.model import (
     KubernetesApi,
     LinkerdConfig,
 )
-from lib.config.reader import _EntryReader, _Reader, _scalar, _structured
+from lib.config.reader import EntryReader, Reader, scalar, structured
 from lib.config.rules import (
-    _AUDIENCE,
-    _DNS_LABEL,
-    _DNS_NAME,
-    _PINNED_IMAGE,
+    AUDIENCE,
+    DNS_LABEL,
+    DNS_NAME,
+    PINNED_IMAGE,
     address_problem,
     is_loopback,
     kubeconfig_ca,
@@ -31,21 +31,21 @@ from lib.config.rules import (
 )
 
 
-def _cluster_target(
-    r: _Reader, key: str, vault_mode: str, vault_address: str | None, insecure_http: bool, network: str, login: str
+def read_cluster_target(
+    r: Reader, key: str, vault_mode: str, vault_address: str | None, insecure_http: bool, network: str, login: str
 ) -> ClusterTarget:
     """One cluster's settings, from the top-level keys (``key`` "") or a `clusters` entry's reader."""
     mode = r.choice("clusterMode", CLUSTER_MODES if not key else ("k3d", "existing"))
     cluster = ClusterConfig(
         mode=mode,
-        name=key or r.pattern("clusterName", _DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
+        name=key or r.pattern("clusterName", DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
         network=network,
         api_port=r.integer("k3dApiPort", 1024, 65535),
         kubeconfig=r.secret("kubeconfig"),
         context=r.text("kubeContext"),
         k3s_image=r.pattern(
             "k3sImage",
-            _PINNED_IMAGE,
+            PINNED_IMAGE,
             f"a pinned container image reference (a tag or a digest, at most 255 characters) such as "
             f"{versions.K3S_IMAGE}",
         ),
@@ -89,10 +89,10 @@ def _cluster_target(
     )
     cert_manager = CertManagerConfig(
         install=r.choice("certManager", CERT_MANAGER_MODES) == "install",
-        namespace=r.pattern("trustNamespace", _DNS_LABEL, "a namespace name (a lowercase DNS label)"),
+        namespace=r.pattern("trustNamespace", DNS_LABEL, "a namespace name (a lowercase DNS label)"),
         ready_timeout=r.duration("readyTimeout"),
         service_account=r.pattern(
-            "certManagerServiceAccount", _DNS_NAME, "a ServiceAccount name (a lowercase DNS name)"
+            "certManagerServiceAccount", DNS_NAME, "a ServiceAccount name (a lowercase DNS name)"
         ),
     )
     if r.sound("readyTimeout") and not 10 <= cert_manager.ready_timeout.seconds <= 7200:
@@ -114,13 +114,13 @@ def _cluster_target(
         secret_id_version=r.integer("secretIdVersion", 1, 1_000_000),
         kubernetes=kubernetes,
         api_audience=r.pattern(
-            "kubernetesApiAudience", _AUDIENCE, "a token audience such as https://kubernetes.default.svc"
+            "kubernetesApiAudience", AUDIENCE, "a token audience such as https://kubernetes.default.svc"
         ),
     )
 
 
 def _kubernetes_api(
-    r: _Reader, cluster: ClusterConfig | None, namespace: str, in_docker: bool = False
+    r: Reader, cluster: ClusterConfig | None, namespace: str, in_docker: bool = False
 ) -> KubernetesApi | None:
     """The API server Vault's Kubernetes auth reviews tokens at: ``kubernetesHost``, and its CA from
     ``kubernetesCaCert`` or the cluster's kubeconfig (``cluster`` None: a consumer, which has none)."""
@@ -199,11 +199,11 @@ NOT_INHERITED = ("kubernetesHost", "kubernetesCaCert")
 MAX_CLUSTERS = 200
 
 
-def _listed_clusters(
-    r: _Reader, vault_mode: str, vault_address: str | None, insecure_http: bool, network: str, login: str
+def read_listed_clusters(
+    r: Reader, vault_mode: str, vault_address: str | None, insecure_http: bool, network: str, login: str
 ) -> tuple[ClusterTarget, ...]:
     """The `clusters` list: each entry a cluster of its own, the top-level keys its defaults."""
-    entries = _structured(r, "clusters")
+    entries = structured(r, "clusters")
     if entries is None and "clusters" in r.raw and r.sound("clusters"):
         # A bare `clusters:` in a stack file: YAML's null.
         r.fail("clusters", "is empty; list the clusters, or remove the key for the stack's one cluster")
@@ -229,13 +229,13 @@ def _listed_clusters(
     seen: set[str] = set()
     for i, raw_entry in enumerate(entries):
         label = f"clusters[{i}]"
-        entry = {str(k): _scalar(v) for k, v in raw_entry.items()}
+        entry = {str(k): scalar(v) for k, v in raw_entry.items()}
         for key in sorted(set(entry) - set(CLUSTER_ENTRY_KEYS)):
             close = difflib.get_close_matches(key, CLUSTER_ENTRY_KEYS, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}?" if close else f"an entry takes {', '.join(CLUSTER_ENTRY_KEYS)}"
             r.fail(f"{label}.{key}", f"is not a setting of a cluster entry; {hint}")
         name = entry.get("name")
-        if name is None or not _DNS_LABEL.match(name):
+        if name is None or not DNS_LABEL.match(name):
             r.fail(
                 f"{label}.name",
                 f"{name!r} is not a lowercase DNS label of at most 32 characters (each entry needs one)",
@@ -245,7 +245,7 @@ def _listed_clusters(
             r.fail(f"{label}.name", f"{name} is listed twice; each cluster needs a name of its own")
             continue
         seen.add(name)
-        sub = _EntryReader(
+        sub = EntryReader(
             {k: v for k, v in entry.items() if k in CLUSTER_ENTRY_KEYS and k != "name"},
             inherited,
             label,
@@ -255,17 +255,17 @@ def _listed_clusters(
         for problem in settings.unused_settings({**r.raw, **sub.raw}):
             if problem.key in sub.entry:
                 sub.fail(problem)
-        targets.append(_cluster_target(sub, name, vault_mode, vault_address, insecure_http, network, login))
+        targets.append(read_cluster_target(sub, name, vault_mode, vault_address, insecure_http, network, login))
         r.problems.extend(sub.problems)
         r.failed |= sub.failed
     return tuple(targets)
 
 
-def _consumers(r: _Reader, credential: str) -> tuple[Consumer, ...]:
+def read_consumers(r: Reader, credential: str) -> tuple[Consumer, ...]:
     """A Vault-only stack's consumers: each a credential of its own, revocable alone."""
     if "consumers" not in r.raw:
         return ()
-    entries = _structured(r, "consumers")
+    entries = structured(r, "consumers")
     if not isinstance(entries, list) or not entries:
         r.fail(
             "consumers", "is not a list of consumer names, such as [east, west] or [{name: east, secretIdVersion: 2}]"
@@ -279,7 +279,7 @@ def _consumers(r: _Reader, credential: str) -> tuple[Consumer, ...]:
     found: list[Consumer] = []
     for i, entry in enumerate(entries):
         item = entry if isinstance(entry, dict) else {"name": entry}
-        name = _scalar(item.get("name"))
+        name = scalar(item.get("name"))
         unknown = sorted(set(map(str, item)) - set(takes))
         if unknown == ["secretIdVersion"]:
             r.fail(f"consumers[{i}].secretIdVersion", f"is only used when credential is approle (it is {credential})")
@@ -290,7 +290,7 @@ def _consumers(r: _Reader, credential: str) -> tuple[Consumer, ...]:
                 f"is not a setting of a consumer when credential is {credential}; a consumer takes {', '.join(takes)}",
             )
             continue
-        if not _DNS_LABEL.match(name):
+        if not DNS_LABEL.match(name):
             r.fail(f"consumers[{i}].name", f"{name!r} is not a lowercase DNS label of at most 32 characters")
             continue
         if any(c.name == name for c in found):
@@ -298,17 +298,15 @@ def _consumers(r: _Reader, credential: str) -> tuple[Consumer, ...]:
             continue
         version = 1
         if "secretIdVersion" in item:
-            text = _scalar(item["secretIdVersion"])
+            text = scalar(item["secretIdVersion"])
             if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
                 r.fail(f"consumers[{i}].secretIdVersion", f"{text!r} is not a whole number from 1 to 1000000")
                 continue
             version = int(text)
         kubernetes = None
         if credential == "kubernetes":
-            sub = _EntryReader(
-                {str(k): _scalar(v) for k, v in item.items() if k != "name"}, {}, f"consumers[{i}]", False
-            )
-            namespace = sub.pattern("trustNamespace", _DNS_LABEL, "a namespace name (a lowercase DNS label)")
+            sub = EntryReader({str(k): scalar(v) for k, v in item.items() if k != "name"}, {}, f"consumers[{i}]", False)
+            namespace = sub.pattern("trustNamespace", DNS_LABEL, "a namespace name (a lowercase DNS label)")
             kubernetes = _kubernetes_api(sub, None, namespace)
             r.problems.extend(sub.problems)
             if kubernetes is None:

@@ -10,8 +10,8 @@ import pulumi
 
 from lib import settings, x509
 from lib.config.across import check_durations, check_plain_http, check_ports
-from lib.config.clusters import _cluster_target, _consumers, _listed_clusters
-from lib.config.mirror import _mirror
+from lib.config.clusters import read_cluster_target, read_consumers, read_listed_clusters
+from lib.config.mirror import read_mirror
 from lib.config.model import (
     ANCHOR_KEY_TYPES,
     CREDENTIALS,
@@ -27,21 +27,21 @@ from lib.config.model import (
     StackConfig,
     VaultConfig,
 )
-from lib.config.reader import _Reader
+from lib.config.reader import Reader
 from lib.config.rules import (
-    _DNS_LABEL,
-    _DNS_NAME,
-    _LOWER_MOUNT_PATH,
-    _MOUNT_PATH,
-    _ROLE_NAME,
+    DNS_LABEL,
+    DNS_NAME,
     DOCKER_RESERVED_NETWORKS,
+    LOWER_MOUNT_PATH,
     MAX_COMMON_NAME,
+    MOUNT_PATH,
     RESERVED_MOUNTS,
+    ROLE_NAME,
     foreign_key_message,
     foreign_lookalikes,
     parse_duration,
 )
-from lib.config.sides import _anchors, _vault_side
+from lib.config.sides import read_anchors, read_vault_side
 
 ROTATION_GATES = ("enforce", "override")
 
@@ -58,7 +58,7 @@ def parse(
     ``foreign``: look-alike keys of other namespaces; ``now``: the time certificates are judged at; ``base``: what
     a relative local chart directory is relative to (the working directory: the project's, under the CLI).
     """
-    r = _Reader(raw, set(secret_keys))
+    r = Reader(raw, set(secret_keys))
 
     for key in sorted(set(r.raw) - set(settings.BY_KEY)):
         r.fail(settings.unknown_key_message(key))
@@ -108,19 +108,19 @@ def parse(
     if ca_bundle is not None and (problem := x509.check_ca_bundle_pem(ca_bundle, now)):
         r.fail("vaultCaBundlePem", f"{problem}")
     namespace = r.text("vaultNamespace")
-    if namespace is not None and not _MOUNT_PATH.match(namespace):
+    if namespace is not None and not MOUNT_PATH.match(namespace):
         r.fail("vaultNamespace", f"{namespace!r} is not a Vault namespace path such as team-a or team-a/prod")
     # One Docker network for the stack: the Vault container's and every k3d cluster's.
-    network = r.pattern("dockerNetwork", _DNS_LABEL, "a lowercase DNS label of at most 32 characters")
+    network = r.pattern("dockerNetwork", DNS_LABEL, "a lowercase DNS label of at most 32 characters")
     if network in DOCKER_RESERVED_NETWORKS:
         r.fail("dockerNetwork", f"{network} is one of Docker's own networks; name a network of this stack's own")
     # Which credential cert-manager logs in with decides what a cluster's settings must say (read below).
     login = r.raw.get("credential", r.default("credential"))
     if "clusters" in r.raw:
-        targets = _listed_clusters(r, vault_mode, address, insecure_http, network, login)
+        targets = read_listed_clusters(r, vault_mode, address, insecure_http, network, login)
         top = targets[0] if targets else None
     else:
-        top = _cluster_target(r, "", vault_mode, address, insecure_http, network, login)
+        top = read_cluster_target(r, "", vault_mode, address, insecure_http, network, login)
         targets = (top,) if top.cluster.mode != "none" else ()
     vault = VaultConfig(
         mode=vault_mode,
@@ -130,7 +130,7 @@ def parse(
         # is also where the mount's CA and CRL URLs point.
         cluster_address=top.vault_cluster_address if top and not top.key else r.url("vaultClusterAddress"),
         host_port=r.integer("vaultHostPort", 1024, 65535),
-        pki_path=r.pattern("pkiPath", _LOWER_MOUNT_PATH, "a lowercase Vault mount path such as pki or linkerd/pki"),
+        pki_path=r.pattern("pkiPath", LOWER_MOUNT_PATH, "a lowercase Vault mount path such as pki or linkerd/pki"),
         max_lease_ttl=r.duration("pkiMaxLeaseTtl"),
         ca_bundle_pem=ca_bundle,
         namespace=namespace,
@@ -143,7 +143,7 @@ def parse(
         if problem:
             r.fail("previousAnchorPem", f"{problem}")
     key_type = r.choice("anchorKeyType", ANCHOR_KEY_TYPES, why="Linkerd accepts only ECDSA P-256 issuers and anchors")
-    vault_side = _vault_side(r, side, now)
+    vault_side = read_vault_side(r, side, now)
     if side == "provided":
         anchors = tuple(name for name, _ in vault_side.anchor_pems) or (DEFAULT_ANCHOR,)
         signing = r.raw.get("signingAnchor", anchors[0])
@@ -153,11 +153,11 @@ def parse(
         elif vault_side.sign_path and r.sound("anchorPems", "signingAnchor"):
             _check_sign_path(r, vault_side.sign_path, signing)
     else:
-        anchors, signing = _anchors(r)
+        anchors, signing = read_anchors(r)
     pki = PkiConfig(
         anchor_common_name=r.pattern(
             "anchorCommonName",
-            _DNS_NAME,
+            DNS_NAME,
             f"a lowercase DNS name of at most {MAX_COMMON_NAME} characters (RFC 5280's limit on a common name)",
         ),
         anchor_ttl=r.duration("anchorTtl"),
@@ -180,12 +180,12 @@ def parse(
     credential = CredentialConfig(
         kind=r.choice("credential", CREDENTIALS),
         token_ttl=r.duration("tokenTtl"),
-        approle_mount=r.pattern("approleMount", _MOUNT_PATH, "a Vault mount path such as approle"),
+        approle_mount=r.pattern("approleMount", MOUNT_PATH, "a Vault mount path such as approle"),
         approle_role="cert-manager",
         approle_token_ttl=r.duration("approleTokenTtl"),
         secret_id_version=top.secret_id_version if top and not top.key else 1,
-        kubernetes_mount=r.pattern("kubernetesAuthMount", _MOUNT_PATH, "a Vault mount path such as linkerd-kubernetes"),
-        kubernetes_role=r.pattern("kubernetesAuthRole", _ROLE_NAME, "a Vault role name such as cert-manager"),
+        kubernetes_mount=r.pattern("kubernetesAuthMount", MOUNT_PATH, "a Vault mount path such as linkerd-kubernetes"),
+        kubernetes_role=r.pattern("kubernetesAuthRole", ROLE_NAME, "a Vault role name such as cert-manager"),
         kubernetes_token_ttl=r.duration("kubernetesTokenTtl"),
     )
 
@@ -198,7 +198,7 @@ def parse(
         if path.split("/")[0].lower() in reserved:
             r.fail(f"{key}", f"{path} is under a path Vault keeps for itself ({', '.join(reserved)}); choose another")
     check_ports(r, vault, targets)
-    consumers = _consumers(r, credential.kind) if cluster_mode_of(r) == "none" else ()
+    consumers = read_consumers(r, credential.kind) if cluster_mode_of(r) == "none" else ()
     if credential.kind == "token" and creates:
         max_ttl = r.duration("vaultMaxTokenTtl")
         if r.sound("tokenTtl", "vaultMaxTokenTtl") and credential.token_ttl.seconds > max_ttl.seconds:
@@ -208,7 +208,9 @@ def parse(
                 f"{max_ttl.text} (vaultMaxTokenTtl); Vault would cut it short",
             )
 
-    mirror = _mirror(r, targets, {t.cluster.k3s_image for t in targets if t.cluster.mode == "k3d"}, base or Path.cwd())
+    mirror = read_mirror(
+        r, targets, {t.cluster.k3s_image for t in targets if t.cluster.mode == "k3d"}, base or Path.cwd()
+    )
 
     if r.problems:
         raise ConfigError(dict.fromkeys(r.problems))  # an inherited key's problem once, not once a cluster
@@ -235,7 +237,7 @@ def parse(
     )
 
 
-def _check_sign_path(r: _Reader, sign_path: str, signing: str) -> None:
+def _check_sign_path(r: Reader, sign_path: str, signing: str) -> None:
     """A hand-made Vault side's sign path must address the signing anchor's own issuer by the name the stack
     gives it: the ClusterIssuer is named after that anchor, and the bundle carries the anchors by name, so a path
     under another issuer signs under an anchor the stack does not track. The mount's default issuer
@@ -259,7 +261,7 @@ def _check_sign_path(r: _Reader, sign_path: str, signing: str) -> None:
         )
 
 
-def _expiry_lead(r: _Reader) -> Duration | None:
+def _expiry_lead(r: Reader) -> Duration | None:
     """anchorExpiryLead, where set (its default, a third of the anchor's life, is the anchor's to say)."""
     text = r.raw.get("anchorExpiryLead")
     if text is None:
@@ -276,7 +278,7 @@ def _protect(setting: str, vault_mode: str) -> bool:
     return vault_mode != "docker" if setting == "auto" else setting == "true"
 
 
-def cluster_mode_of(r: _Reader) -> str:
+def cluster_mode_of(r: Reader) -> str:
     return r.raw.get("clusterMode", r.default("clusterMode"))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lib import charts, images
 from lib.config.model import ClusterTarget, MirrorConfig
-from lib.config.reader import _Reader, _structured
+from lib.config.reader import Reader, structured
 
 # host[:port][/prefix]: a host with a dot or a port (or localhost), so that no one reads it as a Docker Hub user.
 _HOST = r"(localhost|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)(:[0-9]{1,5})?"
@@ -26,7 +26,7 @@ def _port_in_range(reference: str) -> bool:
     return found is None or 1 <= int(found.group(1)) <= 65535
 
 
-def _mirror(r: _Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[str], base: Path) -> MirrorConfig:
+def read_mirror(r: Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[str], base: Path) -> MirrorConfig:
     registry = r.text("imageRegistry")
     if registry is not None and not _REGISTRY.match(registry):
         r.fail(
@@ -71,10 +71,10 @@ def _mirror(r: _Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[str]
     )
 
 
-def _overrides(r: _Reader, k3s_images: set[str]) -> dict[str, str]:
+def _overrides(r: Reader, k3s_images: set[str]) -> dict[str, str]:
     if "images" not in r.raw:
         return {}
-    value = _structured(r, "images")
+    value = structured(r, "images")
     if not isinstance(value, dict) or not value:
         r.fail(
             "images",
@@ -105,10 +105,10 @@ def _overrides(r: _Reader, k3s_images: set[str]) -> dict[str, str]:
     return found
 
 
-def _per_chart(r: _Reader) -> dict[str, str]:
+def _per_chart(r: Reader) -> dict[str, str]:
     if "chartRepositories" not in r.raw:
         return {}
-    value = _structured(r, "chartRepositories")
+    value = structured(r, "chartRepositories")
     if not isinstance(value, dict) or not value or not all(isinstance(v, str) for v in value.values()):
         r.fail("chartRepositories", "is not a map of chart name to repository, such as {linkerd-crds: /srv/charts}")
         return {}

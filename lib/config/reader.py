@@ -8,11 +8,11 @@ from collections.abc import Mapping
 
 from lib import settings
 from lib.config.model import BOOLEANS, Duration, Secret
-from lib.config.rules import _TOKEN, GO_MAX_DURATION_SECONDS, TOKEN_KEYS, address_problem, parse_duration
+from lib.config.rules import GO_MAX_DURATION_SECONDS, TOKEN, TOKEN_KEYS, address_problem, parse_duration
 from lib.problems import Problem
 
 
-class _Reader:
+class Reader:
     """Reads raw values, recording every problem instead of stopping at the first."""
 
     def __init__(self, raw: Mapping[str, str | None], secret_keys: set[str]):
@@ -134,7 +134,7 @@ class _Reader:
         return value.rstrip("/")
 
     def token_problem(self, key: str, value: str) -> bool:
-        if key in TOKEN_KEYS and not _TOKEN.match(value):
+        if key in TOKEN_KEYS and not TOKEN.match(value):
             self.fail(
                 f"{key}",
                 "is not printable ASCII of at most 4096 characters (it holds a space, newline, NUL or "
@@ -159,7 +159,7 @@ class _Reader:
         return Secret(value)
 
 
-class _EntryReader(_Reader):
+class EntryReader(Reader):
     """A `clusters` entry over the top-level keys: its problems name ``clusters[i].key``."""
 
     def __init__(self, entry: dict[str, str], inherited: Mapping[str, str], label: str, secret: bool):
@@ -191,7 +191,7 @@ class _EntryReader(_Reader):
         return Secret(value)
 
 
-def _structured(r: _Reader, key: str):
+def structured(r: Reader, key: str):
     """A structured config value: a list or object in Pulumi.<stack>.yaml or set with `--path` (the engine
     hands it over as JSON), or YAML/JSON text set as a string (`[a1, a2]`); None when unreadable."""
     import yaml
@@ -208,7 +208,7 @@ def _structured(r: _Reader, key: str):
         return None
 
 
-def _scalar(value) -> str:
+def scalar(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):

@@ -15,15 +15,15 @@ from lib.problems import Problem
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 
 
-_MOUNT_PATH = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+MOUNT_PATH = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 
 
 # A pinned image: a tag, a digest or both (an untagged name is whatever `latest` is that day). A registry
 # host may carry a port. Docker caps a reference at 255 characters.
-_PINNED_IMAGE = re.compile(
+PINNED_IMAGE = re.compile(
     r"^(?=.{1,255}$)([a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?/)?[a-z0-9]+([._/-][a-z0-9]+)*"
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$"
 )
@@ -34,17 +34,17 @@ MAX_COMMON_NAME = 64
 
 
 # A token or id goes into an HTTP header and a container's environment: Vault's are printable ASCII.
-_TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}$")
+TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}$")
 
 
 TOKEN_KEYS = ("vaultToken", "approleSecretId", "issuerToken", "approleRoleId")
 
 
 # Lowercase: Vault lowercases policy names, and the signing policy is named after the mount.
-_LOWER_MOUNT_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
+LOWER_MOUNT_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
 
 
-_DNS_NAME = re.compile(r"^(?=.{1,64}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS_NAME = re.compile(r"^(?=.{1,64}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def kubeconfig_problem(text: str, context: str | None) -> Problem | None:
@@ -177,7 +177,7 @@ def foreign_lookalikes(full_keys: Iterable[str], project: str) -> list[str]:
 
 
 # A Vault issuer name that is also a Kubernetes name: `vault-<anchor>` is the ClusterIssuer.
-_ANCHOR_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+ANCHOR_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
 
 RESERVED_ANCHOR_NAMES = ("default", "previous-anchor")  # Vault's name for the default issuer; previousAnchorPem's key
@@ -187,15 +187,15 @@ MAX_ANCHORS = 2  # a rotation holds two anchors: the one that signs and the one 
 
 
 # organization/project/stack; Pulumi caps each name at 100 characters.
-_STACK_NAME = re.compile(r"^([A-Za-z0-9_.-]{1,100}/){0,2}[A-Za-z0-9_.-]{1,100}$")
+STACK_NAME = re.compile(r"^([A-Za-z0-9_.-]{1,100}/){0,2}[A-Za-z0-9_.-]{1,100}$")
 
 
 # A token audience: printable, no space or comma (a URL or a plain name).
-_AUDIENCE = re.compile(r"^[!-+\--~]{1,256}$")
+AUDIENCE = re.compile(r"^[!-+\--~]{1,256}$")
 
 
 # A Vault role name: what a login path's last segment may be.
-_ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-_SIGN_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*/sign-intermediate$")
+SIGN_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*/sign-intermediate$")

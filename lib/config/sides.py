@@ -7,11 +7,11 @@ from datetime import datetime
 
 from lib import x509
 from lib.config.model import DEFAULT_ANCHOR, VaultSideConfig
-from lib.config.reader import _Reader, _structured
-from lib.config.rules import _ANCHOR_NAME, _DNS_LABEL, _SIGN_PATH, _STACK_NAME, MAX_ANCHORS, RESERVED_ANCHOR_NAMES
+from lib.config.reader import Reader, structured
+from lib.config.rules import ANCHOR_NAME, DNS_LABEL, MAX_ANCHORS, RESERVED_ANCHOR_NAMES, SIGN_PATH, STACK_NAME
 
 
-def _anchors(r: _Reader) -> tuple[tuple[str, ...], str]:
+def read_anchors(r: Reader) -> tuple[tuple[str, ...], str]:
     """The anchors the mount holds (oldest first) and the signing one; see lib/rotation.py for the phases."""
     default = (DEFAULT_ANCHOR,)
     text = r.raw.get("anchors")
@@ -20,13 +20,13 @@ def _anchors(r: _Reader) -> tuple[tuple[str, ...], str]:
     elif isinstance(text, str) and not text.lstrip().startswith(("[", "{")):
         names = [n.strip() for n in text.split(",")]
     else:
-        names = _structured(r, "anchors")
+        names = structured(r, "anchors")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             r.fail(
                 "anchors", "is not a list of anchor names, such as [anchor-2026-11] or [anchor-2026-11, anchor-2027-02]"
             )
             return default, DEFAULT_ANCHOR
-    bad = [n for n in names if not _ANCHOR_NAME.match(n) or n in RESERVED_ANCHOR_NAMES]
+    bad = [n for n in names if not ANCHOR_NAME.match(n) or n in RESERVED_ANCHOR_NAMES]
     if bad:
         r.fail(
             "anchors",
@@ -59,7 +59,7 @@ def _anchors(r: _Reader) -> tuple[tuple[str, ...], str]:
     return tuple(names), signing
 
 
-def _vault_side(r: _Reader, side: str, now: datetime | None) -> VaultSideConfig:
+def read_vault_side(r: Reader, side: str, now: datetime | None) -> VaultSideConfig:
     """What a cluster-only stack consumes: a Vault-only stack's name, or the hand-made PKI's facts."""
     if side == "reference":
         stack = r.text("vaultStack")
@@ -69,10 +69,10 @@ def _vault_side(r: _Reader, side: str, now: datetime | None) -> VaultSideConfig:
                 "is required when vaultSide is reference: the Vault-only stack of this project "
                 "(clusterMode none) that made the Vault side, such as organization/linkerd-vault-pki/pki",
             )
-        elif not _STACK_NAME.match(stack):
+        elif not STACK_NAME.match(stack):
             r.fail("vaultStack", f"{stack!r} is not a stack name such as pki or organization/linkerd-vault-pki/pki")
         consumer = r.text("vaultConsumer")
-        if consumer is not None and not _DNS_LABEL.match(consumer):
+        if consumer is not None and not DNS_LABEL.match(consumer):
             r.fail("vaultConsumer", f"{consumer!r} is not a consumer name (a lowercase DNS label)")
         return VaultSideConfig(source=side, stack=stack, consumer=consumer)
     if side != "provided":
@@ -84,7 +84,7 @@ def _vault_side(r: _Reader, side: str, now: datetime | None) -> VaultSideConfig:
             "is required when vaultSide is provided: the path cert-manager signs the identity issuer "
             "at, such as pki/issuer/linkerd-trust-anchor/sign-intermediate",
         )
-    elif not _SIGN_PATH.match(sign_path.strip("/")) or sign_path.strip("/") == "sign-intermediate":
+    elif not SIGN_PATH.match(sign_path.strip("/")) or sign_path.strip("/") == "sign-intermediate":
         r.fail(
             "signPath",
             f"{sign_path!r} is not a PKI sign path ending in /sign-intermediate, such as "
@@ -132,8 +132,8 @@ def _vault_side(r: _Reader, side: str, now: datetime | None) -> VaultSideConfig:
     )
 
 
-def _anchor_pems(r: _Reader, now: datetime | None) -> tuple[tuple[str, str], ...]:
-    value = _structured(r, "anchorPems") if "anchorPems" in r.raw else None
+def _anchor_pems(r: Reader, now: datetime | None) -> tuple[tuple[str, str], ...]:
+    value = structured(r, "anchorPems") if "anchorPems" in r.raw else None
     if "anchorPems" not in r.raw:
         r.require(
             "anchorPems",
@@ -150,7 +150,7 @@ def _anchor_pems(r: _Reader, now: datetime | None) -> tuple[tuple[str, str], ...
     found = []
     for name, pem in value.items():
         name = str(name)
-        if not _ANCHOR_NAME.match(name) or name in RESERVED_ANCHOR_NAMES:
+        if not ANCHOR_NAME.match(name) or name in RESERVED_ANCHOR_NAMES:
             r.fail(
                 "anchorPems",
                 f"{name!r} is not an anchor name: a lowercase DNS label of at most 40 characters, "

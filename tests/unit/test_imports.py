@@ -85,3 +85,30 @@ def test_no_module_of_ours_imports_one_that_imports_it():
 def test_the_cycle_finder_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_no_private_name_is_used_outside_its_module():
+    """A name with a leading underscore is its module's own: another module of ours that needs it gets a public
+    name to import (tests may look inside; the program may not)."""
+    known = modules()
+    crossings = []
+    for folder in (*PACKAGES, "scripts"):
+        for path in (ROOT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            ours = set()
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module in known:
+                    for alias in node.names:
+                        if alias.name.startswith("_") and not alias.name.startswith("__"):
+                            crossings.append(f"{path.relative_to(ROOT)}: {node.module}.{alias.name}")
+                        ours.add(alias.asname or alias.name)
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id in ours
+                    and node.attr.startswith("_")
+                    and not node.attr.startswith("__")
+                ):
+                    crossings.append(f"{path.relative_to(ROOT)}: {node.value.id}.{node.attr}")
+    assert crossings == []
