@@ -96,17 +96,16 @@ def run(cfg: StackConfig) -> None:
         pulumi.log.warn(warning)
     last = last_outputs()
     deployed = Rotation.from_output(last.get(rotation.OUTPUT))
-    # A rotation step that would break the mesh stops the program here, before anything is registered.
+    # A rotation step that would break the mesh stops the program here, before anything is registered: checked
+    # by vault_side.check_rotation, for a consumed side as soon as its anchors are known (before its reference).
     if cfg.vault_side.creates:
         wanted = Rotation(cfg.pki.anchors, cfg.pki.signing_anchor)
-        problems = rotation.problems(deployed, wanted)
-        if problems:
-            raise ConfigError(problems)
+        phase = vault_side.check_rotation(deployed, wanted, "")
     else:
         consume = vault_side.referenced if cfg.vault_side.source == "reference" else vault_side.provided
         side = consume(cfg, deployed)
         wanted = Rotation(side.pki.anchors, side.pki.signing_anchor)
-    phase = rotation.phase(deployed, wanted)
+        phase = rotation.phase(deployed, wanted)
     if phase not in ("first", "none"):
         pulumi.log.info(
             f'anchor rotation: this update is the {phase} phase (docs/operations.md, "Rotating the trust anchor")'
