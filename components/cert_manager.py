@@ -18,9 +18,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from lib import images, versions
-from lib.config import MirrorConfig
 from lib.helm import pinned_release
 from lib.names import PULL_SECRET
+from lib.pulls import Pulls
 
 NAMESPACE = "cert-manager"
 
@@ -32,21 +32,21 @@ REQUIRED_CRDS = (
 )
 
 
-def cert_manager_values(mirror: MirrorConfig | None = None) -> dict[str, Any]:
+def cert_manager_values(mirror: Pulls | None = None) -> dict[str, Any]:
     # Ref: https://cert-manager.io/docs/installation/helm/ (installCRDs is deprecated)
     values: dict[str, Any] = {"crds": {"enabled": True, "keep": True}}
-    mirror = mirror or MirrorConfig()
+    mirror = mirror or Pulls()
     images.deep_merge(values, mirror.images.chart_values("cert-manager"))
     if mirror.pull_secret:
         values["global"] = {"imagePullSecrets": [{"name": PULL_SECRET}]}
     return values
 
 
-def trust_manager_values(trust_namespace: str = NAMESPACE, mirror: MirrorConfig | None = None) -> dict[str, Any]:
+def trust_manager_values(trust_namespace: str = NAMESPACE, mirror: Pulls | None = None) -> dict[str, Any]:
     # trust-manager reads bundle sources from this namespace only; it holds the anchor's
     # public certificate and no Linkerd secret (docs/design.md, "Trust bundle").
     values: dict[str, Any] = {"crds": {"enabled": True, "keep": True}, "app": {"trust": {"namespace": trust_namespace}}}
-    mirror = mirror or MirrorConfig()
+    mirror = mirror or Pulls()
     images.deep_merge(values, mirror.images.chart_values("trust-manager"))
     if mirror.pull_secret:
         values["imagePullSecrets"] = [{"name": PULL_SECRET}]
@@ -54,7 +54,7 @@ def trust_manager_values(trust_namespace: str = NAMESPACE, mirror: MirrorConfig 
 
 
 def pull_secret(
-    resource_name: str, namespace: pulumi.Input[str], mirror: MirrorConfig, opts: pulumi.ResourceOptions
+    resource_name: str, namespace: pulumi.Input[str], mirror: Pulls, opts: pulumi.ResourceOptions
 ) -> k8s.core.v1.Secret:
     """imagePullSecret as a Secret of the namespace, which its charts' pods pull with."""
     assert mirror.pull_secret is not None
@@ -77,7 +77,7 @@ class CertManagerArgs:
     """trust-manager's chart."""
     timeout_seconds: int = 600
     """How long each release may take to become ready."""
-    mirror: MirrorConfig = field(default_factory=MirrorConfig)
+    mirror: Pulls = field(default_factory=Pulls)
     """Where the charts and their images come from, and the pull secret."""
 
 

@@ -15,7 +15,8 @@ import pulumi_command as command
 import yaml
 
 from lib import images, versions
-from lib.config import MirrorConfig
+from lib.pulls import Pulls
+from lib.x509 import kubeconfig_ca
 
 # The walkthrough's k3s components that Linkerd does not need. `--disable` is a k3s
 # server flag: it goes to the servers only (an agent given it would refuse to start).
@@ -31,14 +32,14 @@ class K3dClusterArgs:
     api_port: int
     k3s_image: str = versions.K3S_IMAGE
     """The node image as pulled (upstream's, or the mirror's name for it)."""
-    mirror: MirrorConfig = field(default_factory=MirrorConfig)
+    mirror: Pulls = field(default_factory=Pulls)
     """With a mirror: k3d's helper images from it, and the nodes' containerd pulling through it."""
 
 
 REGISTRY_CONFIG_ENV = "LVP_K3S_REGISTRIES"  # the registries.yaml, handed to the command in its environment
 
 
-def k3d_environment(mirror: MirrorConfig) -> dict[str, pulumi.Input[str]]:
+def k3d_environment(mirror: Pulls) -> dict[str, pulumi.Input[str]]:
     """k3d's helper images under the mirror, and the nodes' registries.yaml (a secret when it holds credentials)."""
     if not mirror.configures_nodes:
         return {}
@@ -119,8 +120,6 @@ class K3dCluster(pulumi.ComponentResource):
 
 def kubeconfig_ca_pem(kubeconfig: str) -> str:
     """The cluster CA k3d's kubeconfig carries (its certificate-authority-data, decoded)."""
-    from lib.config.rules import kubeconfig_ca
-
     ca = kubeconfig_ca(kubeconfig, None)
     if ca is None:
         raise ValueError("k3d's kubeconfig carries no certificate-authority-data for its cluster")

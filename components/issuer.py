@@ -19,8 +19,8 @@ import pulumi_kubernetes as k8s
 
 from components.cert_manager import CertManager, ExistingCertManager
 from components.credential import VaultCredential
-from lib.config import Duration
 from lib.names import CERTIFICATE_NAME, IDENTITY_NAME, TOKEN_REQUESTER, TOKEN_REVIEWER, cluster_issuer_name
+from lib.values import Duration
 
 
 def wait_for(condition: str, timeout_seconds: int) -> dict[str, str]:

@@ -14,9 +14,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from lib import images, versions
-from lib.config import MirrorConfig
 from lib.helm import pinned_release
 from lib.names import CONTROL_PLANE_LABEL, LINKERD_NAMESPACE, PULL_SECRET, ROOTS_DIGEST_ANNOTATION
+from lib.pulls import Pulls
 
 NAMESPACE = LINKERD_NAMESPACE
 
@@ -34,7 +34,7 @@ def crds_values(install_gateway_api: bool) -> dict[str, Any]:
     return {"installGatewayAPI": install_gateway_api}
 
 
-def control_plane_values(mirror: MirrorConfig | None = None, roots_digest: Any = None) -> dict[str, Any]:
+def control_plane_values(mirror: Pulls | None = None, roots_digest: Any = None) -> dict[str, Any]:
     # externalCA: the trust roots ConfigMap comes from trust-manager, not the chart.
     # kubernetes.io/tls: the issuer is the Secret cert-manager writes, not PEM values.
     values: dict[str, Any] = {"identity": {"externalCA": True, "issuer": {"scheme": "kubernetes.io/tls"}}}
@@ -45,7 +45,7 @@ def control_plane_values(mirror: MirrorConfig | None = None, roots_digest: Any =
         # new anchor set changes the templates and Helm rolls the pods (and waits for them), after the trust
         # bundle is Synced with that set (TrustBundle.roots_digest resolves only then).
         values["podAnnotations"] = {ROOTS_DIGEST_ANNOTATION: roots_digest}
-    mirror = mirror or MirrorConfig()
+    mirror = mirror or Pulls()
     images.deep_merge(values, mirror.images.chart_values("linkerd-control-plane"))
     if mirror.pull_secret:
         values["imagePullSecrets"] = [{"name": PULL_SECRET}]
@@ -77,7 +77,7 @@ class LinkerdControlPlaneArgs:
     crds: versions.ChartPin = field(default_factory=lambda: versions.LINKERD_CRDS)
     control_plane: versions.ChartPin = field(default_factory=lambda: versions.LINKERD_CONTROL_PLANE)
     timeout_seconds: int = 600
-    mirror: MirrorConfig = field(default_factory=MirrorConfig)
+    mirror: Pulls = field(default_factory=Pulls)
     """Where the charts and their images come from (the pull secret is in the namespace already)."""
     roots_digest: pulumi.Input[str] | None = None
     """The trust bundle's anchor-set digest, known once trust-manager wrote the set: a pod annotation, so

@@ -29,7 +29,8 @@ from components.outputs import (
 )
 from components.vault_side import VaultEndpoint, VaultSide
 from lib import expiry, gates, rotation, versions
-from lib.config import ClusterTarget, ConfigError, MirrorConfig, StackConfig
+from lib.config import ClusterTarget, ConfigError, StackConfig
+from lib.pulls import Pulls
 from lib.rotation import Rotation
 
 if TYPE_CHECKING:
@@ -224,7 +225,7 @@ class ClusterAccess:
     k3d: K3dCluster | None = None
 
 
-def connect(target: ClusterTarget, network, mirror: MirrorConfig) -> ClusterAccess:
+def connect(target: ClusterTarget, network, mirror: Pulls) -> ClusterAccess:
     """A k3d cluster made here, or an existing one's kubeconfig."""
     if target.cluster.mode != "k3d":
         assert target.cluster.kubeconfig is not None  # required by the config rules

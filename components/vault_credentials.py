@@ -17,8 +17,8 @@ import pulumi_vault as vault
 
 from components.credential import AppRoleLogin, KubernetesLogin, TokenLogin
 from lib import vault_access
-from lib.config import CredentialConfig
 from lib.names import RFC3339, VAULT_SERVICE_ACCOUNT
+from lib.vault_access import CredentialSettings
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class ReviewedCluster:
     """Where cert-manager's ServiceAccount for Vault lives: the one namespace the role binds."""
 
 
-def approle_backend(name: str, cred: CredentialConfig, parent: pulumi.Resource) -> vault.AuthBackend:
+def approle_backend(name: str, cred: CredentialSettings, parent: pulumi.Resource) -> vault.AuthBackend:
     return vault.AuthBackend(
         f"{name}-approle",
         type="approle",
@@ -46,7 +46,7 @@ def approle_backend(name: str, cred: CredentialConfig, parent: pulumi.Resource) 
 def approle_login(
     name: str,
     cluster: str,
-    cred: CredentialConfig,
+    cred: CredentialSettings,
     version: int,
     policy: vault.Policy,
     backend: vault.AuthBackend,
@@ -80,7 +80,7 @@ def approle_login(
 
 
 def token_login(
-    name: str, cluster: str, cred: CredentialConfig, policy: vault.Policy, parent: pulumi.Resource
+    name: str, cluster: str, cred: CredentialSettings, policy: vault.Policy, parent: pulumi.Resource
 ) -> TokenLogin:
     """A non-periodic orphan token per cluster, as the walkthrough makes.
 
@@ -97,13 +97,13 @@ def token_login(
     )
 
 
-def kubernetes_mount(cred: CredentialConfig, cluster: str) -> str:
+def kubernetes_mount(cred: CredentialSettings, cluster: str) -> str:
     """A cluster's Kubernetes auth mount: a mount's config names one API server, so each cluster has its own."""
     return f"{cred.kubernetes_mount}/{cluster}" if cluster else cred.kubernetes_mount
 
 
 def kubernetes_login(
-    name: str, cluster: str, cred: CredentialConfig, reviewed: ReviewedCluster, policy: vault.Policy, parent
+    name: str, cluster: str, cred: CredentialSettings, reviewed: ReviewedCluster, policy: vault.Policy, parent
 ) -> KubernetesLogin:
     """Kubernetes auth: a mount for the cluster, its API server and CA, a role bound to one ServiceAccount.
 

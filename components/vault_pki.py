@@ -19,7 +19,8 @@ from components import vault_credentials
 from components.credential import VaultCredential
 from components.vault_credentials import ReviewedCluster
 from lib import vault_access
-from lib.config import Consumer, CredentialConfig, Duration
+from lib.values import Duration
+from lib.vault_access import Consumer, CredentialSettings
 from lib.x509 import AnchorFacts, anchor_facts
 
 
@@ -58,7 +59,7 @@ class VaultPkiArgs:
     """The one that signs the identity issuer."""
     new_anchors: AnchorSpec
     """What an anchor generated from now on is: its common name, lifetime and key."""
-    credential: CredentialConfig
+    credential: CredentialSettings
     """Which credential cert-manager gets, and its settings."""
     clusters: dict[str, Consumer] = field(default_factory=lambda: {"": Consumer("")})
     """A credential for each cluster: by its key ("" for the stack's one cluster), its secret_id version."""

@@ -9,9 +9,11 @@ sign path alone signs, no ``sudo``, no ``default`` policy, no lookup-self).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from lib.names import VAULT_AUDIENCE, VAULT_SERVICE_ACCOUNT
+from lib.values import Duration
 
 SIGN_SUFFIX = "/sign-intermediate"
 
@@ -111,3 +113,36 @@ def requirements(
     else:
         needs["token"] = orphan_token(policy, login_ttl_seconds)
     return needs
+
+
+@dataclass(frozen=True)
+class CredentialSettings:
+    """How cert-manager's Vault credential is made: its kind, mounts, roles and token lifetimes."""
+
+    kind: str
+    token_ttl: Duration
+    approle_mount: str
+    approle_role: str
+    approle_token_ttl: Duration
+    secret_id_version: int = 1  # the top-level one: a listed cluster has its own
+    kubernetes_mount: str = "linkerd-kubernetes"  # one Kubernetes auth mount a cluster: <mount>/<name> when listed
+    kubernetes_role: str = "cert-manager"
+    kubernetes_token_ttl: Duration = Duration("10m", 600)
+
+
+@dataclass(frozen=True)
+class KubernetesApi:
+    """A cluster's API server as Vault reaches it, for Kubernetes auth's TokenReview."""
+
+    host: str  # https://host[:port]
+    ca_pem: str  # the CA that verifies its serving certificate
+    namespace: str = "cert-manager"  # where cert-manager's ServiceAccount for Vault lives (the bound namespace)
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A cluster stack that consumes a Vault-only stack, with a credential of its own."""
+
+    name: str
+    secret_id_version: int = 1
+    kubernetes: KubernetesApi | None = None  # credential kubernetes: its cluster's API server

@@ -125,3 +125,23 @@ def check_anchor_pem(pem: str, now: dt.datetime | None = None) -> str | None:
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         return "is not an ECDSA P-256 certificate, the only kind Linkerd accepts"
     return None
+
+
+def kubeconfig_ca(text: str, context: str | None) -> str | None:
+    """The PEM CA of the kubeconfig's cluster for ``context`` (its current one when None), if it holds one."""
+    import base64
+    import binascii
+
+    import yaml
+
+    doc = yaml.safe_load(text)
+    contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or [] if isinstance(c, dict)}
+    wanted = contexts.get(context or doc.get("current-context")) or {}
+    for entry in doc.get("clusters") or []:
+        if isinstance(entry, dict) and entry.get("name") == wanted.get("cluster"):
+            data = (entry.get("cluster") or {}).get("certificate-authority-data")
+            try:
+                return base64.b64decode(data, validate=True).decode() if data else None
+            except (binascii.Error, ValueError):
+                return None
+    return None

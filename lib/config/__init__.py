@@ -16,10 +16,6 @@ from lib.config.load import load, parse
 from lib.config.model import (
     ClusterTarget,
     ConfigError,
-    Consumer,
-    CredentialConfig,
-    Duration,
-    MirrorConfig,
     PkiConfig,
     StackConfig,
 )
@@ -28,10 +24,6 @@ from lib.config.rules import foreign_lookalikes, parse_duration
 __all__ = [
     "ClusterTarget",
     "ConfigError",
-    "Consumer",
-    "CredentialConfig",
-    "Duration",
-    "MirrorConfig",
     "PkiConfig",
     "StackConfig",
     "foreign_lookalikes",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from lib.config.model import ClusterTarget, CredentialConfig, PkiConfig, VaultConfig
+from lib.config.model import ClusterTarget, PkiConfig, VaultConfig
 from lib.config.reader import Reader
 from lib.config.rules import CERT_MANAGER_MIN_RENEW_BEFORE, is_loopback
+from lib.vault_access import CredentialSettings
 
 
 def check_plain_http(r: Reader, key: str, value: str | None) -> None:
@@ -34,7 +35,7 @@ def check_ports(r: Reader, vault: VaultConfig, targets: tuple[ClusterTarget, ...
         taken.setdefault(t.cluster.api_port, f"the k3dApiPort of cluster {t.key}")
 
 
-def check_durations(r: Reader, vault: VaultConfig, pki: PkiConfig, cred: CredentialConfig, creates: bool) -> None:
+def check_durations(r: Reader, vault: VaultConfig, pki: PkiConfig, cred: CredentialSettings, creates: bool) -> None:
     """The lifetimes must nest: renewBefore < issuer < anchor <= mount max TTL (the last two where ours)."""
     if creates and r.sound("anchorTtl", "pkiMaxLeaseTtl") and pki.anchor_ttl.seconds > vault.max_lease_ttl.seconds:
         r.fail(

@@ -14,8 +14,6 @@ from lib.config.model import (
     CertManagerConfig,
     ClusterConfig,
     ClusterTarget,
-    Consumer,
-    KubernetesApi,
     LinkerdConfig,
 )
 from lib.config.reader import EntryReader, Reader, scalar, structured
@@ -26,9 +24,10 @@ from lib.config.rules import (
     PINNED_IMAGE,
     address_problem,
     is_loopback,
-    kubeconfig_ca,
     kubeconfig_problem,
 )
+from lib.vault_access import Consumer, KubernetesApi
+from lib.x509 import kubeconfig_ca
 
 
 def read_cluster_target(

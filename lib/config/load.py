@@ -20,10 +20,7 @@ from lib.config.model import (
     VAULT_MODES,
     VAULT_SIDES,
     ConfigError,
-    CredentialConfig,
-    Duration,
     PkiConfig,
-    Secret,
     StackConfig,
     VaultConfig,
 )
@@ -42,6 +39,8 @@ from lib.config.rules import (
     parse_duration,
 )
 from lib.config.sides import read_anchors, read_vault_side
+from lib.values import Duration, Secret
+from lib.vault_access import CredentialSettings
 
 ROTATION_GATES = ("enforce", "override")
 
@@ -177,7 +176,7 @@ def parse(
     if r.sound("workloadCertLifetime") and not 3600 <= pki.workload_cert_lifetime.seconds <= 30 * 86400:
         r.fail("workloadCertLifetime", f"{pki.workload_cert_lifetime.text} is not from 1h to 720h (30 days)")
 
-    credential = CredentialConfig(
+    credential = CredentialSettings(
         kind=r.choice("credential", CREDENTIALS),
         token_ttl=r.duration("tokenTtl"),
         approle_mount=r.pattern("approleMount", MOUNT_PATH, "a Vault mount path such as approle"),

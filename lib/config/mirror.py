@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 from lib import charts, images
-from lib.config.model import ClusterTarget, MirrorConfig
+from lib.config.model import ClusterTarget
 from lib.config.reader import Reader, structured
+from lib.pulls import Pulls
 
 # host[:port][/prefix]: a host with a dot or a port (or localhost), so that no one reads it as a Docker Hub user.
 _HOST = r"(localhost|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)(:[0-9]{1,5})?"
@@ -26,7 +27,7 @@ def _port_in_range(reference: str) -> bool:
     return found is None or 1 <= int(found.group(1)) <= 65535
 
 
-def read_mirror(r: Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[str], base: Path) -> MirrorConfig:
+def read_mirror(r: Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[str], base: Path) -> Pulls:
     registry = r.text("imageRegistry")
     if registry is not None and not _REGISTRY.match(registry):
         r.fail(
@@ -64,7 +65,7 @@ def read_mirror(r: Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[s
                 r.fail(label, problem)
             continue
         sources[name] = found
-    return MirrorConfig(
+    return Pulls(
         images=images.Mirror(registry, overrides),
         pull_secret=secret,
         charts=sources,

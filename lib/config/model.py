@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import pulumi
 
 from lib import versions
-from lib.charts import ChartSource
-from lib.charts import upstream as upstream_chart
-from lib.images import Mirror, registry_auths
+from lib.pulls import Pulls
+from lib.values import Duration, Secret
+from lib.vault_access import Consumer, CredentialSettings, KubernetesApi
 
 CLUSTER_MODES = ("k3d", "existing", "none")
 
@@ -54,34 +54,6 @@ class ConfigError(pulumi.RunError):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"invalid stack configuration:\n{lines}")
-
-
-class Secret:
-    """A secret config value. Its repr never shows the value."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str):
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "Secret(***)"
-
-    def output(self) -> pulumi.Output[str]:
-        return pulumi.Output.secret(self.value)
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A duration as written in config (``48h``) and in whole seconds."""
-
-    text: str
-    seconds: int
-
-    @property
-    def vault_ttl(self) -> str:
-        """As Vault takes a TTL: whole seconds."""
-        return f"{self.seconds}s"
 
 
 @dataclass(frozen=True)
@@ -140,19 +112,6 @@ class PkiConfig:
 
 
 @dataclass(frozen=True)
-class CredentialConfig:
-    kind: str
-    token_ttl: Duration
-    approle_mount: str
-    approle_role: str
-    approle_token_ttl: Duration
-    secret_id_version: int = 1  # the top-level one: a listed cluster has its own
-    kubernetes_mount: str = "linkerd-kubernetes"  # one Kubernetes auth mount a cluster: <mount>/<name> when listed
-    kubernetes_role: str = "cert-manager"
-    kubernetes_token_ttl: Duration = Duration("10m", 600)
-
-
-@dataclass(frozen=True)
 class CertManagerConfig:
     install: bool  # False: the cluster runs cert-manager and trust-manager already
     # How long `up` waits for the ClusterIssuer and the Certificate to be Ready, the Bundle Synced.
@@ -169,15 +128,6 @@ class CertManagerConfig:
 class LinkerdConfig:
     install_gateway_api: bool
     install: bool = True  # False: another tool (Argo CD, Flux, the linkerd CLI) installs Linkerd
-
-
-@dataclass(frozen=True)
-class KubernetesApi:
-    """A cluster's API server as Vault reaches it, for Kubernetes auth's TokenReview."""
-
-    host: str  # https://host[:port]
-    ca_pem: str  # the CA that verifies its serving certificate
-    namespace: str = "cert-manager"  # where cert-manager's ServiceAccount for Vault lives (the bound namespace)
 
 
 @dataclass(frozen=True)
@@ -214,41 +164,11 @@ class VaultSideConfig:
 
 
 @dataclass(frozen=True)
-class Consumer:
-    """A cluster stack that consumes a Vault-only stack, with a credential of its own."""
-
-    name: str
-    secret_id_version: int = 1
-    kubernetes: KubernetesApi | None = None  # credential kubernetes: its cluster's API server
-
-
-@dataclass(frozen=True)
-class MirrorConfig:
-    """Where images and charts come from (README, "Air-gapped and mirrored installs")."""
-
-    images: Mirror = field(default_factory=Mirror)
-    pull_secret: Secret | None = None  # a dockerconfigjson, for every namespace we install into and the nodes
-    charts: dict[str, ChartSource] = field(default_factory=dict)  # chart name -> where it comes from, if moved
-
-    def chart(self, pin: versions.ChartPin) -> ChartSource:
-        return self.charts.get(pin.name) or upstream_chart(pin)
-
-    @property
-    def configures_nodes(self) -> bool:
-        """Whether a k3d cluster's nodes get a registry config: a mirror to pull through, or credentials."""
-        return self.images.active or self.pull_secret is not None
-
-    def registry_auths(self) -> dict[str, tuple[str, str]]:
-        """The pull secret's credentials by registry host (secret: never log or export them in plain)."""
-        return (registry_auths(self.pull_secret.value) or {}) if self.pull_secret else {}
-
-
-@dataclass(frozen=True)
 class StackConfig:
     cluster: ClusterConfig
     vault: VaultConfig
     pki: PkiConfig
-    credential: CredentialConfig
+    credential: CredentialSettings
     linkerd: LinkerdConfig
     cert_manager: CertManagerConfig = CertManagerConfig(install=True)
     warnings: tuple[str, ...] = ()  # nothing wrong yet, but soon (a certificate about to expire)
@@ -257,7 +177,7 @@ class StackConfig:
     vault_side: VaultSideConfig = VaultSideConfig()
     consumers: tuple[Consumer, ...] = ()  # a Vault-only stack's declared consumers
     kubernetes: KubernetesApi | None = None  # a Vault-only stack's one credential, kubernetes: its cluster
-    mirror: MirrorConfig = field(default_factory=MirrorConfig)
+    mirror: Pulls = field(default_factory=Pulls)
 
     @property
     def listed(self) -> bool:

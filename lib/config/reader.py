@@ -7,9 +7,10 @@ import re
 from collections.abc import Mapping
 
 from lib import settings
-from lib.config.model import BOOLEANS, Duration, Secret
+from lib.config.model import BOOLEANS
 from lib.config.rules import GO_MAX_DURATION_SECONDS, TOKEN, TOKEN_KEYS, address_problem, parse_duration
 from lib.problems import Problem
+from lib.values import Duration, Secret
 
 
 class Reader:

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from urllib.parse import urlparse
 
 from lib import settings
-from lib.config.model import Duration
 from lib.problems import Problem
+from lib.values import Duration
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -63,26 +63,6 @@ def kubeconfig_problem(text: str, context: str | None) -> Problem | None:
         return Problem("kubeContext", f"{context!r} is not a context of the kubeconfig; it has {known}")
     if context is None and not doc.get("current-context"):
         return Problem("kubeContext", "is needed: the kubeconfig has no current-context")
-    return None
-
-
-def kubeconfig_ca(text: str, context: str | None) -> str | None:
-    """The PEM CA of the kubeconfig's cluster for ``context`` (its current one when None), if it holds one."""
-    import base64
-    import binascii
-
-    import yaml
-
-    doc = yaml.safe_load(text)
-    contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or [] if isinstance(c, dict)}
-    wanted = contexts.get(context or doc.get("current-context")) or {}
-    for entry in doc.get("clusters") or []:
-        if isinstance(entry, dict) and entry.get("name") == wanted.get("cluster"):
-            data = (entry.get("cluster") or {}).get("certificate-authority-data")
-            try:
-                return base64.b64decode(data, validate=True).decode() if data else None
-            except (binascii.Error, ValueError):
-                return None
     return None
 
 

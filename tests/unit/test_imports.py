@@ -112,3 +112,23 @@ def test_no_private_name_is_used_outside_its_module():
                 ):
                     crossings.append(f"{path.relative_to(ROOT)}: {node.value.id}.{node.attr}")
     assert crossings == []
+
+
+# The stack program: it reads the config and maps it onto the components (components/program.py, and the
+# Vault side and outputs it assembles). Every other module of components/ is the library a program of its own uses.
+STACK_PROGRAM = {"components.program", "components.outputs", "components.vault_side"}
+CONFIG = ("lib.config", "lib.settings", "lib.applies")
+
+
+def test_no_component_reads_the_stacks_config():
+    """A component takes plain values and library types (lib/values.py, lib/pulls.py, lib/vault_access.py): a
+    program of another team builds them without the stack's config, and the config changes without them."""
+    known = modules()
+    found = []
+    for name, path in known.items():
+        if not name.startswith("components.") or name in STACK_PROGRAM:
+            continue
+        for target in imports(name, path, known):
+            if target.startswith(CONFIG):
+                found.append(f"{name} imports {target}")
+    assert found == []
