@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from types import ModuleType
 
@@ -31,6 +32,21 @@ def load_script(name: str) -> ModuleType:
 
 # A Pulumi CLI on PATH that says its version, as the real one does.
 PULUMI = f'echo "{versions.PULUMI_CLI_VERSION}"'
+
+
+# Every connection the check would make fails loudly: it runs with no network.
+NO_NETWORK = textwrap.dedent(
+    """
+    import socket
+
+    def _refuse(*args, **kwargs):
+        raise OSError("scripts/stack check tried the network")
+
+    socket.socket.connect = _refuse
+    socket.socket.connect_ex = _refuse
+    socket.create_connection = _refuse
+    """
+)
 
 
 def fake_bin(tmp_path: Path, **tools: str) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from tests.harness import ANCHOR_PEM, CLUSTER_CA_PEM, EXISTING_KUBECONFIG
-from tests.helpers import ROOT
+from tests.helpers import NO_NETWORK, ROOT, fake_bin
 
 EXAMPLES = (ROOT / "docs" / "configuration.md", ROOT / "docs" / "operations.md")
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -57,13 +57,20 @@ class Reader:
             "PULUMI_BACKEND_URL": f"file://{tmp_path / 'backend'}?metadata=skip",
         }
         self.env.pop("LVP_STACK", None)
+        # `check` as a pull request's CI runs it: no `pulumi` on PATH, every network connection refused.
+        guard = tmp_path / "no-network"
+        guard.mkdir()
+        (guard / "sitecustomize.py").write_text(NO_NETWORK)
+        (tmp_path / "offline").mkdir()
+        self.offline = {"PATH": fake_bin(tmp_path / "offline"), "HOME": str(home), "PYTHONPATH": str(guard)}
         self.checked: list[str] = []
 
     def stack(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        offline = {**self.offline, "LVP_STACK": self.env.get("LVP_STACK", "dev")}
         return subprocess.run(
-            ["bash", "scripts/stack", *args],
+            ["/bin/bash", "scripts/stack", *args],
             cwd=self.root,
-            env=self.env,
+            env=offline if args[0] == "check" else self.env,
             input=stdin,
             capture_output=True,
             text=True,

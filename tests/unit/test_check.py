@@ -16,24 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ANCHOR_PEM, EXISTING_KUBECONFIG
-from tests.helpers import ROOT, fake_bin, load_script
+from tests.helpers import NO_NETWORK, ROOT, fake_bin, load_script
 
 check = load_script("check")
 
 CIPHERTEXT = "v1:QmxvY2tlZC1jaXBoZXJ0ZXh0LW5ldmVyLXByaW50ZWQ="
-# Every connection the check would make fails loudly: it runs with no network.
-NO_NETWORK = textwrap.dedent(
-    """
-    import socket
-
-    def _refuse(*args, **kwargs):
-        raise OSError("scripts/stack check tried the network")
-
-    socket.socket.connect = _refuse
-    socket.socket.connect_ex = _refuse
-    socket.create_connection = _refuse
-    """
-)
 
 
 def project(tmp_path: Path, **stacks: str) -> Path:
