@@ -145,3 +145,27 @@ def kubeconfig_ca(text: str, context: str | None) -> str | None:
             except (binascii.Error, ValueError):
                 return None
     return None
+
+
+def self_signed(
+    common_name: str, not_before: dt.datetime, lifetime: dt.timedelta, key=None, ca: bool = True
+) -> tuple[str, ec.EllipticCurvePrivateKey]:
+    """A self-signed ECDSA P-256 certificate (PEM) and its key: what stands in for a CA made elsewhere (the
+    offline check's anchor and kubeconfig CA; the tests' anchors). Never a trust anchor of a stack."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + lifetime)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key

@@ -81,26 +81,9 @@ def _as_engine_hands_it(value: Any) -> str:
 def _test_ca(common_name: str = "offline placeholder CA", seconds: int = 3 * 365 * 86400) -> tuple[str, str]:
     """A throwaway self-signed CA (PEM, base64 of the PEM), made now for ``seconds``: where Vault's generated
     anchor, or a secret kubeconfig's CA, stands in."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from lib.x509 import self_signed
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(seconds=seconds))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    pem, _key = self_signed(common_name, dt.datetime.now(dt.UTC), dt.timedelta(seconds=seconds))
     return pem, base64.b64encode(pem.encode()).decode()
 
 

@@ -27,6 +27,7 @@ from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.sync_await import _sync_await
 
 from lib import config as config_module
+from lib.x509 import self_signed
 
 # What of the Pulumi SDK this harness relies on beyond its documented testing API
 # (``set_mocks``, ``Mocks``, ``runtime.test``): an SDK upgrade that changes any of these breaks
@@ -61,21 +62,8 @@ def make_ca(
     start: dt.datetime | None = None,
 ) -> tuple[str, Any]:
     """A self-signed certificate made for the test at run time (nothing committed), from ``start`` for ``days``."""
-    key = key or ec.generate_private_key(ec.SECP256R1())
     now = start or dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key
+    return self_signed(common_name, now, dt.timedelta(days=days), key=key, ca=ca)
 
 
 ANCHOR_PEM, ANCHOR_KEY = make_ca()
