@@ -470,7 +470,8 @@ def _pulled(resources: list[Registered]) -> tuple[list[str], list[str]]:
 def summary(result: Evaluation) -> str:
     lines = []
     if not result.ok:
-        lines.append(f"stack {result.stack}: {len(result.problems)} problem(s); nothing would be made:")
+        count = len(result.problems)
+        lines.append(f"stack {result.stack}: {count} problem{'' if count == 1 else 's'}; nothing would be made:")
         lines.extend(f"  - {p}" for p in result.problems)
     else:
         custom = [r for r in result.resources if r.custom and not r.type.startswith("pulumi:providers:")]

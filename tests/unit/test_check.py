@@ -225,3 +225,25 @@ def test_anchor_pems_of_a_provided_side_are_read_as_written(tmp_path):
     result = run_check(project(tmp_path, north=provided), "north", tmp_path)
     assert result.returncode == 0, result.stderr
     assert "vaultRequirements" in result.stdout
+
+
+def test_with_a_mirror_every_image_and_chart_in_the_summary_is_the_mirrors(tmp_path):
+    mirrored = f"""
+        config:
+          linkerd-vault-pki:vaultToken:
+            secure: {CIPHERTEXT}
+          linkerd-vault-pki:imageRegistry: mirror.corp.example:5000
+          linkerd-vault-pki:chartRepository: oci://mirror.corp.example:5000/charts
+          linkerd-vault-pki:clusters:
+            - name: east
+              k3dApiPort: 6551
+            - name: west
+              k3dApiPort: 6552
+        """
+    result = run_check(project(tmp_path, mirrored=mirrored), "mirrored", tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines() if line.startswith(("images", "charts")))
+    pulled = lines["images"].split(", ")
+    assert len(pulled) >= 13 and all(i.startswith("mirror.corp.example:5000/") for i in pulled), pulled
+    assert all(c.startswith("oci://mirror.corp.example:5000/charts/") for c in lines["charts"].split(", "))
+    assert "east-k3d (" in result.stdout and "west-k3d (" in result.stdout
