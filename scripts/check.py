@@ -146,6 +146,19 @@ def _yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     return config
 
 
+def _environments(path: Path) -> list[str]:
+    """The Pulumi ESC environments a stack file imports (``environment:``, a name or a list): their values
+    reach the program at `up`, and are not read offline."""
+    import yaml
+
+    found = (yaml.safe_load(path.read_text()) or {}).get("environment")
+    if isinstance(found, str):
+        return [found]
+    if isinstance(found, dict):
+        found = found.get("imports")
+    return [str(e) for e in found] if isinstance(found, list) else []
+
+
 def _full_key(key: Any, path: Path) -> str:
     text = str(key)
     if text.count(":") == 1 or (text.count(":") == 2 and text.split(":")[1] == "config"):
@@ -173,6 +186,11 @@ def stack_settings(project_dir: Path, stack: str) -> StackSettings:
     if stack_file.is_file():
         for key, value in _yaml_mapping(stack_file, "stack settings").items():
             values[_full_key(key, stack_file)] = value
+        if imported := _environments(stack_file):
+            notes.append(
+                f"the stack imports the ESC environment(s) {', '.join(imported)}: what they set is not read "
+                "offline, so a key only they set is reported missing here"
+            )
     else:
         notes.append(f"there is no Pulumi.{stack}.yaml: the stack is checked with every default")
     prefix = f"{PROJECT}:"

@@ -247,3 +247,11 @@ def test_with_a_mirror_every_image_and_chart_in_the_summary_is_the_mirrors(tmp_p
     assert len(pulled) >= 13 and all(i.startswith("mirror.corp.example:5000/") for i in pulled), pulled
     assert all(c.startswith("oci://mirror.corp.example:5000/charts/") for c in lines["charts"].split(", "))
     assert "east-k3d (" in result.stdout and "west-k3d (" in result.stdout
+
+
+def test_an_esc_environment_is_named_as_not_read(tmp_path):
+    """Values from Pulumi ESC reach the program only at `up`: the check says so, instead of passing silently."""
+    text = PLATFORM.rstrip() + "\n    environment:\n      - corp/vault-credentials\n"  # beside `config:`
+    result = run_check(project(tmp_path, prod=text), "prod", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "imports the ESC environment(s) corp/vault-credentials" in result.stdout
