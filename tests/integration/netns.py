@@ -30,6 +30,7 @@ from pathlib import Path
 
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 PR_SET_DUMPABLE = 4
+PR_SET_PDEATHSIG = 1
 
 
 def _pipe(src: socket.socket, dst: socket.socket) -> None:
@@ -118,10 +119,27 @@ def main(argv: list[str]) -> int:
             threading.Thread(target=relay, args=(conn, outside), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
-    child = subprocess.Popen(program)
+    started: list[subprocess.Popen] = []
+
+    def forward(signum: int, _frame) -> None:
+        if not started:
+            sys.exit(128 + signum)  # stopped before the program started: nothing to leave behind
+        started[0].send_signal(signum)
+
+    # The handlers before the program: a stop between its start and theirs would leave it running, alone.
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
-    return child.wait()
+        signal.signal(sig, forward)
+    relay_pid = os.getpid()
+    started.append(subprocess.Popen(program, preexec_fn=lambda: _die_with(relay_pid)))
+    return started[0].wait()
+
+
+def _die_with(parent: int) -> None:
+    """In the program, before it runs: a SIGTERM when this relay ends, however it ends (prctl(2),
+    PR_SET_PDEATHSIG), so that a relay killed outright never leaves its program running."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the relay ended before the request took hold
+        os._exit(1)
 
 
 if __name__ == "__main__":
