@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pulumi
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PROJECT = "linkerd-vault-pki"
@@ -125,7 +127,8 @@ def _replace_secure(value: Any, key: str, around: dict[str, Any]) -> Any:
     return value
 
 
-def _yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+def _settings_file(path: Path, what: str) -> dict[str, Any]:
+    """A project or stack settings file, read once, its ``config`` checked to be a mapping."""
     import yaml
 
     try:
@@ -140,18 +143,15 @@ def _yaml_mapping(path: Path, what: str) -> dict[str, Any]:
         return {}
     if not isinstance(doc, dict):
         raise Unreadable(f"{path.name}: is not a YAML mapping ({what})")
-    config = doc.get("config") or {}
-    if not isinstance(config, dict):
+    if not isinstance(doc.get("config") or {}, dict):
         raise Unreadable(f"{path.name}: its config is not a mapping of key to value")
-    return config
+    return doc
 
 
-def _environments(path: Path) -> list[str]:
+def _environments(doc: dict[str, Any]) -> list[str]:
     """The Pulumi ESC environments a stack file imports (``environment:``, a name or a list): their values
     reach the program at `up`, and are not read offline."""
-    import yaml
-
-    found = (yaml.safe_load(path.read_text()) or {}).get("environment")
+    found = doc.get("environment")
     if isinstance(found, str):
         return [found]
     if isinstance(found, dict):
@@ -176,7 +176,7 @@ def stack_settings(project_dir: Path, stack: str) -> StackSettings:
     values: dict[str, Any] = {}
     project_file = project_dir / "Pulumi.yaml"
     if project_file.is_file():
-        for key, entry in _yaml_mapping(project_file, "a Pulumi project").items():
+        for key, entry in (_settings_file(project_file, "a Pulumi project").get("config") or {}).items():
             if isinstance(entry, dict) and ("value" in entry or "default" in entry):
                 values[_full_key(key, project_file)] = entry.get("value", entry.get("default"))
             elif not isinstance(entry, dict):
@@ -184,9 +184,10 @@ def stack_settings(project_dir: Path, stack: str) -> StackSettings:
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     notes = []
     if stack_file.is_file():
-        for key, value in _yaml_mapping(stack_file, "stack settings").items():
+        doc = _settings_file(stack_file, "stack settings")
+        for key, value in (doc.get("config") or {}).items():
             values[_full_key(key, stack_file)] = value
-        if imported := _environments(stack_file):
+        if imported := _environments(doc):
             notes.append(
                 f"the stack imports the ESC environment(s) {', '.join(imported)}: what they set is not read "
                 "offline, so a key only they set is reported missing here"
@@ -222,7 +223,7 @@ class Registered:
     inputs: dict[str, Any]
 
 
-class OfflineMocks:
+class OfflineMocks(pulumi.runtime.Mocks):
     """What the providers would answer, offline: each resource's inputs as its state, and the computed outputs
     the program reads (a certificate, a container's address, k3d's kubeconfig, Vault's ids and tokens) as
     placeholders of their shape. Another stack's outputs are those given in ``stacks``; this stack has none
@@ -287,13 +288,6 @@ class OfflineMocks:
         if name not in self.stacks:
             raise RuntimeError(f"stack {name} is not one this check evaluated")
         return self.stacks[name]
-
-
-def _mocks_class():
-    """``OfflineMocks`` over the SDK's ``Mocks`` (imported late: reading a stack file needs no SDK)."""
-    import pulumi
-
-    return type("PulumiOfflineMocks", (OfflineMocks, pulumi.runtime.Mocks), {})
 
 
 @dataclass
@@ -375,14 +369,13 @@ def _referenced_stacks(
 
 
 def _run_program(cfg, stack: str, stacks: dict[str, dict[str, Any]], result: Evaluation) -> None:
-    import pulumi
     from pulumi.runtime import mocks as pulumi_mocks
     from pulumi.runtime import settings
 
     from components import program
     from lib import gates
 
-    mocks = _mocks_class()(stack, stacks)
+    mocks = OfflineMocks(stack, stacks)
     registered = result.resources
 
     class Monitor(pulumi_mocks.MockMonitor):

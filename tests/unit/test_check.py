@@ -67,6 +67,12 @@ PLATFORM = f"""
     """
 
 
+def cluster_only(*lines: str) -> str:
+    """A stack file of a cluster-only stack on an existing cluster (its kubeconfig a secret), plus ``lines``."""
+    head = ["config:", "  linkerd-vault-pki:clusterMode: existing", "  linkerd-vault-pki:kubeconfig:"]
+    return "\n".join([*head, f"    secure: {CIPHERTEXT}", *(f"  {line}" for line in lines)]) + "\n"
+
+
 def test_the_repositorys_stack_files_pass_with_no_cli_and_no_network(tmp_path):
     root = project(tmp_path)
     for stack_file in sorted(ROOT.glob("Pulumi.*.yaml")):
@@ -152,15 +158,11 @@ def test_a_reference_stack_reads_the_vault_stack_file_beside_it_or_a_stand_in(tm
             secure: {CIPHERTEXT}
           linkerd-vault-pki:consumers: [east, west]
         """
-    east = f"""
-        config:
-          linkerd-vault-pki:clusterMode: existing
-          linkerd-vault-pki:kubeconfig:
-            secure: {CIPHERTEXT}
-          linkerd-vault-pki:vaultSide: reference
-          linkerd-vault-pki:vaultStack: pki
-          linkerd-vault-pki:vaultConsumer: east
-        """
+    east = cluster_only(
+        "linkerd-vault-pki:vaultSide: reference",
+        "linkerd-vault-pki:vaultStack: pki",
+        "linkerd-vault-pki:vaultConsumer: east",
+    )
     root = project(tmp_path, east=east)
     alone = run_check(root, "east", tmp_path)
     assert alone.returncode == 0, alone.stderr
@@ -208,20 +210,16 @@ def test_an_existing_cluster_stack_in_the_clear_is_refused_for_its_kubeconfig(tm
 
 
 def test_anchor_pems_of_a_provided_side_are_read_as_written(tmp_path):
-    provided = f"""
-        config:
-          linkerd-vault-pki:clusterMode: existing
-          linkerd-vault-pki:kubeconfig:
-            secure: {CIPHERTEXT}
-          linkerd-vault-pki:vaultSide: provided
-          linkerd-vault-pki:signPath: pki/issuer/linkerd-trust-anchor/sign-intermediate
-          linkerd-vault-pki:vaultClusterAddress: https://vault.example.com
-          linkerd-vault-pki:approleRoleId: 6f1f7a0c-role
-          linkerd-vault-pki:approleSecretId:
-            secure: {CIPHERTEXT}
-          linkerd-vault-pki:anchorPems:
-            linkerd-trust-anchor: {json.dumps(ANCHOR_PEM)}
-        """
+    provided = cluster_only(
+        "linkerd-vault-pki:vaultSide: provided",
+        "linkerd-vault-pki:signPath: pki/issuer/linkerd-trust-anchor/sign-intermediate",
+        "linkerd-vault-pki:vaultClusterAddress: https://vault.example.com",
+        "linkerd-vault-pki:approleRoleId: 6f1f7a0c-role",
+        "linkerd-vault-pki:approleSecretId:",
+        f"  secure: {CIPHERTEXT}",
+        "linkerd-vault-pki:anchorPems:",
+        f"  linkerd-trust-anchor: {json.dumps(ANCHOR_PEM)}",
+    )
     result = run_check(project(tmp_path, north=provided), "north", tmp_path)
     assert result.returncode == 0, result.stderr
     assert "vaultRequirements" in result.stdout
