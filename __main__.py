@@ -1,6 +1,5 @@
 """linkerd-vault-pki: Linkerd's mTLS on a Vault-held trust anchor, as one Pulumi program."""
 
-from components import program
-from lib import config
+from stack import config, program
 
 program.run(config.load())

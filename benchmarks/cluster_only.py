@@ -6,7 +6,7 @@ Prints, from one run on one machine:
 - a no-op `preview` of the cluster-only stack beside a no-op `preview` of an empty inline program on the
   same engine and backend: what the program itself costs over the engine's floor.
 
-Asserts nothing (the tests do); needs the engine and cluster programs (`python -m toolchain.engine` and
+Asserts nothing (the tests do); needs the engine and cluster programs (`python -m tests.toolchain.engine` and
 `--cluster`) and `bao` (requirements-dev.txt).
 
 Run: .venv/bin/python -m benchmarks.cluster_only [rounds]   (default 3: previews are medians of that many)
@@ -24,8 +24,8 @@ from tests.integration.cluster_only import cluster_stack, provided, up
 from tests.integration.kube import LocalCluster
 from tests.integration.openbao import DevServer, bao_binary
 from tests.integration.stacks import new_stack
-from toolchain.cluster import cluster_binaries
-from toolchain.engine import find_or_build
+from tests.toolchain.cluster import cluster_binaries
+from tests.toolchain.engine import find_or_build
 
 
 def quiet(_line: str) -> None:

@@ -15,14 +15,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lib import gates
+from linkerd_vault_pki import gates
 from tests.integration.cluster_only import cluster_stack
 from tests.integration.kube import LocalCluster
 from tests.integration.linkerd_double import stand_in_control_plane_chart
 from tests.integration.mesh_rotation import kubelet_double, later, rotate_with_control_plane
 from tests.integration.openbao import DevServer, bao_binary
-from toolchain.cluster import cluster_binaries
-from toolchain.engine import find_or_build
+from tests.toolchain.cluster import cluster_binaries
+from tests.toolchain.engine import find_or_build
 
 
 def main() -> None:

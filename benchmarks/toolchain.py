@@ -29,7 +29,7 @@ def build(env: dict[str, str]) -> tuple[float, dict[str, str]]:
     report: dict[str, str] = {}
     for flag in ([], ["--cluster"]):
         out = subprocess.run(
-            [sys.executable, "-m", "toolchain.engine", *flag], cwd=ROOT, env=env, capture_output=True, text=True
+            [sys.executable, "-m", "tests.toolchain.engine", *flag], cwd=ROOT, env=env, capture_output=True, text=True
         )
         if out.returncode != 0:
             sys.exit(f"the build failed:\n{out.stderr[-3000:]}")

@@ -30,7 +30,7 @@ COMMAND = "command:local:Command"
 
 _PATH_BLOCK = re.compile(r'path\s+"([^"]*)"\s*\{([^}]*)\}', re.S)
 _CAPABILITIES = re.compile(r"capabilities\s*=\s*\[([^\]]*)\]")
-# The one duration grammar of this project (lib/config/rules.py's, which a test holds equal): hours, then
+# The one duration grammar of this project (stack/config/rules.py's, which a test holds equal): hours, then
 # minutes, then seconds, each at most once. The pack runs apart from the program and cannot import it.
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
@@ -251,7 +251,8 @@ def lifetimes_nest(resources: Iterable[Resource]) -> list[str]:
     return found
 
 
-# With a mirror, what must name it: each pinned chart's image keys (lib/images.py's, which a test holds equal:
+# With a mirror, what must name it: each pinned chart's image keys (linkerd_vault_pki/images.py's, which a test holds
+# equal:
 # the pack runs apart from the program), k3d's node and helper images, the Vault container's image.
 CHART_IMAGE_KEYS = {
     "cert-manager": (

@@ -34,8 +34,6 @@ from typing import Any
 
 import pulumi
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 PROJECT = "linkerd-vault-pki"
 ORGANIZATION = "organization"  # what a file backend calls every stack's organization
 DEV_STACK = "dev"  # scripts/stack generates its vaultToken at the first `up`
@@ -83,7 +81,7 @@ def _as_engine_hands_it(value: Any) -> str:
 def _test_ca(common_name: str = "offline placeholder CA", seconds: int = 3 * 365 * 86400) -> tuple[str, str]:
     """A throwaway self-signed CA (PEM, base64 of the PEM), made now for ``seconds``: where Vault's generated
     anchor, or a secret kubeconfig's CA, stands in."""
-    from lib.x509 import self_signed
+    from linkerd_vault_pki.x509 import self_signed
 
     pem, _key = self_signed(common_name, dt.datetime.now(dt.UTC), dt.timedelta(seconds=seconds))
     return pem, base64.b64encode(pem.encode()).decode()
@@ -204,7 +202,7 @@ def stack_settings(project_dir: Path, stack: str) -> StackSettings:
         notes.append("vaultToken counts as set: scripts/stack generates it at the dev stack's first `up`")
     if secret_keys:
         notes.append(f"secrets not read (placeholders of their shape): {', '.join(sorted(secret_keys))}")
-    from lib.config.rules import foreign_lookalikes
+    from stack.config.rules import foreign_lookalikes
 
     foreign = foreign_lookalikes({k: _as_engine_hands_it(v) for k, v in values.items()}, PROJECT)
     return StackSettings(raw, secret_keys, foreign, notes)
@@ -314,7 +312,7 @@ def evaluate(project_dir: Path, stack: str, _seen: tuple[str, ...] = ()) -> Eval
         result.problems.append(str(err))
         return result
     result.notes.extend(found.notes)
-    from lib import config as config_module
+    from stack import config as config_module
 
     try:
         cfg = config_module.parse(found.raw, found.secret_keys, found.foreign, base=project_dir)
@@ -355,7 +353,7 @@ def _referenced_stacks(
         if consumers:
             stand_in["consumers"] = json.dumps(consumers)
         other = Evaluation(short)
-        from lib import config as config_module
+        from stack import config as config_module
 
         _run_program(config_module.parse({**stand_in, "vaultToken": PLACEHOLDER}, {"vaultToken"}), short, {}, other)
         if not other.ok:
@@ -372,8 +370,8 @@ def _run_program(cfg, stack: str, stacks: dict[str, dict[str, Any]], result: Eva
     from pulumi.runtime import mocks as pulumi_mocks
     from pulumi.runtime import settings
 
-    from components import program
-    from lib import gates
+    from linkerd_vault_pki import gates
+    from stack import program
 
     mocks = OfflineMocks(stack, stacks)
     registered = result.resources
@@ -447,7 +445,7 @@ def _pulled(resources: list[Registered]) -> tuple[list[str], list[str]]:
     """The images and charts the stack would pull, as its resources name them."""
     import re
 
-    from lib import images as image_table
+    from linkerd_vault_pki import images as image_table
 
     pulled: list[str] = []
     charts: list[str] = []
@@ -511,7 +509,7 @@ def summary(result: Evaluation) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``scripts/check.py [--stack NAME] [PROJECT_DIR]``: exit 0 and a summary, or 1 and every problem."""
+    """``python -m scripts.check [--stack NAME] [PROJECT_DIR]``: exit 0 and a summary, or 1 and every problem."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="scripts/stack check", description=__doc__.splitlines()[0])

@@ -1,4 +1,5 @@
-"""Download the upstream reference files the tests check against, at the versions pinned in lib/versions.py.
+"""Download the upstream reference files the tests check against, at the versions pinned in
+linkerd_vault_pki/versions.py.
 
 The L1 tests read cert-manager's, trust-manager's and Linkerd's CRDs and chart
 values at the pinned tags; L2.5 installs the CRDs into its API server. They are
@@ -7,7 +8,7 @@ beside the checkout (a fresh clone, the GitHub workflow), this fetches them
 from the upstream repositories and prints the `LVP_REFERENCE_DIR=...` line to
 point the tests at them.
 
-Usage: python scripts/fetch_reference.py [DEST]   (default ~/.cache/linkerd-vault-pki/reference)
+Usage: python -m scripts.fetch_reference [DEST]   (default ~/.cache/linkerd-vault-pki/reference)
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lib import versions
+from linkerd_vault_pki import versions
 
 RAW = "https://raw.githubusercontent.com"
 CERT_MANAGER_CRDS = (

@@ -6,7 +6,7 @@ paths left out; the longest chain of waits, the critical path of an `up`, is
 drawn thick. docs/design.md holds the diagram between two markers, and a test
 fails when it is stale.
 
-Usage: .venv/bin/python scripts/graph.py [--write]   (--write updates docs/design.md)
+Usage: .venv/bin/python -m scripts.graph [--write]   (--write updates docs/design.md)
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 BEGIN, END = "<!-- graph:begin (scripts/graph.py --write) -->", "<!-- graph:end -->"
 

@@ -1,6 +1,6 @@
 """The policy pack's config for a stack with a mirror: what `pulls-from-the-mirror` holds images and charts to.
 
-Usage: python scripts/policy_config.py CONFIG_JSON > pack-config.json
+Usage: python -m scripts.policy_config CONFIG_JSON > pack-config.json
 CONFIG_JSON is what `pulumi config --json` prints for the stack (no secret is read: the settings used are plain).
 Prints {} when the stack sets no mirror. `scripts/stack` runs it for `--policy-pack`; README, "Air-gapped and
 mirrored installs".
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
+from linkerd_vault_pki.charts import kind_of, local_directory
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from lib.charts import kind_of, local_directory  # noqa: E402
 
 PROJECT = "linkerd-vault-pki"
 RULE = "pulls-from-the-mirror"

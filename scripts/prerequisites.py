@@ -2,7 +2,7 @@
 
 Run by scripts/stack with the system's python3 (standard library only: nothing is installed yet when it runs).
 It reads ``Pulumi.<stack>.yaml`` as far as the machine's needs go (the modes, the ports, quoted keys too), then
-names what is missing: the Pulumi CLI on PATH (never built here: the engine toolchain/engine.py builds from the
+names what is missing: the Pulumi CLI on PATH (never built here: the engine tests/toolchain/engine.py builds from the
 Go module proxy is the test suite's, and it cannot run this program: no Python language host, no Vault,
 Docker or Command plugin), Docker and k3d where the stack uses them, and the host ports the laptop's
 containers publish when something else holds them. Prints one problem a line; exit 1 when there are any.
@@ -21,9 +21,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from lib import versions  # noqa: E402  (standard library only, like this file)
+# The oldest tools of the operator's machine this project works with (they are found, never installed, here).
+MIN_PULUMI_CLI = (3, 170, 0)
+K3D_MIN_VERSION = (5, 6)
 
 INSTALL_PULUMI = (
     "install the Pulumi CLI: curl -fsSL https://get.pulumi.com | sh "
@@ -33,7 +34,7 @@ INSTALL_PULUMI = (
 MAKES = ("up", "preview", "destroy", "refresh", "doctor")
 # The commands that bind the laptop's ports (a preview and a refresh start no container).
 BINDS = ("up", "doctor")
-VAULT_CONTAINER = "vault"  # components/vault_server.py: the dev container's name
+VAULT_CONTAINER = "vault"  # linkerd_vault_pki/vault_server.py: the dev container's name
 
 
 def stack_settings(stack: str) -> dict[str, object]:
@@ -132,7 +133,7 @@ def port_problems(settings: dict[str, object]) -> list[str]:
 def pulumi_problem() -> str | None:
     """The Pulumi CLI on PATH, at a version that runs this project; what is wrong otherwise."""
     found = shutil.which("pulumi")
-    minimum = ".".join(map(str, versions.MIN_PULUMI_CLI))
+    minimum = ".".join(map(str, MIN_PULUMI_CLI))
     if found is None:
         return f"pulumi: no Pulumi CLI on PATH; {INSTALL_PULUMI}; version >= {minimum}"
     try:
@@ -142,7 +143,7 @@ def pulumi_problem() -> str | None:
     m = re.match(r"v?(\d+)\.(\d+)\.(\d+)", text.strip())
     if m is None:
         return f"pulumi: {found} does not say its version (`pulumi version`); {INSTALL_PULUMI}"
-    if tuple(map(int, m.groups())) < versions.MIN_PULUMI_CLI:
+    if tuple(map(int, m.groups())) < MIN_PULUMI_CLI:
         return f"pulumi: {found} is v{'.'.join(m.groups())}, older than {minimum}; {INSTALL_PULUMI}"
     return None
 
@@ -167,12 +168,12 @@ def problems(command: str, stack: str) -> list[str]:
 
 
 def _k3d_problems() -> list[str]:
-    minimum = ".".join(map(str, versions.K3D_MIN_VERSION))
+    minimum = ".".join(map(str, K3D_MIN_VERSION))
     if shutil.which("k3d") is None:
         return [f"k3d: k3d >= {minimum} (https://k3d.io/#installation)"]
     out = subprocess.run(["k3d", "version"], capture_output=True, text=True, check=False, timeout=30).stdout
     m = re.search(r"^k3d version v(\d+)\.(\d+)", out, re.MULTILINE)
-    if m is None or tuple(map(int, m.groups())) < versions.K3D_MIN_VERSION:
+    if m is None or tuple(map(int, m.groups())) < K3D_MIN_VERSION:
         seen = ".".join(m.groups()) if m else "of unknown version"
         return [f"k3d: {seen} is too old; k3d >= {minimum} is needed (https://k3d.io/#installation)"]
     return []

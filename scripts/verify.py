@@ -37,9 +37,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib import expiry, gates, mesh
-from lib.names import (
+from linkerd_vault_pki import expiry, gates, mesh
+from linkerd_vault_pki.names import (
     BUNDLE_KEY,
     BUNDLE_NAME,
     CERTIFICATE_NAME,
@@ -49,7 +48,7 @@ from lib.names import (
     LINKERD_NAMESPACE,
     RFC3339,
 )
-from lib.x509 import issued_by, sha256_fingerprint
+from linkerd_vault_pki.x509 import issued_by, sha256_fingerprint
 
 
 class CannotLook(Exception):
@@ -386,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.within is not None:
-        from lib.config.rules import parse_duration
+        from stack.config.rules import parse_duration
 
         within = parse_duration(args.within)
         if within is None:

@@ -26,8 +26,8 @@ from pulumi.runtime import settings
 from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.sync_await import _sync_await
 
-from lib import config as config_module
-from lib.x509 import self_signed
+from linkerd_vault_pki.x509 import self_signed
+from stack import config as config_module
 
 # What of the Pulumi SDK this harness relies on beyond its documented testing API
 # (``set_mocks``, ``Mocks``, ``runtime.test``): an SDK upgrade that changes any of these breaks
@@ -325,15 +325,16 @@ def issued_by(ca_pem: str, ca_key: Any, common_name: str = "identity.linkerd.clu
 
 
 def quiet_cluster_stand_in(deployed: dict[str, Any]):
-    """A stand-in for the live cluster the rotation's gates read (lib/gates.py, ``read_cluster``) under mocks.
+    """A stand-in for the live cluster the rotation's gates read (linkerd_vault_pki/gates.py, ``read_cluster``) under
+    mocks.
 
     A cluster where the last `up` went through and nothing of Linkerd's runs: the trust roots ConfigMap holds
     every anchor that `up` deployed, no pod is meshed, and the identity issuer is signed by ``ANCHOR_KEY``
     (the mocks' anchor). The gates' own decisions are tested against fake clusters in tests/unit/test_gates.py
     and against the real API server at L2.5; this only lets a program test reach the registrations.
     """
-    from lib import gates, mesh
-    from lib.names import BUNDLE_KEY
+    from linkerd_vault_pki import gates, mesh
+    from linkerd_vault_pki.names import BUNDLE_KEY
 
     pems = [str(a.get("pem", "")) for a in (deployed.get("trustAnchors") or {}).values()]
     roots = mesh.Roots.from_configmap({"data": {BUNDLE_KEY: "".join(pems)}})
@@ -353,7 +354,7 @@ def render(
 ) -> Rendered:
     """Run ``program.run(cfg)`` under mocks; ``deployed``: the outputs of the stack's last `up`, whose first
     ``read_failures`` reads fail; ``stacks``: other stacks' outputs, by full name."""
-    from components import program
+    from stack import program
 
     return render_program(
         lambda: program.run(cfg),
@@ -396,7 +397,7 @@ def render_program(
     exported: dict[str, Any] = {}
     original_export = pulumi.export
     pulumi.export = lambda name, value: exported.__setitem__(name, pulumi.Output.from_input(value))
-    from lib import gates
+    from linkerd_vault_pki import gates
 
     original_read = gates.read_cluster
     gates.read_cluster = cluster or quiet_cluster_stand_in(mocks.deployed)

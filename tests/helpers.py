@@ -16,18 +16,14 @@ import textwrap
 from pathlib import Path
 from types import ModuleType
 
-from lib import versions
+from linkerd_vault_pki import versions
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 
 
 def load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"scripts.{name}")
 
 
 # A Pulumi CLI on PATH that says its version, as the real one does.

@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from lib import versions
+from linkerd_vault_pki import versions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ def reference_dir() -> Path:
         + versions.CERT_MANAGER.version
         + "/, trust-manager-"
         + versions.TRUST_MANAGER.version
-        + "/ and linkerd-edge-<version>/, or run `python scripts/fetch_reference.py DIR` (docs/testing.md)"
+        + "/ and linkerd-edge-<version>/, or run `python -m scripts.fetch_reference DIR` (docs/testing.md)"
     )
 
 

@@ -26,12 +26,13 @@ from typing import Any
 import pulumi
 from cryptography import x509
 
-from lib import config, names
+from linkerd_vault_pki import names
+from stack import config
 from tests.harness import SECRET_KEYS
 from tests.integration.kube import LocalCluster
 from tests.integration.stacks import Stack, new_stack
 from tests.integration.vault_applier import OpenBaoApplier
-from toolchain.engine import Engine
+from tests.toolchain.engine import Engine
 
 _paths = itertools.count()
 ROOT = Path(__file__).resolve().parents[2]

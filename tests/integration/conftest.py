@@ -49,7 +49,7 @@ def own_openbao():
 
 @pytest.fixture(scope="session")
 def engine():
-    from toolchain.engine import EngineUnavailable, find_or_build
+    from tests.toolchain.engine import EngineUnavailable, find_or_build
 
     try:
         found = find_or_build(log=lambda line: print(f"\n[engine] {line}", flush=True))
@@ -64,8 +64,8 @@ def engine():
 def local_cluster():
     """A local control plane with cert-manager and trust-manager (L2.5), stopped afterwards."""
     from tests.integration.kube import LocalCluster
-    from toolchain.build import EngineUnavailable
-    from toolchain.cluster import cluster_binaries
+    from tests.toolchain.build import EngineUnavailable
+    from tests.toolchain.cluster import cluster_binaries
 
     try:
         binaries = cluster_binaries(log=lambda line: print(f"\n[cluster] {line}", flush=True))

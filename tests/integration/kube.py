@@ -3,7 +3,7 @@
 etcd, kube-apiserver and kube-controller-manager (namespace and garbage
 collector controllers: what lets a Namespace delete finish; deployment and
 replicaset: what rolls a Deployment) are upstream's,
-built by ``toolchain/engine.py`` like the engine. The fixture makes the
+built by ``tests/toolchain/engine.py`` like the engine. The fixture makes the
 serving certificates, the service-account key pair and an admin token, applies
 cert-manager's and trust-manager's CRDs from the upstream reference files, and
 runs both controllers against the API server the way their charts run them in
@@ -298,7 +298,7 @@ class LocalCluster:
         self._stop("kube-apiserver")
 
     def start_cert_manager(self) -> None:
-        # Our main over cert-manager's controllers (toolchain/cert-manager): it serves no metrics or health
+        # Our main over cert-manager's controllers (tests/toolchain/cert-manager): it serves no metrics or health
         # endpoint, so it listens on nothing, and runs without leader election.
         self._start(
             "cert-manager-controller",

@@ -47,8 +47,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from lib import charts, names
-from lib.x509 import issued_by
+from linkerd_vault_pki import charts, names
+from linkerd_vault_pki.x509 import issued_by
 from tests.integration.kube import Api, KubeError, key_pem_bytes, make_certificate, pem_bytes
 from tests.integration.openbao import free_port
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from lib import names
-from lib.x509 import issued_by
+from linkerd_vault_pki import names
+from linkerd_vault_pki.x509 import issued_by
 from tests.integration.cluster_only import ISSUER_SECRET, provided
 from tests.integration.kube import LocalCluster
 from tests.integration.linkerd_double import ROOTS, KubeletDouble, proxy_roots, verifies

@@ -20,9 +20,8 @@ from typing import Any
 
 import yaml
 
-from components import program
-from lib import config
-from toolchain.engine import Engine
+from stack import config, program
+from tests.toolchain.engine import Engine
 
 PROJECT = "linkerd-vault-pki"
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import charts, images
+from linkerd_vault_pki import charts, images
 from tests.integration.cluster_only import CERTIFICATE, cluster_stack, up
 from tests.integration.kube import CERT_MANAGER_NAMESPACE, is_true
 

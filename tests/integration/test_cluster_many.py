@@ -22,7 +22,7 @@ import time
 import pytest
 from cryptography import x509
 
-from lib import names
+from linkerd_vault_pki import names
 from tests.integration.cluster_only import (
     CERTIFICATE,
     ISSUER_SECRET,

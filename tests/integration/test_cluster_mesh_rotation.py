@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 from pulumi import automation as auto
 
-from lib import gates, names
+from linkerd_vault_pki import gates, names
 from tests.integration.cluster_only import cluster_stack, run_verify, up
 from tests.integration.linkerd_double import (
     InjectorWebhook,

@@ -16,7 +16,7 @@ import time
 import pytest
 from cryptography import x509
 
-from lib import names
+from linkerd_vault_pki import names
 from tests.integration.cluster_only import CERTIFICATE, ISSUER_SECRET, cluster_stack, provided, run_verify, up
 from tests.integration.kube import LocalCluster, is_true
 from tests.integration.stacks import Stack

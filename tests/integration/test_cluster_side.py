@@ -24,8 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from pulumi.automation.events import OpType
 
-from components.cert_manager import REQUIRED_CRDS
-from lib import names
+from linkerd_vault_pki import names
+from linkerd_vault_pki.cert_manager import REQUIRED_CRDS
 from tests.harness import make_ca
 from tests.integration.cluster_only import (
     BUNDLE,

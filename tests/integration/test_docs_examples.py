@@ -36,9 +36,9 @@ class Reader:
 
     def __init__(self, tmp_path: Path, engine):
         self.root = tmp_path / "project"
-        for folder in ("scripts", "lib", "components"):
+        for folder in ("scripts", "stack", "components"):
             shutil.copytree(ROOT / folder, self.root / folder, ignore=shutil.ignore_patterns("__pycache__"))
-        for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "requirements.txt"):
+        for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "requirements.txt", "pyproject.toml"):
             shutil.copyfile(ROOT / name, self.root / name)
         (self.root / ".venv").symlink_to(ROOT / ".venv")
         home = tmp_path / "home"

@@ -4,7 +4,7 @@ The Vault-only program with `credential: kubernetes` runs under the test applier
 (tests/integration/vault_applier.py), its one credential's cluster being a local
 kube-apiserver on loopback (tests/integration/kube.py). On that cluster this
 test makes what the cluster side makes (the ServiceAccount and its
-TokenReview binding, by the names of lib/names.py), requests tokens the way
+TokenReview binding, by the names of linkerd_vault_pki/names.py), requests tokens the way
 cert-manager does (TokenRequest, with the ClusterIssuer's audiences), and logs
 in to OpenBao, which reviews each token with the token itself. The L2.5 tests
 (tests/integration/test_cluster_side.py) have cert-manager do all of it.
@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from lib import config, names
+from linkerd_vault_pki import names
+from stack import config
 from tests.integration.cluster_only import reviewed_at
 from tests.integration.kube import CERT_MANAGER_NAMESPACE, LocalCluster
 from tests.integration.openbao import Client, VaultError

@@ -3,7 +3,7 @@
 A copy of the project (its `.venv` shared) gets a `Pulumi.<stack>.yaml` for a
 Vault-side stack against OpenBao; `scripts/stack preview`, `up`, a no-op
 `preview`, `refresh` and `destroy` run through the engine that
-`toolchain/engine.py` provides, exactly as on a machine without Pulumi.
+`tests/toolchain/engine.py` provides, exactly as on a machine without Pulumi.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ PROJECT_FILES = (
     "Pulumi.yaml",
     "__main__.py",
     "requirements.txt",
+    "pyproject.toml",
     "components",
-    "lib",
+    "stack",
     "policy",
     "scripts",
-    "toolchain",
 )
 
 
@@ -135,7 +135,7 @@ def test_the_policy_pack_passes_the_program_and_stops_a_widened_vault_policy(pro
     assert "linkerd-vault-pki@" in passed.stdout and "mandatory" not in passed.stdout, passed.stdout[-2000:]
 
     # A pull request that adds sudo to the signing policy.
-    source = copy / "components" / "vault_pki.py"
+    source = copy / "components" / "linkerd_vault_pki" / "vault_pki.py"
     source.write_text(source.read_text().replace('capabilities = ["update"]', 'capabilities = ["update", "sudo"]'))
     failed = stack(project, "preview", "--policy-pack", "policy", check=False)
     assert failed.returncode != 0

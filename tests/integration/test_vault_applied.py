@@ -18,7 +18,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from lib import config
+from stack import config
 from tests.harness import SECRET_KEYS
 from tests.integration.openbao import Client, VaultError, login_approle
 from tests.integration.signing import refused, sign_as_cert_manager

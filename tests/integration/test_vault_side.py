@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from lib import x509 as anchor_x509
-from lib.names import RFC3339
+from linkerd_vault_pki import x509 as anchor_x509
+from linkerd_vault_pki.names import RFC3339
 from tests.integration.openbao import Client, VaultError, login_approle
 from tests.integration.provider_stacks import (
     VAULT_SIDE_RESOURCES,

@@ -40,7 +40,7 @@ _paths = itertools.count()
 
 def vault_only(openbao, **overrides: str):
     """A Vault-only stack's config on ``openbao``, its mounts at paths no other test uses."""
-    from lib import config
+    from stack import config
     from tests.harness import SECRET_KEYS
 
     n = next(_paths)
@@ -116,7 +116,7 @@ class OpenBaoApplier(RecordingMocks):
 
     def up(self, cfg) -> Rendered:
         """Run the program with ``cfg`` (a Vault-only or Vault-side config); apply; delete what it dropped."""
-        from components import program
+        from stack import program
 
         self.deployed = dict(self.outputs)  # what readStackOutputs answers: the last run's outputs
         self._seen = set()

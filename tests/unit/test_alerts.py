@@ -1,6 +1,7 @@
-"""The opt-in expiry alerts (lib/alerts.py): the PrometheusRule as the program makes it, against the Prometheus
+"""The opt-in expiry alerts (linkerd_vault_pki/alerts.py): the PrometheusRule as the program makes it, against the
+Prometheus
 Operator's CRD schema, and its rules as Prometheus itself reads and evaluates them (promtool, built from
-Prometheus' served Go module by toolchain/lint.py).
+Prometheus' served Go module by tests/toolchain/lint.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib import alerts
+from linkerd_vault_pki import alerts
 from tests import harness, reference
 from tests.harness import MODES, cfg, make_ca, render
 
@@ -22,8 +23,8 @@ ISSUER_EXPIRY = "certmanager_certificate_expiration_timestamp_seconds"
 
 
 def promtool() -> Path:
-    from toolchain.build import EngineUnavailable
-    from toolchain.lint import lint_binaries
+    from tests.toolchain.build import EngineUnavailable
+    from tests.toolchain.lint import lint_binaries
 
     try:
         return lint_binaries(log=lambda _line: None)["promtool"]

@@ -26,9 +26,9 @@ CIPHERTEXT = "v1:QmxvY2tlZC1jaXBoZXJ0ZXh0LW5ldmVyLXByaW50ZWQ="
 def project(tmp_path: Path, **stacks: str) -> Path:
     """A copy of the project's program (what `check` evaluates) with the given stack files."""
     root = tmp_path / "project"
-    for folder in ("scripts", "lib", "components"):
+    for folder in ("scripts", "stack", "components"):
         shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("Pulumi.yaml", "requirements.txt"):
+    for name in ("Pulumi.yaml", "requirements.txt", "pyproject.toml"):
         shutil.copyfile(ROOT / name, root / name)
     (root / ".venv").symlink_to(ROOT / ".venv")
     for stack, text in stacks.items():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from lib import config, versions
+from linkerd_vault_pki import versions
+from stack import config
 from tests.harness import ANCHOR_PEM, EXISTING_KUBECONFIG
 from tests.harness import parse_with_token as parse
 from tests.harness import refused as problems
@@ -81,9 +82,11 @@ def test_the_k3s_image_is_a_setting_of_the_k3d_cluster():
 def test_the_readme_table_of_keys_is_the_table_of_settings():
     from pathlib import Path
 
-    from lib import settings
+    from stack import settings
 
     readme = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     start = readme.index("| key | default | accepted / meaning |")
     table = readme[start : readme.index("\n\n", start)]
-    assert table == settings.markdown_table(), "docs/configuration.md's table of keys is stale: python -m lib.settings"
+    assert table == settings.markdown_table(), (
+        "docs/configuration.md's table of keys is stale: python -m stack.settings"
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib import config, settings
+from stack import config, settings
 from tests.harness import MODES, SECRET_KEYS, cfg, mode_stacks, render
 from tests.harness import config_problems as problems
 

@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-from lib import config
+from stack import config
 from tests.harness import ANCHOR_PEM, EXISTING_KUBECONFIG, MODES, config_problems, make_ca
 from tests.harness import parse_with_token as parse
 from tests.harness import refused as problems
@@ -136,14 +136,14 @@ def test_an_expired_previous_anchor_or_ca_bundle_is_refused_and_one_close_to_exp
 
 
 def test_defaults_are_written_once_in_the_table_of_settings():
-    """No reader call in lib/config repeats a default of lib/settings.py: the reader takes it from there."""
+    """No reader call in stack/config repeats a default of stack/settings.py: the reader takes it from there."""
     import ast
     from pathlib import Path
 
-    from lib import settings
+    from stack import settings
 
     repeats = []
-    for path in sorted((Path(__file__).resolve().parents[2] / "lib" / "config").glob("*.py")):
+    for path in sorted((Path(__file__).resolve().parents[2] / "stack" / "config").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
                 continue
@@ -166,7 +166,7 @@ def test_defaults_are_written_once_in_the_table_of_settings():
 
 def test_a_problem_is_a_record_of_its_key_and_text():
     """What is wrong is recorded with its key, not recovered by splitting the message."""
-    from lib import config
+    from stack import config
 
     with pytest.raises(config.ConfigError) as err:
         config.parse(

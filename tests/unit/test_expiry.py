@@ -1,4 +1,5 @@
-"""The signing anchor's expiry at preview and up (lib/expiry.py): a warning before the lead time, a refusal of an
+"""The signing anchor's expiry at preview and up (linkerd_vault_pki/expiry.py): a warning before the lead time, a
+refusal of an
 issuerDuration it cannot cover (a warning during a rotation, which is the way out), each naming its keys."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import json
 
 import pytest
 
-from lib.config import ConfigError
+from stack.config import ConfigError
 from tests import harness
 from tests.harness import MODES, cfg, make_ca, render
 
@@ -21,7 +22,7 @@ def provided_with(pem: str, **overrides: str) -> dict:
 
 
 def warnings_of(monkeypatch, run) -> list[str]:
-    from components import program
+    from stack import program
 
     said: list[str] = []
     monkeypatch.setattr(program.pulumi.log, "warn", said.append)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from lib import versions
+from linkerd_vault_pki import versions
 from tests import reference
 from tests.helpers import load_script
 

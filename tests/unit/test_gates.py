@@ -1,4 +1,5 @@
-"""The rotation's gates (lib/gates.py) on fake clusters; the program refuses a phase before it registers anything."""
+"""The rotation's gates (linkerd_vault_pki/gates.py) on fake clusters; the program refuses a phase before it
+registers anything."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from lib import gates, mesh, names, rotation
+from linkerd_vault_pki import gates, mesh, names
+from stack import rotation
 from tests import harness
 from tests.harness import cfg, issued_by, make_ca, render
 from tests.helpers import control_plane_pod, meshed_pod, stamp
@@ -130,7 +132,7 @@ def stale_identity(_kubeconfig: str, _context: str | None) -> gates.ClusterView:
 
 
 def test_the_program_refuses_a_switch_the_cluster_cannot_take_before_registering_anything():
-    from components.program import RotationBlocked
+    from stack.program import RotationBlocked
 
     partial = harness.Rendered()
     with pytest.raises(RotationBlocked) as err:
@@ -140,7 +142,7 @@ def test_the_program_refuses_a_switch_the_cluster_cannot_take_before_registering
 
 
 def test_override_goes_ahead_and_warns_what_breaks(monkeypatch):
-    from components import program
+    from stack import program
 
     said: list[str] = []
     monkeypatch.setattr(program.pulumi.log, "warn", said.append)
@@ -151,7 +153,7 @@ def test_override_goes_ahead_and_warns_what_breaks(monkeypatch):
 
 
 def test_a_cluster_that_cannot_be_read_is_a_refusal_naming_it_not_a_pass():
-    from components.program import RotationBlocked
+    from stack.program import RotationBlocked
 
     def unreachable(_kubeconfig: str, _context: str | None) -> gates.ClusterView:
         raise gates.CannotRead("`kubectl get pods -A ...` failed: connection refused")

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from lib import names, vault_access
+from linkerd_vault_pki import names, vault_access
 from tests.harness import (
     CLUSTER_CA_PEM,
     KUBERNETES_HOST,
@@ -276,7 +276,7 @@ def test_a_cluster_stack_whose_cert_manager_runs_where_the_role_does_not_look_is
 
 
 def config_problems_of_render(mode: str, **overrides: str) -> list[str]:
-    from lib.config import ConfigError
+    from stack.config import ConfigError
 
     with pytest.raises(ConfigError) as err:
         render_mode(mode, **overrides)
@@ -299,7 +299,7 @@ def test_a_vault_container_cannot_review_at_this_hosts_loopback():
 
 def test_the_settings_are_secret_free():
     """Nothing of Kubernetes auth is a secret: it adds no key to the secrets a stack must mark."""
-    from lib import settings
+    from stack import settings
 
     keys = [s for s in settings.SETTINGS if s.key.startswith("kubernetes") or s.key == "certManagerServiceAccount"]
     assert keys and not any(s.secret for s in keys) and not set(SECRET_KEYS) & {s.key for s in keys}

@@ -13,13 +13,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_vault as vault
 
-from components.cert_manager import ExistingCertManager, ExistingCertManagerArgs
-from components.issuer import IdentityIssuer, IdentityIssuerArgs
-from components.linkerd import linkerd_namespace
-from components.trust_bundle import TrustBundle, TrustBundleArgs
-from components.vault_pki import AnchorSpec, VaultPki, VaultPkiArgs
-from lib.values import Duration
-from lib.vault_access import CredentialSettings
+from linkerd_vault_pki.cert_manager import ExistingCertManager, ExistingCertManagerArgs
+from linkerd_vault_pki.issuer import IdentityIssuer, IdentityIssuerArgs
+from linkerd_vault_pki.linkerd import linkerd_namespace
+from linkerd_vault_pki.trust_bundle import TrustBundle, TrustBundleArgs
+from linkerd_vault_pki.values import Duration
+from linkerd_vault_pki.vault_access import CredentialSettings
+from linkerd_vault_pki.vault_pki import AnchorSpec, VaultPki, VaultPkiArgs
 from tests.harness import render_program
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import config
+from stack import config
 from tests.harness import PROJECT, Rendered, render_program
 
 MAIN = str(Path(__file__).resolve().parents[2] / "__main__.py")

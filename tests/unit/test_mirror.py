@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib import charts, images, names, versions
+from linkerd_vault_pki import charts, images, names, versions
 from policy import rules
 from tests import reference
 from tests.harness import (
@@ -427,8 +427,8 @@ def test_scripts_policy_config_reads_the_mirror_from_the_stacks_config(tmp_path)
 
 def test_the_readme_table_of_images_and_charts_is_the_programs():
     readme = (ROOT / "README.md").read_text()
-    assert images.markdown_table() in readme, "README's table of images is stale: python -m lib.images"
-    assert images.charts_table() in readme, "README's table of charts is stale: python -m lib.images"
+    assert images.markdown_table() in readme, "README's table of images is stale: python -m linkerd_vault_pki.images"
+    assert images.charts_table() in readme, "README's table of charts is stale: python -m linkerd_vault_pki.images"
 
 
 def test_every_image_of_the_table_is_one_the_program_pulls_in_some_mode():

@@ -1,4 +1,5 @@
-"""Every pin is written once (lib/versions.py, and requirements.txt for the SDKs); every copy is tied to it.
+"""Every pin is written once (linkerd_vault_pki/versions.py, and requirements.txt for the SDKs); every copy is tied
+to it.
 
 A version also stands in places that cannot import Python: the go.mod files of the toolchain, the L3
 workflow (which installs the Pulumi CLI, k3d and Linkerd's CLI), and the prose of the README and docs.
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib import versions
+from linkerd_vault_pki import versions
+from scripts import prerequisites
 
 ROOT = Path(__file__).resolve().parents[2]
 EDGE = "edge-{}.{}.{}".format(*(int(n) % (100 if i == 0 else 10**9) for i, n in enumerate(
@@ -45,7 +47,7 @@ def test_the_installed_sdks_are_the_pinned_ones():
     ],
 )
 def test_each_go_mod_requires_the_pinned_version(folder, module, version):
-    go_mod = (ROOT / "toolchain" / folder / "go.mod").read_text()
+    go_mod = (ROOT / "tests" / "toolchain" / folder / "go.mod").read_text()
     required = re.findall(rf"^\s*(?:require\s+)?{re.escape(module)} (v\S+)", go_mod, re.M)
     assert required == [version], (folder, module, required)
 
@@ -56,7 +58,7 @@ def test_the_l3_workflow_installs_the_pinned_tools():
     assert env["PULUMI_VERSION"] == versions.PULUMI_CLI_VERSION.lstrip("v")
     assert env["LINKERD_VERSION"] == EDGE
     k3d = tuple(int(n) for n in env["K3D_VERSION"].lstrip("v").split(".")[:2])
-    assert k3d >= versions.K3D_MIN_VERSION
+    assert k3d >= prerequisites.K3D_MIN_VERSION
     text = (ROOT / ".github" / "workflows" / "l3.yml").read_text()
     assert set(re.findall(r"cr\.l5d\.io/linkerd/[\w-]+:(edge-[\d.]+)", text)) <= {EDGE}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import linkerd
-from lib import config, names
+from linkerd_vault_pki import linkerd, names
+from stack import config
 from tests.harness import EXISTING_KUBECONFIG, MODES, cfg, render
 from tests.reference import linkerd_values
 
@@ -96,7 +96,7 @@ def test_cluster_settings_are_refused_without_a_cluster(key):
             },
             secret_keys={"vaultToken"},
         )
-    from lib import settings
+    from stack import settings
 
     assert err.value.problems == [
         f"{key}: is only used when {settings.BY_KEY[key].why_unused({'clusterMode': 'none'})}; remove it: "

@@ -99,8 +99,8 @@ def test_one_table_names_every_rule_once_and_each_reads_a_type_the_program_makes
 )
 def test_the_policy_pack_and_the_config_read_durations_with_one_grammar(text):
     """The pack runs apart from the program, so it holds a copy of the grammar: the two must agree."""
-    from lib.config import parse_duration
-    from lib.config.rules import _DURATION
+    from stack.config import parse_duration
+    from stack.config.rules import _DURATION
 
     assert rules.DURATION.pattern == _DURATION.pattern
     config_reads = parse_duration(text)

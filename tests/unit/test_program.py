@@ -15,10 +15,11 @@ import pytest
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
 
-from lib import config, mesh, names, versions
+from linkerd_vault_pki import mesh, names, versions
+from stack import config
 from tests import harness, reference
 from tests.harness import MODES, cfg, render, render_mode
-from toolchain import engine
+from tests.toolchain import engine
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ("docker:index/network:Network", "docker:index/container:Container", "docker:index/remoteImage:RemoteImage")

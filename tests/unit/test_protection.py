@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib import rotation
+from stack import rotation
 from tests import harness
 from tests.harness import MODES, cfg, render, render_mode
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from lib import config, rotation
-from lib.rotation import Rotation
+from stack import config, rotation
+from stack.rotation import Rotation
 from tests import harness
 from tests.harness import MODES, cfg, render
 
@@ -87,7 +87,7 @@ def test_the_program_refuses_before_registering_anything(last, wanted, says):
 
 def test_a_failed_read_of_the_last_outputs_stops_the_program_saying_why(monkeypatch):
     """The check is never skipped: a read that fails (a file backend mid-write) stops everything, explained."""
-    from components import program
+    from stack import program
 
     said: list[str] = []
     monkeypatch.setattr(program.pulumi.log, "error", said.append)
@@ -196,7 +196,7 @@ def test_anchors_read_as_a_yaml_list_or_comma_separated():
 
 def test_a_live_anchor_keeps_what_it_was_generated_with_and_the_config_says_so():
     """Changed anchorTtl / anchorCommonName: no diff on a live anchor, a warning that names it."""
-    from components import program
+    from stack import program
 
     warned: list[str] = []
     original = program.pulumi.log.warn

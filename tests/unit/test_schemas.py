@@ -73,7 +73,7 @@ def test_linkerd_values_exist_in_the_chart(rendered, chart):
 def test_linkerd_charts_need_the_kubernetes_we_pin():
     import yaml
 
-    from lib import versions
+    from linkerd_vault_pki import versions
 
     for chart in ("linkerd-crds", "linkerd-control-plane"):
         meta = yaml.safe_load((reference.linkerd_dir() / chart / "Chart.yaml").read_text())

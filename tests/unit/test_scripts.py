@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import versions
+from linkerd_vault_pki import versions
 from tests.helpers import PULUMI, fake_bin, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,9 +66,8 @@ def test_k3d_version_is_checked(tmp_path, version, ok):
 @pytest.mark.parametrize("quote", ["", '"'], ids=["plain keys", "quoted keys"])
 def test_docker_and_k3d_are_asked_for_only_where_the_stack_uses_them(tmp_path, settings, needs, quote):
     project = tmp_path / "project"
-    for folder in ("scripts", "toolchain", "lib"):
-        shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copyfile(ROOT / "requirements.txt", project / "requirements.txt")  # the SDK pins lib/versions.py reads
+    # scripts/prerequisites.py is the standard library's only: the scripts are all the doctor needs.
+    shutil.copytree(ROOT / "scripts", project / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
     lines = "".join(f"  {quote}linkerd-vault-pki:{key}{quote}: {value}\n" for key, value in settings.items())
     (project / "Pulumi.prod.yaml").write_text("config:\n" + lines)
     result = subprocess.run(
@@ -214,9 +213,7 @@ def _laptop_stack(project: Path, vault_port: int, api_port: int) -> None:
 
 def _project_copy(tmp_path: Path) -> Path:
     project = tmp_path / "project"
-    for folder in ("scripts", "lib"):
-        shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copyfile(ROOT / "requirements.txt", project / "requirements.txt")
+    shutil.copytree(ROOT / "scripts", project / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
     return project
 
 

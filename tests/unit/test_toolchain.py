@@ -6,11 +6,12 @@ import re
 import subprocess
 import threading
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from toolchain import build, engine
+from tests.toolchain import build, engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,13 +126,14 @@ def test_nothing_is_built_from_outside_the_registries():
         go_mod = (piece.pins / "go.mod").read_text()
         # A replace to a local folder would build a tree that no registry served.
         assert not re.search(r"=>\s*\.{0,2}/", go_mod), f"{piece.pins}/go.mod replaces a module with a folder"
-    for main in (ROOT / "toolchain").rglob("main.go"):
+    for main in (ROOT / "tests" / "toolchain").rglob("main.go"):
         assert len(main.read_text().splitlines()) < 120, f"{main} is more than a few lines of main"
 
 
 def test_the_built_providers_are_the_versions_the_python_sdks_pin():
     """A plugin of another version than its SDK's runs with a warning, and may not match the SDK's schema."""
-    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = dict(dep.split("==") for dep in project["dependencies"])
     assert pins["pulumi-kubernetes"] == engine.KUBERNETES_PROVIDER_VERSION
     # The Python SDK may be older than the CLI, never newer.
     sdk = tuple(int(n) for n in pins["pulumi"].split("."))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lib import config, names
+from linkerd_vault_pki import names
+from stack import config
 from tests import harness
 from tests.harness import (
     ANCHOR_PEM,

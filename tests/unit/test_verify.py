@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from lib import mesh, names
-from lib import x509 as anchor_x509
+from linkerd_vault_pki import mesh, names
+from linkerd_vault_pki import x509 as anchor_x509
 from tests.harness import make_ca
 from tests.helpers import control_plane_pod, issuer_event, load_script, meshed_pod, stamp
 

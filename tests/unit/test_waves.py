@@ -1,4 +1,5 @@
-"""restartMeshedWorkloads (lib/waves.py) against a fake kubectl: which workloads, in which order, and what a
+"""restartMeshedWorkloads (linkerd_vault_pki/waves.py) against a fake kubectl: which workloads, in which order, and
+what a
 rollout that does not finish says. The real thing runs at L2.5 (tests/integration/test_cluster_mesh_rotation.py)."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import json
 
 import pytest
 
-from lib import waves
+from linkerd_vault_pki import waves
 from tests.helpers import control_plane_pod, issuer_event, meshed_pod
 
 

@@ -1,6 +1,6 @@
 """The GitHub workflows, which never run on the development machines, checked statically.
 
-actionlint (built from its served Go module, toolchain/lint.py) reads every workflow: expressions, job and
+actionlint (built from its served Go module, tests/toolchain/lint.py) reads every workflow: expressions, job and
 step keys, action inputs, and each `run:` script through shellcheck (Debian's, on PATH; scripts/test
 installs the pinned version where it is missing). The versions a workflow installs are tied to the pins in
 tests/unit/test_pins.py.
@@ -20,8 +20,8 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
 
 def linters() -> tuple[Path, str]:
-    from toolchain.build import EngineUnavailable
-    from toolchain.lint import lint_binaries
+    from tests.toolchain.build import EngineUnavailable
+    from tests.toolchain.lint import lint_binaries
 
     why = ""
     try:
@@ -121,7 +121,7 @@ def test_the_jobs_split_tests_preview_and_the_full_stack_with_one_plugin_cache()
     assert jobs["stack"]["if"] == "github.event_name != 'pull_request'"
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
     assert "pull_request" in triggers and "schedule" in triggers
-    # The CLI's plugins and every test stack's: one home (toolchain/engine.py reads LVP_PULUMI_HOME).
+    # The CLI's plugins and every test stack's: one home (tests/toolchain/engine.py reads LVP_PULUMI_HOME).
     assert workflow["env"]["LVP_PULUMI_HOME"] == "/home/runner/.pulumi"
     for job in jobs.values():
         assert any(s.get("with", {}).get("path") == "~/.pulumi/plugins" for s in job["steps"]), job
@@ -131,7 +131,7 @@ def test_the_jobs_split_tests_preview_and_the_full_stack_with_one_plugin_cache()
 
 
 def test_test_stacks_share_the_plugin_home_the_workflow_names(tmp_path, monkeypatch):
-    from toolchain import engine
+    from tests.toolchain import engine
 
     found = engine.Engine(tmp_path, tmp_path / "pulumi", engine.PULUMI_VERSION, (), built=False)
     assert found.env(tmp_path / "a")["PULUMI_HOME"] == str(tmp_path / "a" / "home")

@@ -1,4 +1,0 @@
-"""The engine bootstrap: the Pulumi CLI, its Python language host and the providers, found or built.
-
-See ``toolchain/engine.py`` and docs/engine.md.
-"""
