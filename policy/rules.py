@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from linkerd_vault_pki import images
+from linkerd_vault_pki.values import DURATION
+
 Props = Mapping[str, Any]
 
 VAULT_POLICY = "vault:index/policy:Policy"
@@ -30,9 +33,6 @@ COMMAND = "command:local:Command"
 
 _PATH_BLOCK = re.compile(r'path\s+"([^"]*)"\s*\{([^}]*)\}', re.S)
 _CAPABILITIES = re.compile(r"capabilities\s*=\s*\[([^\]]*)\]")
-# The one duration grammar of this project (stack/config/rules.py's, which a test holds equal): hours, then
-# minutes, then seconds, each at most once. The pack runs apart from the program and cannot import it.
-DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 
 
@@ -52,7 +52,7 @@ def seconds(value: Any) -> int | None:
         return None
     if value.isdigit():
         return int(value)
-    match = DURATION.match(value)
+    match = DURATION.match(value)  # the project's one grammar (linkerd_vault_pki.values)
     if not match or not any(match.groups()):
         return None
     hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
@@ -251,21 +251,14 @@ def lifetimes_nest(resources: Iterable[Resource]) -> list[str]:
     return found
 
 
-# With a mirror, what must name it: each pinned chart's image keys (linkerd_vault_pki/images.py's, which a test holds
-# equal:
-# the pack runs apart from the program), k3d's node and helper images, the Vault container's image.
-CHART_IMAGE_KEYS = {
-    "cert-manager": (
-        "image.repository",
-        "webhook.image.repository",
-        "cainjector.image.repository",
-        "acmesolver.image.repository",
-        "startupapicheck.image.repository",
-    ),
-    "trust-manager": ("image.repository",),
-    "linkerd-control-plane": ("controllerImage", "proxy.image.name", "debugContainer.image.name"),
-}
-K3D_IMAGE_VARIABLES = ("K3D_IMAGE_LOADBALANCER", "K3D_IMAGE_TOOLS")
+# With a mirror, what must name it: each pinned chart's image keys, k3d's node and helper images, the Vault
+# container's image; from the package's one table of images (linkerd_vault_pki.images).
+CHART_IMAGE_KEYS: dict[str, tuple[str, ...]] = {}
+for _image in images.images():
+    if _image.chart:
+        _key = _image.key if _image.style == "value" else f"{_image.key}.{_image.style}"
+        CHART_IMAGE_KEYS[_image.chart] = (*CHART_IMAGE_KEYS.get(_image.chart, ()), _key)
+K3D_IMAGE_VARIABLES = tuple(images.K3D_HELPERS)
 MIRROR_RULE = (
     "pulls-from-the-mirror",
     "With a mirror configured (imageRegistries, chartRepositories), every image and chart comes from it",

@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.within is not None:
-        from stack.config.rules import parse_duration
+        from linkerd_vault_pki.values import parse_duration
 
         within = parse_duration(args.within)
         if within is None:

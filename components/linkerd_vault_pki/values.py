@@ -1,4 +1,4 @@
-"""The value types the components take beside ``pulumi.Input``s: a secret string, a duration.
+"""The value types the components take beside ``pulumi.Input``s: a secret string, a duration (and its grammar).
 
 Plain values, so that a program reads them once (the stack's config does) and passes them on; no component
 reads config.
@@ -6,6 +6,7 @@ reads config.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -24,6 +25,22 @@ class Secret:
 
     def output(self) -> pulumi.Output[str]:
         return pulumi.Output.secret(self.value)
+
+
+# The one duration grammar of this project (the stack's config, the policy pack): hours, then minutes, then
+# seconds, each at most once (``48h``, ``1h30m``, ``3600s``): the Go durations cert-manager and Vault read,
+# without the units (ns, us, ms, fractions) no certificate lifetime needs.
+DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> Duration | None:
+    """``text`` as a Duration; None when it is not one, or is zero."""
+    match = DURATION.match(text.strip()) if text else None
+    if not match or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    return Duration(text=text.strip(), seconds=total) if total > 0 else None
 
 
 @dataclass(frozen=True)

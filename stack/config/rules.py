@@ -9,11 +9,8 @@ from collections.abc import Iterable
 from urllib.parse import urlparse
 
 from linkerd_vault_pki.problems import Problem
-from linkerd_vault_pki.values import Duration
+from linkerd_vault_pki.values import parse_duration  # noqa: F401 (the config reads durations with it)
 from stack import settings
-
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 
@@ -111,15 +108,6 @@ RESERVED_MOUNTS = ("sys", "auth", "cubbyhole", "identity")
 
 
 DOCKER_RESERVED_NETWORKS = ("bridge", "host", "none")
-
-
-def parse_duration(text: str) -> Duration | None:
-    match = _DURATION.match(text.strip()) if text else None
-    if not match or not any(match.groups()):
-        return None
-    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
-    return Duration(text=text.strip(), seconds=total) if total > 0 else None
 
 
 # Other namespaces' keys that look like ours: they configure a default provider this

@@ -392,17 +392,6 @@ def test_the_policy_pack_passes_the_mirrored_program_and_catches_what_leaves_the
     )
 
 
-def test_the_policy_packs_copy_of_the_chart_image_keys_is_the_programs():
-    """The pack runs apart from the program, so it holds a copy of the table: the two must agree."""
-    program = {}
-    for image in images.images():
-        if image.chart:
-            program.setdefault(image.chart, []).append(
-                image.key if image.style == "value" else f"{image.key}.{image.style}"
-            )
-    assert {k: tuple(v) for k, v in program.items()} == rules.CHART_IMAGE_KEYS
-
-
 def test_scripts_policy_config_reads_the_mirror_from_the_stacks_config(tmp_path):
     from tests.helpers import load_script
 
