@@ -365,8 +365,8 @@ def cluster_side(
     issuer = IdentityIssuer(
         f"{prefix}identity-issuer",
         IdentityIssuerArgs(
-            cert_manager=cert_manager,
-            linkerd_namespace=namespace,
+            cert_manager_namespace=cert_manager.namespace,
+            linkerd_namespace=namespace.metadata.name,
             vault_server=vault_server,
             sign_path=side.sign_path,
             signing_anchor=side.pki.signing_anchor,
@@ -384,8 +384,8 @@ def cluster_side(
     bundle = TrustBundle(
         f"{prefix}trust-bundle",
         TrustBundleArgs(
-            cert_manager=cert_manager,
-            linkerd_namespace=namespace,
+            trust_namespace=cert_manager.trust_namespace,
+            linkerd_namespace=namespace.metadata.name,
             anchor_pems=side.anchors,
             previous_anchor_pem=side.pki.previous_anchor_pem,
             ready_timeout_seconds=ready,

@@ -123,7 +123,10 @@ class CertManager(pulumi.ComponentResource):
             # trust-manager's webhook certificate is issued by cert-manager.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cert_manager]),
         )
-        self.namespace = cert_manager.namespace
+        # One namespace for both; as outputs, both resolve once both releases are installed (trust-manager's
+        # after cert-manager's), as ExistingCertManager's resolve once every CRD is found. A component that
+        # takes them (IdentityIssuer, TrustBundle) so waits for all of cert-manager and trust-manager.
+        self.namespace = trust_manager.namespace
         self.trust_namespace = trust_manager.namespace
         self.register_outputs({"namespace": self.namespace, "trust_namespace": self.trust_namespace})
 

@@ -17,7 +17,6 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from linkerd_vault_pki.cert_manager import CertManager, ExistingCertManager
 from linkerd_vault_pki.credential import VaultCredential
 from linkerd_vault_pki.names import (
     CERTIFICATE_NAME,
@@ -68,11 +67,12 @@ def certificate_spec(duration: Duration, renew_before: Duration, signing_anchor:
 
 @dataclass
 class IdentityIssuerArgs:
-    cert_manager: CertManager | ExistingCertManager
-    """Every resource here waits for it (its CRDs and webhook), which no data carries; its namespace is where
-    the ClusterIssuer reads the credential Secret."""
-    linkerd_namespace: k8s.core.v1.Namespace
-    """Where the issuer Certificate (and so its Secret) goes."""
+    cert_manager_namespace: pulumi.Input[str]
+    """cert-manager's cluster resource namespace, where the ClusterIssuer reads the credential Secret: pass
+    ``CertManager.namespace`` or ``ExistingCertManager.namespace``, which resolve only once cert-manager is
+    installed (or its CRDs are found), so that every resource here waits for it through the data."""
+    linkerd_namespace: pulumi.Input[str]
+    """Where the issuer Certificate (and so its Secret) goes: Linkerd's namespace, once it exists."""
     vault_server: pulumi.Input[str]
     """The address the cluster's cert-manager reaches Vault at."""
     sign_path: pulumi.Input[str]
@@ -105,7 +105,8 @@ class IdentityIssuer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: IdentityIssuerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("linkerd-vault-pki:issuer:IdentityIssuer", name, None, opts)
-        credential = login_resources(name, args, pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager]))
+        # Every login resource is in (or names) cert-manager's namespace, so waits for cert-manager.
+        credential = login_resources(name, args, pulumi.ResourceOptions(parent=self))
         issuer_name = cluster_issuer_name(args.signing_anchor)
         issuer = k8s.apiextensions.CustomResource(
             f"{name}-cluster-issuer",
@@ -121,8 +122,8 @@ class IdentityIssuer(pulumi.ComponentResource):
                 args.vault_ca_bundle_pem,
                 args.vault_namespace,
             ),
-            # Ready only once cert-manager has logged in to Vault with the credential.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager, *credential]),
+            # Ready only once cert-manager has logged in to Vault with the credential (and so after cert-manager).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=credential),
         )
         certificate = k8s.apiextensions.CustomResource(
             f"{name}-certificate",
@@ -130,11 +131,11 @@ class IdentityIssuer(pulumi.ComponentResource):
             kind="Certificate",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=CERTIFICATE_NAME,
-                namespace=args.linkerd_namespace.metadata.name,
+                namespace=args.linkerd_namespace,
                 annotations=wait_for("Ready", args.ready_timeout_seconds),
             ),
             spec=certificate_spec(args.duration, args.renew_before, args.signing_anchor),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager, issuer]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[issuer]),
         )
         self.issuer_name = once_created(issuer, issuer_name)
         self.certificate_name = once_created(certificate, CERTIFICATE_NAME)
@@ -144,7 +145,7 @@ class IdentityIssuer(pulumi.ComponentResource):
 def login_resources(name: str, args: IdentityIssuerArgs, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
     """What cert-manager logs in to Vault with, on the cluster: the credential's Secret, or with Kubernetes auth
     the ServiceAccount and exactly the RBAC its login needs (nothing stored)."""
-    namespace = args.cert_manager.namespace
+    namespace = args.cert_manager_namespace
     stored = args.credential.secret()
     if stored is not None:
         secret_name, secret_key, secret_value = stored

@@ -15,7 +15,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from linkerd_vault_pki import mesh
-from linkerd_vault_pki.cert_manager import CertManager, ExistingCertManager
 from linkerd_vault_pki.issuer import once_created, wait_for
 from linkerd_vault_pki.names import (
     ANCHOR_CONFIGMAP,
@@ -50,10 +49,12 @@ def bundle_spec(roots_digest: Any = None) -> dict[str, Any]:
 
 @dataclass
 class TrustBundleArgs:
-    cert_manager: CertManager | ExistingCertManager
-    """Its CRDs come first; its trust namespace is where the anchors' ConfigMap goes."""
-    linkerd_namespace: k8s.core.v1.Namespace
-    """The Bundle targets it by label, so it must exist first."""
+    trust_namespace: pulumi.Input[str]
+    """trust-manager's trust namespace, where the anchors' ConfigMap goes: pass ``CertManager.trust_namespace``
+    or ``ExistingCertManager.trust_namespace``, which resolve only once trust-manager is installed (or its CRD
+    is found), so that the ConfigMap, and the Bundle after it, wait for it through the data."""
+    linkerd_namespace: pulumi.Input[str]
+    """Linkerd's namespace: the Bundle targets it by label, so it must exist first."""
     anchor_pems: dict[str, pulumi.Input[str]]
     """Every anchor's public certificate by name: the sources of the trust bundle."""
     previous_anchor_pem: str | None = None
@@ -76,11 +77,15 @@ class TrustBundle(pulumi.ComponentResource):
             anchors[PREVIOUS_ANCHOR_KEY] = args.previous_anchor_pem
         source = k8s.core.v1.ConfigMap(
             f"{name}-anchors",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=ANCHOR_CONFIGMAP, namespace=args.cert_manager.trust_namespace),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ANCHOR_CONFIGMAP, namespace=args.trust_namespace),
             data=anchors,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager]),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        digest = pulumi.Output.all(*anchors.values()).apply(mesh.roots_digest)
+        # The target namespace is chosen by label, not by name, so its name is no value of the Bundle's: it is
+        # carried by the digest (which the Bundle's spec holds) for the order alone: the namespace first.
+        digest = pulumi.Output.all(args.linkerd_namespace, *anchors.values()).apply(
+            lambda names_and_pems: mesh.roots_digest(names_and_pems[1:])
+        )
         bundle = k8s.apiextensions.CustomResource(
             f"{name}-bundle",
             api_version="trust.cert-manager.io/v1alpha1",
@@ -89,8 +94,8 @@ class TrustBundle(pulumi.ComponentResource):
                 name=BUNDLE_NAME, annotations=wait_for("Synced", args.ready_timeout_seconds)
             ),
             spec=bundle_spec(digest),
-            # The target namespace is chosen by label, not by name: it must exist first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager, source, args.linkerd_namespace]),
+            # After the anchors' ConfigMap, so after trust-manager (the ConfigMap's namespace is its output).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[source]),
         )
         self.bundle_name = once_created(bundle, BUNDLE_NAME)
         self.roots_digest = pulumi.Output.all(bundle.id, digest).apply(lambda both: both[1])

@@ -55,8 +55,8 @@ def their_program() -> None:
     IdentityIssuer(
         "identity-issuer",
         IdentityIssuerArgs(
-            cert_manager=cert_manager,
-            linkerd_namespace=namespace,
+            cert_manager_namespace=cert_manager.namespace,
+            linkerd_namespace=namespace.metadata.name,
             vault_server="https://vault.corp.example",
             sign_path=pki.sign_path,
             signing_anchor="root-2027",
@@ -69,8 +69,8 @@ def their_program() -> None:
     TrustBundle(
         "trust-bundle",
         TrustBundleArgs(
-            cert_manager=cert_manager,
-            linkerd_namespace=namespace,
+            trust_namespace=cert_manager.trust_namespace,
+            linkerd_namespace=namespace.metadata.name,
             anchor_pems={name: anchor.pem for name, anchor in pki.anchors.items()},
         ),
         opts=on_cluster,
