@@ -12,7 +12,7 @@ import difflib
 import sys
 from dataclasses import dataclass
 
-from linkerd_vault_pki import versions
+from linkerd_vault_pki import names, versions
 from linkerd_vault_pki.problems import Problem
 from stack.applies import (
     CERT_MANAGER_NAMESPACED,
@@ -160,8 +160,8 @@ SETTINGS: tuple[Setting, ...] = (
         '"Taking a Vault side down"); `auto`: on, but for the laptop\'s dev container (`vaultMode: docker`)',
         CREATES_VAULT,
     ),
-    Setting("issuerDuration", "48h", "identity issuer lifetime; >= 1h, < `anchorTtl`"),
-    Setting("issuerRenewBefore", "25h", "< `issuerDuration`"),
+    Setting("issuerDuration", names.ISSUER_DURATION, "identity issuer lifetime; >= 1h, < `anchorTtl`"),
+    Setting("issuerRenewBefore", names.ISSUER_RENEW_BEFORE, "< `issuerDuration`"),
     Setting(
         "anchorExpiryLead",
         None,

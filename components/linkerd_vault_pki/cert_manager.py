@@ -84,11 +84,14 @@ class CertManagerArgs:
 class CertManager(pulumi.ComponentResource):
     """cert-manager (CRDs on, kept on uninstall) and trust-manager in ``cert-manager``."""
 
+    # Its type token: what a deployed stack knows it by (a subclass hosted for other languages has its own).
+    TYPE = "linkerd-vault-pki:cert_manager:CertManager"
+
     namespace: pulumi.Output[str]
     trust_namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("linkerd-vault-pki:cert_manager:CertManager", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         first: list[pulumi.Resource] = []
         if args.mirror.pull_secret:
             # The pods pull with the Secret from their start: the namespace and the Secret come first (Helm would
@@ -140,11 +143,14 @@ class ExistingCertManagerArgs:
 class ExistingCertManager(pulumi.ComponentResource):
     """cert-manager and trust-manager that the cluster runs already: their CRDs, read, not owned."""
 
+    # Its type token: what a deployed stack knows it by (a subclass hosted for other languages has its own).
+    TYPE = "linkerd-vault-pki:cert_manager:ExistingCertManager"
+
     namespace: pulumi.Output[str]
     trust_namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: ExistingCertManagerArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("linkerd-vault-pki:cert_manager:ExistingCertManager", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         # A read fails `up` naming the CRD when it is missing (cert-manager or trust-manager is not
         # installed, or too old); everything that depends on this component waits for the reads.
         crds = [

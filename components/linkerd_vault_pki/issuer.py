@@ -100,11 +100,14 @@ class IdentityIssuerArgs:
 class IdentityIssuer(pulumi.ComponentResource):
     """The credential Secret, the ClusterIssuer and the identity issuer Certificate."""
 
+    # Its type token: what a deployed stack knows it by (a subclass hosted for other languages has its own).
+    TYPE = "linkerd-vault-pki:issuer:IdentityIssuer"
+
     issuer_name: pulumi.Output[str]
     certificate_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: IdentityIssuerArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("linkerd-vault-pki:issuer:IdentityIssuer", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         # Every login resource is in (or names) cert-manager's namespace, so waits for cert-manager.
         credential = login_resources(name, args, pulumi.ResourceOptions(parent=self))
         issuer_name = cluster_issuer_name(args.signing_anchor)

@@ -59,3 +59,8 @@ ISSUER_UPDATE_SKIPPED = "IssuerUpdateSkipped"
 # ConfigMap with the roots (the Bundle's target metadata), and the control plane's pods carry it as an
 # annotation, so a change of anchors rolls them, after the ConfigMap holds the new set.
 ROOTS_DIGEST_ANNOTATION = "linkerd-vault-pki.io/trust-roots-sha256"
+
+# The identity issuer's lifetime and renewal by default: two days, renewed with 25 hours left, so that a day
+# of cert-manager or Vault being down never lets it lapse (the stack's issuerDuration and issuerRenewBefore).
+ISSUER_DURATION = "48h"
+ISSUER_RENEW_BEFORE = "25h"

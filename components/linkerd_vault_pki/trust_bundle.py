@@ -66,12 +66,15 @@ class TrustBundleArgs:
 class TrustBundle(pulumi.ComponentResource):
     """The anchors' ConfigMap and the Bundle trust-manager writes into Linkerd's namespace."""
 
+    # Its type token: what a deployed stack knows it by (a subclass hosted for other languages has its own).
+    TYPE = "linkerd-vault-pki:trust_bundle:TrustBundle"
+
     bundle_name: pulumi.Output[str]
     roots_digest: pulumi.Output[str]
     """The digest of the anchor set (mesh.py), resolved once trust-manager has written that set."""
 
     def __init__(self, name: str, args: TrustBundleArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("linkerd-vault-pki:trust_bundle:TrustBundle", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         anchors = {anchor_key(anchor): pem for anchor, pem in args.anchor_pems.items()}
         if args.previous_anchor_pem:
             anchors[PREVIOUS_ANCHOR_KEY] = args.previous_anchor_pem

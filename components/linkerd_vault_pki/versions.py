@@ -64,6 +64,9 @@ K3D_VERSION = "v5.8.3"
 # The engine built where no Pulumi CLI is on PATH (tests/toolchain/engine.py). The oldest CLI used as found is
 # scripts/prerequisites.py's, which checks it.
 PULUMI_CLI_VERSION = "v3.274.1"
+# Pulumi YAML's language host, built for the tests that run a YAML program over the package's component provider
+# (tests/toolchain/engine.py, yaml_language_host).
+PULUMI_YAML_VERSION = "v1.25.0"
 # pulumi-resource-kubernetes is built from the provider module at the commit of its v4.25.0 tag: the module
 # proxy serves that module only as this pseudo-version (no v4.25.0 of it), whose go.mod pins it.
 KUBERNETES_PROVIDER_MODULE = "v4.0.0-20260115033456-f47bc2d6f199"

@@ -54,6 +54,7 @@ from tests.toolchain.build import (
     _stderr_log,
     cache_dir,
     ensure_built,
+    served_command,
 )
 from tests.toolchain.cluster import (  # noqa: F401 (re-exported)
     CERT_MANAGER_VERSION,
@@ -110,6 +111,32 @@ PIECES = (
         _build_kubernetes_provider,
     ),
 )
+
+
+# Pulumi YAML's language host: the other language the tests run the package's components from.
+LANGUAGE_PIECES = (
+    Piece(
+        "pulumi-language-yaml",
+        versions.PULUMI_YAML_VERSION,
+        PINS / "pulumi-yaml",
+        served_command(
+            "pulumi-yaml",
+            f"pulumi-language-yaml {versions.PULUMI_YAML_VERSION}",
+            "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml",
+            "pulumi-language-yaml",
+            "github.com/pulumi/pulumi-yaml/pkg/version.Version",
+            versions.PULUMI_YAML_VERSION,
+        ),
+    ),
+)
+
+
+def yaml_language_host(log: Log = _stderr_log) -> Path:
+    """pulumi-language-yaml, built once into the engine cache (the engine finds it on PATH beside the CLI)."""
+    cache = cache_dir()
+    for line in ensure_built(cache, LANGUAGE_PIECES, log):
+        log(line)
+    return cache / "bin" / "pulumi-language-yaml"
 
 
 def file_backend_url(directory: Path | str) -> str:
@@ -197,10 +224,11 @@ def find_or_build(log: Log = _stderr_log) -> Engine:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m tests.toolchain.engine [--cluster | --lint]``: find or build the test suite's engine.
+    """``python -m tests.toolchain.engine [--cluster | --lint | --yaml]``: find or build the test suite's engine.
 
     Without flags, say per piece what was found, reused or built. With ``--cluster``, build the L2.5 tests'
-    local cluster programs; with ``--lint``, the workflow and rule linters. Progress and errors go to stderr.
+    local cluster programs; with ``--lint``, the workflow and rule linters; with ``--yaml``, Pulumi YAML's
+    language host. Progress and errors go to stderr.
     It is the tests' engine only: scripts/stack runs the Pulumi CLI on PATH and never builds (the engine built
     here has no Python language host and no Vault, Docker or Command plugin to run the program with).
     """
@@ -210,6 +238,9 @@ def main(argv: list[str]) -> int:
 
             for name, path in lint_binaries().items():
                 print(f"{name}: {path}")
+            return 0
+        if argv[:1] == ["--yaml"]:
+            print(f"pulumi-language-yaml: {yaml_language_host()}")
             return 0
         if argv[:1] == ["--cluster"]:
             for name, path in cluster_binaries().items():
