@@ -35,10 +35,10 @@ INDEX = f"{PACKAGE}:index"
 
 
 def duration(value: str, key: str) -> values.Duration:
-    parsed = values.parse_duration(value)
-    if parsed is None:
-        raise ValueError(f"{key}: {value!r} is not a duration (hours, minutes, seconds: 48h, 1h30m, 3600s)")
-    return parsed
+    try:
+        return values.Duration.parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
 
 
 class ExistingCertManagerArgs(TypedDict):

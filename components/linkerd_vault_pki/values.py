@@ -50,6 +50,14 @@ class Duration:
     text: str
     seconds: int
 
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        """``Duration.parse("48h")``; a ValueError naming the grammar when ``text`` is not a duration."""
+        parsed = parse_duration(text)
+        if parsed is None:
+            raise ValueError(f"{text!r} is not a duration: hours, then minutes, then seconds (48h, 1h30m, 3600s)")
+        return parsed
+
     @property
     def vault_ttl(self) -> str:
         """As Vault takes a TTL: whole seconds."""

@@ -9,76 +9,46 @@ resource it registers must go through the provider it was handed: none may fall 
 
 from __future__ import annotations
 
-import pulumi
-import pulumi_kubernetes as k8s
-import pulumi_vault as vault
+import re
+from pathlib import Path
 
-from linkerd_vault_pki.cert_manager import ExistingCertManager, ExistingCertManagerArgs
-from linkerd_vault_pki.issuer import IdentityIssuer, IdentityIssuerArgs
-from linkerd_vault_pki.linkerd import linkerd_namespace
-from linkerd_vault_pki.trust_bundle import TrustBundle, TrustBundleArgs
-from linkerd_vault_pki.values import Duration
-from linkerd_vault_pki.vault_access import CredentialSettings
-from linkerd_vault_pki.vault_pki import AnchorSpec, VaultPki, VaultPkiArgs
+import pulumi
+import pytest
+
+from linkerd_vault_pki import provider
 from tests.harness import render_program
+
+ROOT = Path(__file__).resolve().parents[2]
+# What the example's pulumi.Config() reads (the mocks' project is this one, so the keys are under its name).
+CONFIG = {
+    "vaultAddress": "https://vault.corp.example",
+    "vaultToken": "s.corp-token",
+    "kubeconfig": "{}",
+}
+
+
+def readme_program() -> str:
+    """The Python program of the README's "Use it from your own program", as a user pastes it."""
+    section = (ROOT / "README.md").read_text().split("## Use it from your own program", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture
+def their_config():
+    pulumi.runtime.set_all_config(
+        {f"linkerd-vault-pki:{key}": value for key, value in CONFIG.items()},
+        secret_keys=["linkerd-vault-pki:vaultToken", "linkerd-vault-pki:kubeconfig"],
+    )
+    yield
+    pulumi.runtime.set_all_config({}, secret_keys=[])
 
 
 def their_program() -> None:
-    vault_provider = vault.Provider(
-        "corp-vault", address="https://vault.corp.example", token="t", skip_child_token=True
-    )
-    cluster = k8s.Provider("corp-cluster", kubeconfig="{}")
-    on_vault = pulumi.ResourceOptions(provider=vault_provider)
-    on_cluster = pulumi.ResourceOptions(provider=cluster)
-
-    pki = VaultPki(
-        "mesh-pki",
-        VaultPkiArgs(
-            pki_path="pki-mesh",
-            max_lease_ttl_seconds=10 * 365 * 86400,
-            cluster_address="https://vault.corp.example",
-            anchors=("root-2027",),
-            signing_anchor="root-2027",
-            new_anchors=AnchorSpec("root.linkerd.cluster.local", Duration("8760h", 8760 * 3600), "ec", 256),
-            credential=CredentialSettings(
-                kind="approle",
-                token_ttl=Duration("768h", 768 * 3600),
-                approle_mount="approle-mesh",
-                approle_role="cert-manager",
-                approle_token_ttl=Duration("10m", 600),
-            ),
-        ),
-        opts=on_vault,
-    )
-    cert_manager = ExistingCertManager("platform-cert-manager", ExistingCertManagerArgs("cert-manager"), on_cluster)
-    namespace = linkerd_namespace("linkerd", opts=on_cluster)
-    IdentityIssuer(
-        "identity-issuer",
-        IdentityIssuerArgs(
-            cert_manager_namespace=cert_manager.namespace,
-            linkerd_namespace=namespace.metadata.name,
-            vault_server="https://vault.corp.example",
-            sign_path=pki.sign_path,
-            signing_anchor="root-2027",
-            credential=pki.credentials[""],
-            duration=Duration("48h", 48 * 3600),
-            renew_before=Duration("25h", 25 * 3600),
-        ),
-        opts=on_cluster,
-    )
-    TrustBundle(
-        "trust-bundle",
-        TrustBundleArgs(
-            trust_namespace=cert_manager.trust_namespace,
-            linkerd_namespace=namespace.metadata.name,
-            anchor_pems={name: anchor.pem for name, anchor in pki.anchors.items()},
-        ),
-        opts=on_cluster,
-    )
+    exec(compile(readme_program(), "README.md", "exec"), {"__name__": "__main__"})
 
 
-def test_every_resource_goes_through_the_provider_it_was_handed():
-    rendered = render_program(their_program)
+def check_providers(rendered) -> None:
+    """Every resource registered went through the Vault or the cluster provider the program made."""
     custom = [r for r in rendered.resources if not r.type.startswith("linkerd-vault-pki:")]
     made = [r for r in custom if not r.type.startswith("pulumi:providers:")]
     assert len(made) >= 15, [r.type for r in made]  # the PKI, the credential, the issuer, the bundle
@@ -90,3 +60,28 @@ def test_every_resource_goes_through_the_provider_it_was_handed():
     # Nothing of the stack: no Docker, no k3d, no Helm release (cert-manager and trust-manager are the team's).
     assert not [r for r in made if r.type.startswith(("docker:", "command:", "kubernetes:helm.sh"))]
     assert {"vault:index/mount:Mount", "kubernetes:cert-manager.io/v1:Certificate"} <= {r.type for r in made}
+
+
+def test_the_readme_example_sends_every_resource_through_the_provider_it_was_handed(their_config):
+    rendered = render_program(their_program)
+    check_providers(rendered)
+    assert set(rendered.outputs) == {"issuer", "rootsDigest"}
+    # The anchor is protected from deletion, as the example says.
+    assert [
+        r.name
+        for r in rendered.resources
+        if r.protect and r.type == "vault:pkiSecret/secretBackendRootCert:SecretBackendRootCert"
+    ]
+
+
+def test_an_identity_issuer_without_one_credential_is_refused_naming_the_inputs():
+    with pytest.raises(ValueError, match=r"exactly one of vaultToken, appRole, kubernetes \(given: none\)"):
+        provider.login({})
+    with pytest.raises(ValueError, match=r"\(given: vault_token, app_role\)"):
+        provider.login({"vault_token": "t", "app_role": {"mount": "m", "role_id": "r", "secret_id": "s"}})
+
+
+def test_the_plugins_durations_are_read_with_the_one_grammar_and_named_by_input():
+    assert provider.duration("1h30m", "duration").seconds == 5400
+    with pytest.raises(ValueError, match=r"renewBefore: '2 days' is not a duration"):
+        provider.duration("2 days", "renewBefore")
