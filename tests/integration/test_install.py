@@ -1,9 +1,10 @@
 """`pip install` of a clean clone into a fresh virtualenv, and another team's program on what it installed.
 
-The clone is ``git clone`` of this repository (its committed HEAD: what a user gets). pip installs it as a
-user would, with no index: the pinned dependencies it asks for are offered by the project's own ``.venv``
-(a path file in the fresh virtualenv, standing in for PyPI, which a test may not reach), so pip resolves the
-package's requirements against exactly those versions, and the package itself comes from the clone alone.
+The clone is ``git clone`` of this repository (its committed HEAD: what a user gets). A wheel is built from
+it (with the setuptools requirements-dev.txt pins, no network), and pip installs that wheel as a user would,
+with no index: the pinned dependencies it asks for are offered by the project's own ``.venv`` (a path file in
+the fresh virtualenv, standing in for PyPI, which a test may not reach), so pip resolves the package's
+requirements against exactly those versions, and the package itself comes from the clone alone.
 Then the README's program, outside the repository, runs on the installed package under the SDK's mocks (the
 test's recording mocks, ``tests/harness.py``), and every resource it registers must go through a provider it
 made.
@@ -62,7 +63,11 @@ def test_a_clean_clone_installs_and_another_teams_program_runs_on_it(tmp_path):
     site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
     # The pinned dependencies, as the project's .venv holds them: the only "index" this install may use.
     (site / "offered-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    run(python, "-m", "pip", "install", "--quiet", "--no-index", "--no-build-isolation", clone)
+    wheels = tmp_path / "wheels"
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index", "--no-build-isolation",
+        "--wheel-dir", wheels, clone)  # fmt: skip
+    [wheel] = wheels.glob("linkerd_vault_pki-*.whl")
+    run(python, "-m", "pip", "install", "--quiet", "--no-index", wheel)
 
     installed = run(python, "-m", "pip", "show", "--files", "linkerd-vault-pki").stdout
     assert "Location: " + str(site) in installed
