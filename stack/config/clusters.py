@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import difflib
 
-from linkerd_vault_pki import versions, x509
+from linkerd_vault_pki import x509
 from linkerd_vault_pki.vault_access import Consumer, KubernetesApi
 from linkerd_vault_pki.x509 import kubeconfig_ca
 from stack import settings
 from stack.config.across import check_plain_http
 from stack.config.model import (
-    CERT_MANAGER_MODES,
     CLUSTER_MODES,
-    LINKERD_MODES,
     CertManagerConfig,
     ClusterConfig,
     ClusterTarget,
     LinkerdConfig,
 )
-from stack.config.reader import EntryReader, Reader, scalar, structured
-from stack.config.rules import (
-    AUDIENCE,
-    DNS_LABEL,
-    DNS_NAME,
-    PINNED_IMAGE,
-    address_problem,
-    is_loopback,
-    kubeconfig_problem,
-)
+from stack.config.reader import EntryReader, Reader, scalar
+from stack.config.rules import address_problem, is_loopback, kubeconfig_problem
+from stack.kinds import DNS_LABEL
 
 
 def read_cluster_target(
@@ -38,17 +29,12 @@ def read_cluster_target(
     mode = r.choice("clusterMode", CLUSTER_MODES if not key else ("k3d", "existing"))
     cluster = ClusterConfig(
         mode=mode,
-        name=key or r.pattern("clusterName", DNS_LABEL, "a lowercase DNS label of at most 32 characters"),
+        name=key or r.get("clusterName"),
         network=network,
-        api_port=r.integer("k3dApiPort", 1024, 65535),
-        kubeconfig=r.secret("kubeconfig"),
-        context=r.text("kubeContext"),
-        k3s_image=r.pattern(
-            "k3sImage",
-            PINNED_IMAGE,
-            f"a pinned container image reference (a tag or a digest, at most 255 characters) such as "
-            f"{versions.K3S_IMAGE}",
-        ),
+        api_port=r.get("k3dApiPort"),
+        kubeconfig=r.get("kubeconfig"),
+        context=r.get("kubeContext"),
+        k3s_image=r.get("k3sImage"),
     )
     if cluster.kubeconfig is not None and (problem := kubeconfig_problem(cluster.kubeconfig.value, cluster.context)):
         r.fail(problem)
@@ -59,7 +45,7 @@ def read_cluster_target(
             "`pulumi config set --secret kubeconfig < ~/.kube/config` (and kubeContext to pick a context)",
         )
 
-    cluster_address = r.url("vaultClusterAddress")
+    cluster_address = r.get("vaultClusterAddress")
     if vault_mode == "docker" and mode == "existing" and cluster_address is None and "vaultClusterAddress" not in r.raw:
         r.require(
             "vaultClusterAddress",
@@ -84,16 +70,14 @@ def read_cluster_target(
         )
 
     linkerd = LinkerdConfig(
-        install_gateway_api=r.boolean("installGatewayApi"),
-        install=r.choice("linkerd", LINKERD_MODES) == "install",
+        install_gateway_api=r.get("installGatewayApi"),
+        install=r.get("linkerd") == "install",
     )
     cert_manager = CertManagerConfig(
-        install=r.choice("certManager", CERT_MANAGER_MODES) == "install",
-        namespace=r.pattern("trustNamespace", DNS_LABEL, "a namespace name (a lowercase DNS label)"),
-        ready_timeout=r.duration("readyTimeout"),
-        service_account=r.pattern(
-            "certManagerServiceAccount", DNS_NAME, "a ServiceAccount name (a lowercase DNS name)"
-        ),
+        install=r.get("certManager") == "install",
+        namespace=r.get("trustNamespace"),
+        ready_timeout=r.get("readyTimeout"),
+        service_account=r.get("certManagerServiceAccount"),
     )
     if r.sound("readyTimeout") and not 10 <= cert_manager.ready_timeout.seconds <= 7200:
         r.fail("readyTimeout", f"{cert_manager.ready_timeout.text} is not from 10s to 2h")
@@ -111,11 +95,9 @@ def read_cluster_target(
         cert_manager=cert_manager,
         linkerd=linkerd,
         vault_cluster_address=cluster_address,
-        secret_id_version=r.integer("secretIdVersion", 1, 1_000_000),
+        secret_id_version=r.get("secretIdVersion"),
         kubernetes=kubernetes,
-        api_audience=r.pattern(
-            "kubernetesApiAudience", AUDIENCE, "a token audience such as https://kubernetes.default.svc"
-        ),
+        api_audience=r.get("kubernetesApiAudience"),
     )
 
 
@@ -145,7 +127,7 @@ def _kubernetes_api(
             "server that a container on the Docker network reaches (this host's LAN address, for one on this host)",
         )
         host = None
-    ca = r.text("kubernetesCaCert")
+    ca = r.get("kubernetesCaCert")
     if ca is not None:
         if problem := x509.check_ca_bundle_pem(ca):
             r.fail("kubernetesCaCert", f"{problem}")
@@ -203,7 +185,7 @@ def read_listed_clusters(
     r: Reader, vault_mode: str, vault_address: str | None, insecure_http: bool, network: str, login: str
 ) -> tuple[ClusterTarget, ...]:
     """The `clusters` list: each entry a cluster of its own, the top-level keys its defaults."""
-    entries = structured(r, "clusters")
+    entries = r.structured("clusters")
     if entries is None and "clusters" in r.raw and r.sound("clusters"):
         # A bare `clusters:` in a stack file: YAML's null.
         r.fail("clusters", "is empty; list the clusters, or remove the key for the stack's one cluster")
@@ -265,7 +247,7 @@ def read_consumers(r: Reader, credential: str) -> tuple[Consumer, ...]:
     """A Vault-only stack's consumers: each a credential of its own, revocable alone."""
     if "consumers" not in r.raw:
         return ()
-    entries = structured(r, "consumers")
+    entries = r.structured("consumers")
     if not isinstance(entries, list) or not entries:
         r.fail(
             "consumers", "is not a list of consumer names, such as [east, west] or [{name: east, secretIdVersion: 2}]"
@@ -306,7 +288,7 @@ def read_consumers(r: Reader, credential: str) -> tuple[Consumer, ...]:
         kubernetes = None
         if credential == "kubernetes":
             sub = EntryReader({str(k): scalar(v) for k, v in item.items() if k != "name"}, {}, f"consumers[{i}]", False)
-            namespace = sub.pattern("trustNamespace", DNS_LABEL, "a namespace name (a lowercase DNS label)")
+            namespace = sub.get("trustNamespace")
             kubernetes = _kubernetes_api(sub, None, namespace)
             r.problems.extend(sub.problems)
             if kubernetes is None:

@@ -16,12 +16,8 @@ from stack.config.across import check_durations, check_plain_http, check_ports
 from stack.config.clusters import read_cluster_target, read_consumers, read_listed_clusters
 from stack.config.mirror import read_mirror
 from stack.config.model import (
-    ANCHOR_KEY_TYPES,
-    CREDENTIALS,
     DEFAULT_ANCHOR,
     MODE_KEYS,
-    VAULT_MODES,
-    VAULT_SIDES,
     ConfigError,
     PkiConfig,
     StackConfig,
@@ -29,19 +25,14 @@ from stack.config.model import (
 )
 from stack.config.reader import Reader
 from stack.config.rules import (
-    DNS_LABEL,
-    DNS_NAME,
     DOCKER_RESERVED_NETWORKS,
-    LOWER_MOUNT_PATH,
-    MAX_COMMON_NAME,
-    MOUNT_PATH,
     RESERVED_MOUNTS,
-    ROLE_NAME,
     foreign_key_message,
     foreign_lookalikes,
     parse_duration,
 )
 from stack.config.sides import read_anchors, read_vault_side
+from stack.kinds import MOUNT_PATH
 
 ROTATION_GATES = ("enforce", "override")
 
@@ -86,11 +77,11 @@ def parse(
                 r.fail(problem)
                 r.raw.pop(problem.key, None)
 
-    side = r.choice("vaultSide", VAULT_SIDES)
+    side = r.get("vaultSide")
     creates = side == "create"
     # A cluster-only stack runs no Vault of its own and configures none: "none" stands for that below.
-    vault_mode = r.choice("vaultMode", VAULT_MODES) if creates else "none"
-    token = r.secret("vaultToken")
+    vault_mode = r.get("vaultMode") if creates else "none"
+    token = r.get("vaultToken")
     if token is None and creates and r.sound("vaultToken"):
         r.require(
             "vaultToken",
@@ -98,20 +89,20 @@ def parse(
             "(in docker mode also the dev server's root token); set it with "
             "`pulumi config set --secret vaultToken ...` (scripts/stack generates one for the dev stack)",
         )
-    address = r.url("vaultAddress")
+    address = r.get("vaultAddress")
     if vault_mode == "external" and address is None and "vaultAddress" not in r.raw:
         r.require("vaultAddress", "is required when vaultMode is external, such as https://vault.example.com")
-    insecure_http = r.boolean("vaultInsecureHttp")
+    insecure_http = r.get("vaultInsecureHttp")
     if vault_mode != "docker" and not insecure_http:
         check_plain_http(r, "vaultAddress", address)
-    ca_bundle = r.text("vaultCaBundlePem")
+    ca_bundle = r.get("vaultCaBundlePem")
     if ca_bundle is not None and (problem := x509.check_ca_bundle_pem(ca_bundle, now)):
         r.fail("vaultCaBundlePem", f"{problem}")
-    namespace = r.text("vaultNamespace")
+    namespace = r.get("vaultNamespace")
     if namespace is not None and not MOUNT_PATH.match(namespace):
         r.fail("vaultNamespace", f"{namespace!r} is not a Vault namespace path such as team-a or team-a/prod")
     # One Docker network for the stack: the Vault container's and every k3d cluster's.
-    network = r.pattern("dockerNetwork", DNS_LABEL, "a lowercase DNS label of at most 32 characters")
+    network = r.get("dockerNetwork")
     if network in DOCKER_RESERVED_NETWORKS:
         r.fail("dockerNetwork", f"{network} is one of Docker's own networks; name a network of this stack's own")
     # Which credential cert-manager logs in with decides what a cluster's settings must say (read below).
@@ -128,21 +119,21 @@ def parse(
         address=address,
         # Listed clusters may each say how they reach Vault; the top-level value (every entry's default)
         # is also where the mount's CA and CRL URLs point.
-        cluster_address=top.vault_cluster_address if top and not top.key else r.url("vaultClusterAddress"),
-        host_port=r.integer("vaultHostPort", 1024, 65535),
-        pki_path=r.pattern("pkiPath", LOWER_MOUNT_PATH, "a lowercase Vault mount path such as pki or linkerd/pki"),
-        max_lease_ttl=r.duration("pkiMaxLeaseTtl"),
+        cluster_address=top.vault_cluster_address if top and not top.key else r.get("vaultClusterAddress"),
+        host_port=r.get("vaultHostPort"),
+        pki_path=r.get("pkiPath"),
+        max_lease_ttl=r.get("pkiMaxLeaseTtl"),
         ca_bundle_pem=ca_bundle,
         namespace=namespace,
-        protect=_protect(r.choice("deletionProtection", ("auto", "true", "false")), vault_mode) if creates else False,
+        protect=_protect(r.get("deletionProtection"), vault_mode) if creates else False,
     )
 
-    previous = r.text("previousAnchorPem")
+    previous = r.get("previousAnchorPem")
     if previous is not None:
         problem = x509.check_anchor_pem(previous, now)
         if problem:
             r.fail("previousAnchorPem", f"{problem}")
-    key_type = r.choice("anchorKeyType", ANCHOR_KEY_TYPES, why="Linkerd accepts only ECDSA P-256 issuers and anchors")
+    key_type = r.get("anchorKeyType")
     vault_side = read_vault_side(r, side, now)
     if side == "provided":
         anchors = tuple(name for name, _ in vault_side.anchor_pems) or (DEFAULT_ANCHOR,)
@@ -155,38 +146,34 @@ def parse(
     else:
         anchors, signing = read_anchors(r)
     pki = PkiConfig(
-        anchor_common_name=r.pattern(
-            "anchorCommonName",
-            DNS_NAME,
-            f"a lowercase DNS name of at most {MAX_COMMON_NAME} characters (RFC 5280's limit on a common name)",
-        ),
-        anchor_ttl=r.duration("anchorTtl"),
+        anchor_common_name=r.get("anchorCommonName"),
+        anchor_ttl=r.get("anchorTtl"),
         anchor_key_type=key_type,
         anchor_key_bits=256,
         previous_anchor_pem=previous,
-        issuer_duration=r.duration("issuerDuration"),
-        issuer_renew_before=r.duration("issuerRenewBefore"),
+        issuer_duration=r.get("issuerDuration"),
+        issuer_renew_before=r.get("issuerRenewBefore"),
         anchors=anchors,
         signing_anchor=signing,
         anchor_expiry_lead=_expiry_lead(r),
-        expiry_alerts=r.boolean("prometheusRule"),
-        restart_workloads=r.boolean("restartMeshedWorkloads"),
-        rotation_gates=r.choice("rotationGates", ROTATION_GATES),
-        workload_cert_lifetime=r.duration("workloadCertLifetime"),
+        expiry_alerts=r.get("prometheusRule"),
+        restart_workloads=r.get("restartMeshedWorkloads"),
+        rotation_gates=r.get("rotationGates"),
+        workload_cert_lifetime=r.get("workloadCertLifetime"),
     )
     if r.sound("workloadCertLifetime") and not 3600 <= pki.workload_cert_lifetime.seconds <= 30 * 86400:
         r.fail("workloadCertLifetime", f"{pki.workload_cert_lifetime.text} is not from 1h to 720h (30 days)")
 
     credential = CredentialSettings(
-        kind=r.choice("credential", CREDENTIALS),
-        token_ttl=r.duration("tokenTtl"),
-        approle_mount=r.pattern("approleMount", MOUNT_PATH, "a Vault mount path such as approle"),
+        kind=r.get("credential"),
+        token_ttl=r.get("tokenTtl"),
+        approle_mount=r.get("approleMount"),
         approle_role="cert-manager",
-        approle_token_ttl=r.duration("approleTokenTtl"),
+        approle_token_ttl=r.get("approleTokenTtl"),
         secret_id_version=top.secret_id_version if top and not top.key else 1,
-        kubernetes_mount=r.pattern("kubernetesAuthMount", MOUNT_PATH, "a Vault mount path such as linkerd-kubernetes"),
-        kubernetes_role=r.pattern("kubernetesAuthRole", ROLE_NAME, "a Vault role name such as cert-manager"),
-        kubernetes_token_ttl=r.duration("kubernetesTokenTtl"),
+        kubernetes_mount=r.get("kubernetesAuthMount"),
+        kubernetes_role=r.get("kubernetesAuthRole"),
+        kubernetes_token_ttl=r.get("kubernetesTokenTtl"),
     )
 
     check_durations(r, vault, pki, credential, creates)
@@ -200,7 +187,7 @@ def parse(
     check_ports(r, vault, targets)
     consumers = read_consumers(r, credential.kind) if cluster_mode_of(r) == "none" else ()
     if credential.kind == "token" and creates:
-        max_ttl = r.duration("vaultMaxTokenTtl")
+        max_ttl = r.get("vaultMaxTokenTtl")
         if r.sound("tokenTtl", "vaultMaxTokenTtl") and credential.token_ttl.seconds > max_ttl.seconds:
             r.fail(
                 "tokenTtl",

@@ -9,7 +9,7 @@ from pathlib import Path
 from linkerd_vault_pki import charts, images
 from linkerd_vault_pki.pulls import Pulls
 from stack.config.model import ClusterTarget
-from stack.config.reader import Reader, structured
+from stack.config.reader import Reader
 
 # host[:port][/prefix]: a host with a dot or a port (or localhost), so that no one reads it as a Docker Hub user.
 _HOST = r"(localhost|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)(:[0-9]{1,5})?"
@@ -28,7 +28,7 @@ def _port_in_range(reference: str) -> bool:
 
 
 def read_mirror(r: Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[str], base: Path) -> Pulls:
-    registry = r.text("imageRegistry")
+    registry = r.get("imageRegistry")
     if registry is not None and not _REGISTRY.match(registry):
         r.fail(
             "imageRegistry",
@@ -40,7 +40,7 @@ def read_mirror(r: Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[s
         r.fail("imageRegistry", f"{registry!r} has a port out of range: a port is 1 to 65535")
         registry = None
     overrides = _overrides(r, k3s_images)
-    secret = r.secret("imagePullSecret")
+    secret = r.get("imagePullSecret")
     if secret is not None and images.registry_auths(secret.value) is None:
         r.fail(
             "imagePullSecret",
@@ -51,7 +51,7 @@ def read_mirror(r: Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[s
         secret = None
     installed = _installed_charts(targets)
     sources = {}
-    repository = r.text("chartRepository")
+    repository = r.get("chartRepository")
     per_chart = _per_chart(r)
     for name in installed:
         pin = charts.PINS[name]
@@ -75,7 +75,7 @@ def read_mirror(r: Reader, targets: tuple[ClusterTarget, ...], k3s_images: set[s
 def _overrides(r: Reader, k3s_images: set[str]) -> dict[str, str]:
     if "images" not in r.raw:
         return {}
-    value = structured(r, "images")
+    value = r.structured("images")
     if not isinstance(value, dict) or not value:
         r.fail(
             "images",
@@ -109,7 +109,7 @@ def _overrides(r: Reader, k3s_images: set[str]) -> dict[str, str]:
 def _per_chart(r: Reader) -> dict[str, str]:
     if "chartRepositories" not in r.raw:
         return {}
-    value = structured(r, "chartRepositories")
+    value = r.structured("chartRepositories")
     if not isinstance(value, dict) or not value or not all(isinstance(v, str) for v in value.values()):
         r.fail("chartRepositories", "is not a map of chart name to repository, such as {linkerd-crds: /srv/charts}")
         return {}

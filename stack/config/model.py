@@ -11,37 +11,20 @@ from linkerd_vault_pki import versions
 from linkerd_vault_pki.pulls import Pulls
 from linkerd_vault_pki.values import Duration, Secret
 from linkerd_vault_pki.vault_access import Consumer, CredentialSettings, KubernetesApi
+from stack import settings
 
-CLUSTER_MODES = ("k3d", "existing", "none")
-
-
-VAULT_SIDES = ("create", "reference", "provided")
-
-
-VAULT_MODES = ("docker", "external")
-
-
-CREDENTIALS = ("approle", "token", "kubernetes")
-
-
-CERT_MANAGER_MODES = ("install", "existing")
-
-
-LINKERD_MODES = ("install", "skip")
-
-
-ANCHOR_KEY_TYPES = ("ec",)
-
-
-# The settings that decide which others apply.
+# The settings that decide which others apply, in the order they decide each other, with their values (the
+# table of settings says them once).
 MODE_KEYS = {
-    "clusterMode": CLUSTER_MODES,
-    "vaultSide": VAULT_SIDES,
-    "vaultMode": VAULT_MODES,
-    "credential": CREDENTIALS,
-    "certManager": CERT_MANAGER_MODES,
-    "linkerd": LINKERD_MODES,
+    key: settings.BY_KEY[key].kind.values  # type: ignore[attr-defined] (each is a Choice)
+    for key in ("clusterMode", "vaultSide", "vaultMode", "credential", "certManager", "linkerd")
 }
+CLUSTER_MODES = MODE_KEYS["clusterMode"]
+VAULT_SIDES = MODE_KEYS["vaultSide"]
+VAULT_MODES = MODE_KEYS["vaultMode"]
+CREDENTIALS = MODE_KEYS["credential"]
+CERT_MANAGER_MODES = MODE_KEYS["certManager"]
+LINKERD_MODES = MODE_KEYS["linkerd"]
 
 
 BOOLEANS = {"true": True, "false": False}

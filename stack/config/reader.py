@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from linkerd_vault_pki.problems import Problem
 from linkerd_vault_pki.values import Duration, Secret
@@ -54,8 +55,29 @@ class Reader:
         if not self.undecided and key not in self.misspelt:
             self.fail(key, text)
 
+    def get(self, key: str) -> Any:
+        """The key's value, read as its kind in stack/settings.py says (a problem recorded by key, and the
+        default in its place); None for an unset key without a default."""
+        return settings.BY_KEY[key].kind.read(self, key)
+
     def text(self, key: str, default: str | None = None) -> str | None:
         return self.raw.get(key, default)
+
+    def structured(self, key: str) -> Any:
+        """A structured config value: a list or object in Pulumi.<stack>.yaml or set with `--path` (the engine
+        hands it over as JSON), or YAML/JSON text set as a string (`[a1, a2]`); None when unreadable."""
+        import yaml
+
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            return value
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            self.fail(f"{key}", "is not a list; write it as YAML in Pulumi.<stack>.yaml or set entries with `--path`")
+            return None
 
     @staticmethod
     def default(key: str) -> str:
@@ -190,23 +212,6 @@ class EntryReader(Reader):
                 )
             )
         return Secret(value)
-
-
-def structured(r: Reader, key: str):
-    """A structured config value: a list or object in Pulumi.<stack>.yaml or set with `--path` (the engine
-    hands it over as JSON), or YAML/JSON text set as a string (`[a1, a2]`); None when unreadable."""
-    import yaml
-
-    value = r.raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        return value
-    try:
-        return yaml.safe_load(value)
-    except yaml.YAMLError:
-        r.fail(f"{key}", "is not a list; write it as YAML in Pulumi.<stack>.yaml or set entries with `--path`")
-        return None
 
 
 def scalar(value) -> str:

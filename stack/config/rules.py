@@ -12,36 +12,11 @@ from linkerd_vault_pki.problems import Problem
 from linkerd_vault_pki.values import parse_duration  # noqa: F401 (the config reads durations with it)
 from stack import settings
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
-
-
-MOUNT_PATH = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
-
-
-# A pinned image: a tag, a digest or both (an untagged name is whatever `latest` is that day). A registry
-# host may carry a port. Docker caps a reference at 255 characters.
-PINNED_IMAGE = re.compile(
-    r"^(?=.{1,255}$)([a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?/)?[a-z0-9]+([._/-][a-z0-9]+)*"
-    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$"
-)
-
-
-# RFC 5280's upper bound on a common name.
-MAX_COMMON_NAME = 64
-
-
 # A token or id goes into an HTTP header and a container's environment: Vault's are printable ASCII.
 TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}$")
 
 
 TOKEN_KEYS = ("vaultToken", "approleSecretId", "issuerToken", "approleRoleId")
-
-
-# Lowercase: Vault lowercases policy names, and the signing policy is named after the mount.
-LOWER_MOUNT_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
-
-
-DNS_NAME = re.compile(r"^(?=.{1,64}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def kubeconfig_problem(text: str, context: str | None) -> Problem | None:
@@ -156,14 +131,6 @@ MAX_ANCHORS = 2  # a rotation holds two anchors: the one that signs and the one 
 
 # organization/project/stack; Pulumi caps each name at 100 characters.
 STACK_NAME = re.compile(r"^([A-Za-z0-9_.-]{1,100}/){0,2}[A-Za-z0-9_.-]{1,100}$")
-
-
-# A token audience: printable, no space or comma (a URL or a plain name).
-AUDIENCE = re.compile(r"^[!-+\--~]{1,256}$")
-
-
-# A Vault role name: what a login path's last segment may be.
-ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 SIGN_PATH = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*/sign-intermediate$")

@@ -7,8 +7,9 @@ from datetime import datetime
 
 from linkerd_vault_pki import x509
 from stack.config.model import DEFAULT_ANCHOR, VaultSideConfig
-from stack.config.reader import Reader, structured
-from stack.config.rules import ANCHOR_NAME, DNS_LABEL, MAX_ANCHORS, RESERVED_ANCHOR_NAMES, SIGN_PATH, STACK_NAME
+from stack.config.reader import Reader
+from stack.config.rules import ANCHOR_NAME, MAX_ANCHORS, RESERVED_ANCHOR_NAMES, SIGN_PATH, STACK_NAME
+from stack.kinds import DNS_LABEL
 
 
 def read_anchors(r: Reader) -> tuple[tuple[str, ...], str]:
@@ -20,7 +21,7 @@ def read_anchors(r: Reader) -> tuple[tuple[str, ...], str]:
     elif isinstance(text, str) and not text.lstrip().startswith(("[", "{")):
         names = [n.strip() for n in text.split(",")]
     else:
-        names = structured(r, "anchors")
+        names = r.structured("anchors")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             r.fail(
                 "anchors", "is not a list of anchor names, such as [anchor-2026-11] or [anchor-2026-11, anchor-2027-02]"
@@ -62,7 +63,7 @@ def read_anchors(r: Reader) -> tuple[tuple[str, ...], str]:
 def read_vault_side(r: Reader, side: str, now: datetime | None) -> VaultSideConfig:
     """What a cluster-only stack consumes: a Vault-only stack's name, or the hand-made PKI's facts."""
     if side == "reference":
-        stack = r.text("vaultStack")
+        stack = r.get("vaultStack")
         if stack is None:
             r.require(
                 "vaultStack",
@@ -71,13 +72,13 @@ def read_vault_side(r: Reader, side: str, now: datetime | None) -> VaultSideConf
             )
         elif not STACK_NAME.match(stack):
             r.fail("vaultStack", f"{stack!r} is not a stack name such as pki or organization/linkerd-vault-pki/pki")
-        consumer = r.text("vaultConsumer")
+        consumer = r.get("vaultConsumer")
         if consumer is not None and not DNS_LABEL.match(consumer):
             r.fail("vaultConsumer", f"{consumer!r} is not a consumer name (a lowercase DNS label)")
         return VaultSideConfig(source=side, stack=stack, consumer=consumer)
     if side != "provided":
         return VaultSideConfig(source=side)
-    sign_path = r.text("signPath")
+    sign_path = r.get("signPath")
     if sign_path is None:
         r.require(
             "signPath",
@@ -102,10 +103,10 @@ def read_vault_side(r: Reader, side: str, now: datetime | None) -> VaultSideConf
     kind = r.raw.get("credential", r.default("credential"))
     role_id = secret_id = token = None
     if kind == "approle":
-        role_id = r.text("approleRoleId")
+        role_id = r.get("approleRoleId")
         if role_id is not None and r.token_problem("approleRoleId", role_id):
             role_id = None
-        secret_id = r.secret("approleSecretId")
+        secret_id = r.get("approleSecretId")
         for key, value in (("approleRoleId", role_id), ("approleSecretId", secret_id)):
             if value is None and r.sound(key):
                 how = "--secret " if key == "approleSecretId" else ""
@@ -115,7 +116,7 @@ def read_vault_side(r: Reader, side: str, now: datetime | None) -> VaultSideConf
                     f"`pulumi config set {how}{key} ...` (the security team hands it over)",
                 )
     elif kind == "token":
-        token = r.secret("issuerToken")
+        token = r.get("issuerToken")
         if token is None and r.sound("issuerToken"):
             r.require(
                 "issuerToken",
@@ -133,7 +134,7 @@ def read_vault_side(r: Reader, side: str, now: datetime | None) -> VaultSideConf
 
 
 def _anchor_pems(r: Reader, now: datetime | None) -> tuple[tuple[str, str], ...]:
-    value = structured(r, "anchorPems") if "anchorPems" in r.raw else None
+    value = r.structured("anchorPems") if "anchorPems" in r.raw else None
     if "anchorPems" not in r.raw:
         r.require(
             "anchorPems",

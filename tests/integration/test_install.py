@@ -1,6 +1,6 @@
 """`pip install` of a clean clone into a fresh virtualenv, and another team's program on what it installed.
 
-The clone is ``git clone`` of this repository (its committed HEAD: what a user gets). A wheel is built from
+The clone is a clean clone of this repository itself (its committed HEAD: what a user gets). A wheel is built from
 it (with the setuptools requirements-dev.txt pins, no network), and pip installs that wheel as a user would,
 with no index: the pinned dependencies it asks for are offered by the project's own ``.venv`` (a path file in
 the fresh virtualenv, standing in for PyPI, which a test may not reach), so pip resolves the package's

@@ -85,7 +85,7 @@ def test_the_readme_table_of_keys_is_the_table_of_settings():
     from stack import settings
 
     readme = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
-    start = readme.index("| key | default | accepted / meaning |")
+    start = readme.index("| key | default | accepted | meaning |")
     table = readme[start : readme.index("\n\n", start)]
     assert table == settings.markdown_table(), (
         "docs/configuration.md's table of keys is stale: python -m stack.settings"

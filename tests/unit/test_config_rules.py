@@ -164,6 +164,41 @@ def test_defaults_are_written_once_in_the_table_of_settings():
     assert repeats == []
 
 
+def test_each_settings_kind_is_written_once_in_the_table_of_settings():
+    """A setting is read as its kind in stack/settings.py says (``r.get(key)``): no reader call in stack/config
+    names the kind again (its choices, pattern or range), so that a setting is declared in one place. The one
+    exception: a `clusters` entry narrows clusterMode (an entry is a cluster, never `none`)."""
+    import ast
+    from pathlib import Path
+
+    from stack import settings
+
+    typed = {"choice", "duration", "boolean", "integer", "pattern", "url", "text", "secret"}
+    again = []
+    for path in sorted((Path(__file__).resolve().parents[2] / "stack" / "config").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
+                continue
+            key = node.args[0].value if isinstance(node.args[0], ast.Constant) else None
+            if node.func.attr in typed and key in settings.BY_KEY:
+                again.append(f"{path.name}:{node.lineno}: {node.func.attr}({key!r}, ...)")
+    assert [line.split(": ", 1)[1] for line in again] == ["choice('clusterMode', ...)"]
+
+
+def test_every_setting_of_the_table_is_read_and_says_what_it_accepts():
+    from pathlib import Path
+
+    from stack import settings
+
+    source = "".join(p.read_text() for p in (Path(__file__).resolve().parents[2] / "stack" / "config").glob("*.py"))
+    assert [s.key for s in settings.SETTINGS if f'"{s.key}"' not in source] == []
+    assert [s.key for s in settings.SETTINGS if not (s.kind.accepted() or s.doc)] == []
+    # A choice's values are said by its kind alone: the meaning does not list them again.
+    for s in settings.SETTINGS:
+        values = getattr(s.kind, "values", ())
+        assert len(values) < 2 or not all(f"`{v}`" in s.doc for v in values), s.key
+
+
 def test_a_problem_is_a_record_of_its_key_and_text():
     """What is wrong is recorded with its key, not recovered by splitting the message."""
     from stack import config
