@@ -269,8 +269,19 @@ def create_vault_side(cfg: StackConfig, network, access: dict[str, ClusterAccess
     from linkerd_vault_pki.vault_pki import AnchorSpec, VaultPki, VaultPkiArgs
 
     if cfg.vault.mode == "docker":
-        from linkerd_vault_pki.vault_server import VaultDevServer, VaultDevServerArgs
+        from linkerd_vault_pki.vault_server import VaultDevServer, VaultDevServerArgs, registry_provider
 
+        pull_provider = None
+        if cfg.mirror.registry_auths():
+            # The image's pull with the mirror's credentials. The provider was the component's child until the
+            # component stopped making providers: the alias keeps a deployed stack's (and its image's) as is.
+            was = (
+                f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::"
+                f"{VaultDevServer.TYPE}$pulumi:providers:docker::vault-dev-registry"
+            )
+            pull_provider = registry_provider(
+                "vault-dev-registry", cfg.mirror.registry_auths(), pulumi.ResourceOptions(aliases=[was])
+            )
         server = VaultDevServer(
             "vault-dev",
             VaultDevServerArgs(
@@ -278,7 +289,7 @@ def create_vault_side(cfg: StackConfig, network, access: dict[str, ClusterAccess
                 root_token=cfg.vault.token.output(),
                 host_port=cfg.vault.host_port,
                 image=cfg.mirror.images.reference(versions.VAULT_IMAGE),
-                registry_auths=cfg.mirror.registry_auths(),
+                pull_provider=pull_provider,
             ),
         )
         address = server.address

@@ -94,6 +94,7 @@ class Registration:
     ignore_changes: list[str] = field(default_factory=list)
     protect: bool = False  # the registration request's protect, as the engine receives it
     read_id: str | None = None  # set for a resource read (``.get``), not managed
+    aliases: list[str] = field(default_factory=list)  # the URNs it was known by, given as aliases
 
     def is_secret(self, path: str) -> bool:
         """True when the input at ``path`` (or a value enclosing it) was sent as a secret."""
@@ -284,6 +285,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     provider=request.provider or None,
                     dependencies=list(request.dependencies),
                     parent=request.parent,
+                    aliases=[*request.aliasURNs, *(a.urn for a in request.aliases if a.urn)],
                 )
             )
         return response

@@ -82,6 +82,9 @@ def k3d_create_command(args: K3dClusterArgs, network: str) -> str:
 class K3dCluster(pulumi.ComponentResource):
     """A k3d cluster on the shared network; exposes its kubeconfig as a secret."""
 
+    # Its type token: what a deployed stack knows it by.
+    TYPE = "linkerd-vault-pki:cluster:K3dCluster"
+
     kubeconfig: pulumi.Output[str]
     in_network_server: str
     """The API server as a container on the Docker network reaches it (the laptop's Vault, for TokenReview)."""
@@ -89,7 +92,7 @@ class K3dCluster(pulumi.ComponentResource):
     """The CA of the API server's serving certificate, from the kubeconfig (public: not a secret)."""
 
     def __init__(self, name: str, args: K3dClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("linkerd-vault-pki:cluster:K3dCluster", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         cluster = command.local.Command(
             f"{name}-k3d",
             create=pulumi.Output.from_input(args.network).apply(lambda net: k3d_create_command(args, net)),

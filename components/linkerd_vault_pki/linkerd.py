@@ -87,10 +87,13 @@ class LinkerdControlPlaneArgs:
 class LinkerdControlPlane(pulumi.ComponentResource):
     """linkerd-crds then linkerd-control-plane, with the identity issuer from cert-manager."""
 
+    # Its type token: what a deployed stack knows it by.
+    TYPE = "linkerd-vault-pki:linkerd:LinkerdControlPlane"
+
     release_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: LinkerdControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("linkerd-vault-pki:linkerd:LinkerdControlPlane", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         crds = pinned_release(
             f"{name}-crds",
             args.mirror.chart(args.crds),

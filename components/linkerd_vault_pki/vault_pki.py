@@ -74,6 +74,9 @@ class VaultPkiArgs:
 class VaultPki(pulumi.ComponentResource):
     """PKI mount with ECDSA P-256 anchors generated inside it, and a signing credential per cluster."""
 
+    # Its type token: what a deployed stack knows it by.
+    TYPE = "linkerd-vault-pki:vault_pki:VaultPki"
+
     mount_path: pulumi.Output[str]
     sign_path: pulumi.Output[str]
     anchors: dict[str, TrustAnchor]
@@ -82,7 +85,7 @@ class VaultPki(pulumi.ComponentResource):
     credentials: dict[str, VaultCredential]
 
     def __init__(self, name: str, args: VaultPkiArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("linkerd-vault-pki:vault_pki:VaultPki", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
         mount = vault.Mount(

@@ -8,7 +8,7 @@ for it to be healthy, so nothing talks to Vault before it answers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
@@ -26,32 +26,25 @@ class VaultDevServerArgs:
     container_name: str = "vault"
     image: str = versions.VAULT_IMAGE
     """The image as pulled: upstream's, or the mirror's name for it (images.py)."""
-    registry_auths: dict[str, tuple[str, str]] = field(default_factory=dict)
-    """imagePullSecret's credentials by registry host (secret), for the pull."""
+    pull_provider: docker.Provider | None = None
+    """The Docker provider the image alone is pulled with: one holding a registry's credentials (the caller
+    makes it; ``registry_provider`` below is how). By default the image is pulled as the container is run:
+    with the Docker provider of ``opts``, or the default one."""
 
 
 class VaultDevServer(pulumi.ComponentResource):
     """Vault in dev mode (in-memory, unsealed): for laptops and demos, never production."""
 
+    # Its type token: what a deployed stack knows it by.
+    TYPE = "linkerd-vault-pki:vault_server:VaultDevServer"
+
     address: pulumi.Output[str]
     cluster_address: pulumi.Output[str]
 
     def __init__(self, name: str, args: VaultDevServerArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("linkerd-vault-pki:vault_server:VaultDevServer", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        pull = child
-        if args.registry_auths:
-            # The pull's credentials: a provider of their own for the image alone (the container and the
-            # network need none), its password a secret.
-            provider = docker.Provider(
-                f"{name}-registry",
-                registry_auth=[
-                    docker.ProviderRegistryAuthArgs(address=host, username=user, password=pulumi.Output.secret(pw))
-                    for host, (user, pw) in sorted(args.registry_auths.items())
-                ],
-                opts=child,
-            )
-            pull = pulumi.ResourceOptions(parent=self, provider=provider)
+        super().__init__(self.TYPE, name, None, opts)
+        # The pull's credentials are the image's alone (the container and the network need none).
+        pull = pulumi.ResourceOptions(parent=self, provider=args.pull_provider)
         image = docker.RemoteImage(f"{name}-image", name=args.image, keep_locally=True, opts=pull)
         container = docker.Container(
             f"{name}-container",
@@ -87,6 +80,21 @@ class VaultDevServer(pulumi.ComponentResource):
         self.address = container.ports.apply(_host_address)
         self.cluster_address = container.network_datas.apply(_network_address)
         self.register_outputs({"address": self.address, "cluster_address": self.cluster_address})
+
+
+def registry_provider(
+    resource_name: str, registry_auths: dict[str, tuple[str, str]], opts: pulumi.ResourceOptions | None = None
+) -> docker.Provider:
+    """A Docker provider that pulls with these registries' credentials (by host: user, password), the passwords
+    kept secrets: what ``VaultDevServerArgs.pull_provider`` takes for a registry that needs them."""
+    return docker.Provider(
+        resource_name,
+        registry_auth=[
+            docker.ProviderRegistryAuthArgs(address=host, username=user, password=pulumi.Output.secret(password))
+            for host, (user, password) in sorted(registry_auths.items())
+        ],
+        opts=opts,
+    )
 
 
 def _output_field(obj: object, key: str) -> object:
