@@ -43,6 +43,7 @@ def test_the_installed_sdks_are_the_pinned_ones():
         ("cert-manager", "github.com/cert-manager/cert-manager", versions.CERT_MANAGER.version),
         ("trust-manager", "github.com/cert-manager/trust-manager", versions.TRUST_MANAGER.version),
         ("actionlint", "github.com/rhysd/actionlint", versions.ACTIONLINT_VERSION),
+        ("pulumi-yaml", "github.com/pulumi/pulumi-yaml", versions.PULUMI_YAML_VERSION),
         ("promtool", "github.com/prometheus/prometheus", versions.PROMETHEUS_MODULE_VERSION),
     ],
 )
@@ -77,6 +78,7 @@ PROSE = {
     r"kubectl`? (v1\.\d+\.\d+)": versions.KUBERNETES_VERSION,
     r"etcd`? (v3\.\d+\.\d+)": versions.ETCD_VERSION,
     r"rancher/k3s:(v[\w.-]+)": versions.K3S_VERSION,
+    r"pulumi-language-yaml`? (v\d+\.\d+\.\d+)": versions.PULUMI_YAML_VERSION,
 }
 
 
