@@ -27,10 +27,17 @@ CONFIG = {
 }
 
 
-def readme_program() -> str:
-    """The Python program of the README's "Use it from your own program", as a user pastes it."""
+def readme_blocks() -> list[str]:
+    """The Python blocks of the README's "Use it from your own program": the Vault side, the cluster side."""
     section = (ROOT / "README.md").read_text().split("## Use it from your own program", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return re.findall(r"```python\n(.*?)```", section.split("**From another Pulumi language.**", 1)[0], re.S)
+
+
+def readme_program() -> str:
+    """The README's Python program, as a user pastes it: both blocks, one after the other."""
+    blocks = readme_blocks()
+    assert len(blocks) == 2, "the README's program is two blocks: the Vault side, then the cluster side"
+    return "\n".join(blocks)
 
 
 @pytest.fixture
