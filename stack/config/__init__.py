@@ -12,6 +12,7 @@ Vault side comes from, the anchors), ``load`` (parse and load). What the rest of
 the project uses is named here; the parts' other names are the parts' own.
 """
 
+from linkerd_vault_pki.values import parse_duration
 from stack.config.load import load, parse
 from stack.config.model import (
     ClusterTarget,
@@ -19,7 +20,7 @@ from stack.config.model import (
     PkiConfig,
     StackConfig,
 )
-from stack.config.rules import foreign_lookalikes, parse_duration
+from stack.config.rules import foreign_lookalikes
 
 __all__ = [
     "ClusterTarget",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pulumi
 
 from linkerd_vault_pki import x509
-from linkerd_vault_pki.values import Duration, Secret
+from linkerd_vault_pki.values import Duration, Secret, parse_duration
 from linkerd_vault_pki.vault_access import CredentialSettings
 from stack import settings
 from stack.config.across import check_durations, check_plain_http, check_ports
@@ -29,7 +29,6 @@ from stack.config.rules import (
     RESERVED_MOUNTS,
     foreign_key_message,
     foreign_lookalikes,
-    parse_duration,
 )
 from stack.config.sides import read_anchors, read_vault_side
 from stack.kinds import MOUNT_PATH

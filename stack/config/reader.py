@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from linkerd_vault_pki.problems import Problem
-from linkerd_vault_pki.values import Duration, Secret
+from linkerd_vault_pki.values import Duration, Secret, parse_duration
 from stack import settings
 from stack.config.model import BOOLEANS
-from stack.config.rules import GO_MAX_DURATION_SECONDS, TOKEN, TOKEN_KEYS, address_problem, parse_duration
+from stack.config.rules import GO_MAX_DURATION_SECONDS, TOKEN, TOKEN_KEYS, address_problem
 
 
 class Reader:

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from urllib.parse import urlparse
 
 from linkerd_vault_pki.problems import Problem
-from linkerd_vault_pki.values import parse_duration  # noqa: F401 (the config reads durations with it)
 from stack import settings
 
 # A token or id goes into an HTTP header and a container's environment: Vault's are printable ASCII.

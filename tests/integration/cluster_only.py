@@ -11,6 +11,7 @@ API server with cert-manager and trust-manager acting on it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import json
@@ -29,7 +30,7 @@ from cryptography import x509
 from linkerd_vault_pki import names
 from stack import config
 from tests.harness import SECRET_KEYS
-from tests.integration.kube import LocalCluster
+from tests.integration.kube import LocalCluster, is_true
 from tests.integration.stacks import Stack, new_stack
 from tests.integration.vault_applier import OpenBaoApplier
 from tests.toolchain.engine import Engine
@@ -224,3 +225,22 @@ def run_verify(stack: Stack, *args: str) -> subprocess.CompletedProcess:
         timeout=120,
         check=False,
     )
+
+
+def assert_issuer_from_the_anchor(cluster: LocalCluster, signing: str, anchor_pem: str, state: list, provider: str):
+    """What a program of another team must leave on the cluster: the ClusterIssuer named after the signing anchor
+    and the Certificate Ready, the issuer Secret a CA signed by the anchor, the Bundle Synced with exactly that
+    anchor in Linkerd's trust roots, and every Kubernetes resource in ``state`` made through ``provider``."""
+    assert is_true("Ready")(
+        cluster.api.get(f"/apis/cert-manager.io/v1/clusterissuers/{names.cluster_issuer_name(signing)}")
+    )
+    assert is_true("Ready")(cluster.api.get(CERTIFICATE))
+    secret = cluster.api.get(ISSUER_SECRET)["data"]
+    issuer = x509.load_pem_x509_certificate(base64.b64decode(secret["tls.crt"]))
+    anchor = x509.load_pem_x509_certificate(anchor_pem.encode())
+    issuer.verify_directly_issued_by(anchor)
+    assert is_true("Synced")(cluster.api.get(BUNDLE))
+    roots = cluster.api.get(f"/api/v1/namespaces/linkerd/configmaps/{names.BUNDLE_NAME}")["data"]
+    assert x509.load_pem_x509_certificates(roots[names.BUNDLE_KEY].encode()) == [anchor]
+    made = [r for r in state if r["type"].startswith("kubernetes:") and ":providers:" not in r["type"]]
+    assert made and all(f"::{provider}::" in r.get("provider", "") for r in made), made

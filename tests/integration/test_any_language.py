@@ -12,7 +12,6 @@ says why).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -24,13 +23,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from linkerd_vault_pki import names, provider
-from tests.integration.cluster_only import BUNDLE, CERTIFICATE, CLUSTER_ISSUER, ISSUER_SECRET, VaultSideMaker
+from tests.integration.cluster_only import CLUSTER_ISSUER, VaultSideMaker, assert_issuer_from_the_anchor
 from tests.integration.conftest import unavailable
-from tests.integration.kube import is_true
 
 pytestmark = pytest.mark.integration
 
@@ -149,19 +146,8 @@ def test_a_yaml_program_composes_the_cluster_side_to_a_ready_issuer_chaining_to_
                 pulumi("up", "--yes", "--skip-preview")
                 outputs = json.loads(pulumi("stack", "output", "--json"))
                 assert outputs == {"issuerName": names.cluster_issuer_name(signing), "bundleName": names.BUNDLE_NAME}
-                assert is_true("Ready")(cluster.api.get(CLUSTER_ISSUER))
-                assert is_true("Ready")(cluster.api.get(CERTIFICATE))
-                secret = cluster.api.get(ISSUER_SECRET)["data"]
-                issuer = x509.load_pem_x509_certificate(base64.b64decode(secret["tls.crt"]))
-                anchor = x509.load_pem_x509_certificate(anchor_pem.encode())
-                issuer.verify_directly_issued_by(anchor)
-                assert is_true("Synced")(cluster.api.get(BUNDLE))
-                roots = cluster.api.get(f"/api/v1/namespaces/linkerd/configmaps/{names.BUNDLE_NAME}")["data"]
-                assert x509.load_pem_x509_certificates(roots[names.BUNDLE_KEY].encode()) == [anchor]
-                # Every resource the components made went through the program's provider, none a default one.
                 state = json.loads(pulumi("stack", "export"))["deployment"]["resources"]
-                ours = [r for r in state if r["type"].startswith("kubernetes:") and "providers" not in r["type"]]
-                assert ours and all("::cluster::" in r.get("provider", "") for r in ours), ours
+                assert_issuer_from_the_anchor(cluster, signing, anchor_pem, state, provider="cluster")
                 assert not [r["urn"] for r in state if ":providers:kubernetes::default" in r.get("provider", "")]
             finally:
                 pulumi("destroy", "--yes", "--skip-preview")

@@ -9,18 +9,15 @@ the cluster block reads of ``pki`` (``sign_path``, ``credentials``, ``anchors``)
 
 from __future__ import annotations
 
-import base64
 from types import SimpleNamespace
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
-from cryptography import x509
 
 import linkerd_vault_pki as lvp
 from linkerd_vault_pki import names
-from tests.integration.cluster_only import BUNDLE, CERTIFICATE, ISSUER_SECRET, VaultSideMaker
-from tests.integration.kube import is_true
+from tests.integration.cluster_only import VaultSideMaker, assert_issuer_from_the_anchor
 from tests.integration.stacks import new_stack
 from tests.unit.test_library import readme_blocks
 
@@ -53,21 +50,8 @@ def test_the_readme_programs_cluster_side_makes_a_ready_issuer_chaining_to_the_v
         with new_stack(engine, tmp_path, prefix="library", program=their_program) as stack:
             outputs = stack.up()
             assert outputs["issuer"] == names.cluster_issuer_name(SIGNING)
-            issuer_path = f"/apis/cert-manager.io/v1/clusterissuers/{names.cluster_issuer_name(SIGNING)}"
-            assert is_true("Ready")(cluster.api.get(issuer_path))
-            assert is_true("Ready")(cluster.api.get(CERTIFICATE))
-            secret = cluster.api.get(ISSUER_SECRET)["data"]
-            issuer = x509.load_pem_x509_certificate(base64.b64decode(secret["tls.crt"]))
-            anchor = x509.load_pem_x509_certificate(anchor_pem.encode())
-            issuer.verify_directly_issued_by(anchor)
-            assert is_true("Synced")(cluster.api.get(BUNDLE))
-            roots = cluster.api.get(f"/api/v1/namespaces/linkerd/configmaps/{names.BUNDLE_NAME}")["data"]
-            assert x509.load_pem_x509_certificates(roots[names.BUNDLE_KEY].encode()) == [anchor]
-            # Every resource went through the program's provider: the project forbids a default one.
-            state = stack.resources()
-            on_cluster = [r for r in state if r["type"].startswith("kubernetes:") and ":providers:" not in r["type"]]
-            assert on_cluster and all("::corp-cluster::" in r["provider"] for r in on_cluster)
+            assert_issuer_from_the_anchor(cluster, SIGNING, anchor_pem, stack.resources(), provider="corp-cluster")
             stack.stack.destroy(on_output=lambda _line: None)
-        assert cluster.api.find(issuer_path) is None
+        assert cluster.api.find(f"/apis/cert-manager.io/v1/clusterissuers/{names.cluster_issuer_name(SIGNING)}") is None
     finally:
         vault_side.destroy()
