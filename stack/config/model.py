@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 
-from linkerd_vault_pki import versions
 from linkerd_vault_pki.pulls import Pulls
 from linkerd_vault_pki.values import Duration, Secret
 from linkerd_vault_pki.vault_access import Consumer, CredentialSettings, KubernetesApi
@@ -47,7 +46,7 @@ class ClusterConfig:
     api_port: int
     kubeconfig: Secret | None
     context: str | None
-    k3s_image: str = versions.K3S_IMAGE
+    k3s_image: str
 
 
 @dataclass(frozen=True)
@@ -79,16 +78,14 @@ class PkiConfig:
     issuer_renew_before: Duration
     # The anchors Vault holds in the mount (issuer names, oldest first), all in the trust bundle,
     # and the one that signs the identity issuer. A rotation is a change of these, one phase per `up`.
-    anchors: tuple[str, ...] = (DEFAULT_ANCHOR,)
-    signing_anchor: str = DEFAULT_ANCHOR
+    anchors: tuple[str, ...]
+    signing_anchor: str
     # The rotation's gates (linkerd_vault_pki/gates.py): enforce or override, and how long a workload certificate lives.
-    anchor_expiry_lead: Duration | None = None  # None: a third of the signing anchor's lifetime
-    expiry_alerts: bool = False  # prometheusRule: the PrometheusRule of linkerd_vault_pki/alerts.py on each cluster
-    restart_workloads: bool = (
-        False  # restartMeshedWorkloads: linkerd_vault_pki/waves.py within the add and switch phases
-    )
-    rotation_gates: str = "enforce"
-    workload_cert_lifetime: Duration = Duration("24h", 86400)
+    anchor_expiry_lead: Duration | None  # None: a third of the signing anchor's lifetime
+    expiry_alerts: bool  # prometheusRule: the PrometheusRule of linkerd_vault_pki/alerts.py on each cluster
+    restart_workloads: bool  # restartMeshedWorkloads: linkerd_vault_pki/waves.py within the add and switch phases
+    rotation_gates: str
+    workload_cert_lifetime: Duration
 
     @property
     def expiry_lead_seconds(self) -> int | None:
@@ -100,19 +97,19 @@ class PkiConfig:
 class CertManagerConfig:
     install: bool  # False: the cluster runs cert-manager and trust-manager already
     # How long `up` waits for the ClusterIssuer and the Certificate to be Ready, the Bundle Synced.
-    ready_timeout: Duration = Duration("10m", 600)
+    ready_timeout: Duration
     # cert-manager's cluster resource namespace (where a ClusterIssuer reads its Secret) and
     # trust-manager's trust namespace (where a Bundle reads its sources): one namespace.
-    namespace: str = "cert-manager"
+    namespace: str
     # cert-manager's controller's ServiceAccount (in that namespace): the one allowed to request the token
     # of the ServiceAccount the Kubernetes auth credential logs in as.
-    service_account: str = "cert-manager"
+    service_account: str
 
 
 @dataclass(frozen=True)
 class LinkerdConfig:
     install_gateway_api: bool
-    install: bool = True  # False: another tool (Argo CD, Flux, the linkerd CLI) installs Linkerd
+    install: bool  # False: another tool (Argo CD, Flux, the linkerd CLI) installs Linkerd
 
 
 @dataclass(frozen=True)
@@ -124,10 +121,10 @@ class ClusterTarget:
     cert_manager: CertManagerConfig
     linkerd: LinkerdConfig
     vault_cluster_address: str | None  # None: the Vault container's or the external Vault's address
-    secret_id_version: int = 1
-    kubernetes: KubernetesApi | None = None  # credential kubernetes, an existing cluster: how Vault reaches it
+    secret_id_version: int
+    kubernetes: KubernetesApi | None  # credential kubernetes, an existing cluster: how Vault reaches it
     # The API server's own audience: the Kubernetes auth login token carries it, so that it may review itself.
-    api_audience: str = "https://kubernetes.default.svc.cluster.local"
+    api_audience: str
 
 
 @dataclass(frozen=True)
@@ -155,14 +152,14 @@ class StackConfig:
     pki: PkiConfig
     credential: CredentialSettings
     linkerd: LinkerdConfig
-    cert_manager: CertManagerConfig = CertManagerConfig(install=True)
-    warnings: tuple[str, ...] = ()  # nothing wrong yet, but soon (a certificate about to expire)
+    cert_manager: CertManagerConfig
+    warnings: tuple[str, ...]  # nothing wrong yet, but soon (a certificate about to expire)
     # Every cluster on the anchor: the top-level one, or the `clusters` list; none with clusterMode none.
-    clusters: tuple[ClusterTarget, ...] = ()
-    vault_side: VaultSideConfig = VaultSideConfig()
-    consumers: tuple[Consumer, ...] = ()  # a Vault-only stack's declared consumers
-    kubernetes: KubernetesApi | None = None  # a Vault-only stack's one credential, kubernetes: its cluster
-    mirror: Pulls = field(default_factory=Pulls)
+    clusters: tuple[ClusterTarget, ...]
+    vault_side: VaultSideConfig
+    consumers: tuple[Consumer, ...]  # a Vault-only stack's declared consumers
+    kubernetes: KubernetesApi | None  # a Vault-only stack's one credential, kubernetes: its cluster
+    mirror: Pulls
 
     @property
     def listed(self) -> bool:
