@@ -158,3 +158,17 @@ def test_a_yaml_program_composes_the_cluster_side_to_a_ready_issuer_chaining_to_
         )
     finally:
         vault_side.destroy()
+
+
+@pytest.mark.l3
+def test_the_cli_reads_the_plugin_folder_as_pulumi_package_add_does(engine, tmp_path):
+    """L3 (Python's language host launches the plugin, and no registry serves it): the CLI reads the schema of
+    ``provider/`` as `pulumi package add` does, from the folder itself."""
+    result = subprocess.run(
+        [str(engine.pulumi), "package", "get-schema", str(ROOT / "provider")],
+        cwd=tmp_path, env={**os.environ, **engine.env(tmp_path)}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    schema = json.loads(result.stdout)
+    assert schema["name"] == provider.PACKAGE
+    assert {token.rsplit(":", 1)[1] for token in schema["resources"]} == EXPOSED
