@@ -23,7 +23,8 @@ clusters).
 This module has no ``from __future__ import annotations``: the host reads the annotations as types.
 """
 
-from typing import NotRequired, TypedDict
+from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 
@@ -32,6 +33,11 @@ from linkerd_vault_pki import cert_manager, credential, issuer, names, trust_bun
 # The plugin's name: the package of every type token it serves (``linkerd-vault-pki:index:<Component>``).
 PACKAGE = "linkerd-vault-pki"
 INDEX = f"{PACKAGE}:index"
+
+
+def given(args: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """The inputs of ``keys`` the program set: the library's Args keep their own defaults for the rest."""
+    return {key: args[key] for key in keys if args.get(key) is not None}
 
 
 def duration(value: str, key: str) -> values.Duration:
@@ -58,8 +64,7 @@ class ExistingCertManager(cert_manager.ExistingCertManager):
     """trust-manager's trust namespace, once found: pass it on to TrustBundle."""
 
     def __init__(self, name: str, args: ExistingCertManagerArgs, opts: pulumi.ResourceOptions | None = None):
-        given = cert_manager.ExistingCertManagerArgs(namespace=args.get("namespace") or cert_manager.NAMESPACE)
-        super().__init__(name, given, opts)
+        super().__init__(name, cert_manager.ExistingCertManagerArgs(**given(args, "namespace")), opts)
 
 
 class CertManagerArgs(TypedDict):
@@ -80,11 +85,7 @@ class CertManager(cert_manager.CertManager):
     """trust-manager's trust namespace, once both releases are ready: pass it on to TrustBundle."""
 
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None):
-        given = cert_manager.CertManagerArgs(
-            namespace=args.get("namespace") or cert_manager.NAMESPACE,
-            timeout_seconds=args.get("timeout_seconds") or 600,
-        )
-        super().__init__(name, given, opts)
+        super().__init__(name, cert_manager.CertManagerArgs(**given(args, "namespace", "timeout_seconds")), opts)
 
 
 class AppRoleArgs(TypedDict):
@@ -136,13 +137,13 @@ class IdentityIssuerArgs(TypedDict):
 
 def login(args: IdentityIssuerArgs) -> credential.VaultCredential:
     """The one credential of ``args``; a clear error naming the inputs when there is none, or more than one."""
-    given = [key for key in ("vault_token", "app_role", "kubernetes") if args.get(key) is not None]
-    if len(given) != 1:
-        found = ", ".join(given) or "none"
+    chosen = [key for key in ("vault_token", "app_role", "kubernetes") if args.get(key) is not None]
+    if len(chosen) != 1:
+        found = ", ".join(chosen) or "none"
         raise ValueError(f"IdentityIssuer takes exactly one of vaultToken, appRole, kubernetes (given: {found})")
-    if "vault_token" in given:
+    if "vault_token" in chosen:
         return credential.TokenLogin(token=pulumi.Output.secret(args["vault_token"]), expires_at="")
-    if "app_role" in given:
+    if "app_role" in chosen:
         role = args["app_role"]
         return credential.AppRoleLogin(
             mount=role["mount"], role_id=role["role_id"], secret_id=pulumi.Output.secret(role["secret_id"])
@@ -162,7 +163,7 @@ class IdentityIssuer(issuer.IdentityIssuer):
     """The identity issuer Certificate's name, once it is Ready."""
 
     def __init__(self, name: str, args: IdentityIssuerArgs, opts: pulumi.ResourceOptions | None = None):
-        given = issuer.IdentityIssuerArgs(
+        built = issuer.IdentityIssuerArgs(
             cert_manager_namespace=args["cert_manager_namespace"],
             linkerd_namespace=args["linkerd_namespace"],
             vault_server=args["vault_server"],
@@ -171,13 +172,11 @@ class IdentityIssuer(issuer.IdentityIssuer):
             credential=login(args),
             duration=duration(args.get("duration") or names.ISSUER_DURATION, "duration"),
             renew_before=duration(args.get("renew_before") or names.ISSUER_RENEW_BEFORE, "renewBefore"),
-            vault_ca_bundle_pem=args.get("vault_ca_bundle_pem"),
-            vault_namespace=args.get("vault_namespace"),
-            ready_timeout_seconds=args.get("ready_timeout_seconds") or 600,
+            **given(args, "vault_ca_bundle_pem", "vault_namespace", "ready_timeout_seconds"),
         )
-        if given.renew_before.seconds >= given.duration.seconds:
-            raise ValueError(f"renewBefore ({given.renew_before.text}) must be shorter than duration")
-        super().__init__(name, given, opts)
+        if built.renew_before.seconds >= built.duration.seconds:
+            raise ValueError(f"renewBefore ({built.renew_before.text}) must be shorter than duration")
+        super().__init__(name, built, opts)
 
 
 class TrustBundleArgs(TypedDict):
@@ -206,14 +205,13 @@ class TrustBundle(trust_bundle.TrustBundle):
     def __init__(self, name: str, args: TrustBundleArgs, opts: pulumi.ResourceOptions | None = None):
         if not args.get("anchor_pems"):
             raise ValueError("TrustBundle: anchorPems needs at least one anchor's PEM")
-        given = trust_bundle.TrustBundleArgs(
+        built = trust_bundle.TrustBundleArgs(
             trust_namespace=args["trust_namespace"],
             linkerd_namespace=args["linkerd_namespace"],
             anchor_pems=dict(args["anchor_pems"]),
-            previous_anchor_pem=args.get("previous_anchor_pem"),
-            ready_timeout_seconds=args.get("ready_timeout_seconds") or 600,
+            **given(args, "previous_anchor_pem", "ready_timeout_seconds"),
         )
-        super().__init__(name, given, opts)
+        super().__init__(name, built, opts)
 
 
 COMPONENTS = [ExistingCertManager, CertManager, IdentityIssuer, TrustBundle]

@@ -92,3 +92,46 @@ def test_the_plugins_durations_are_read_with_the_one_grammar_and_named_by_input(
     assert provider.duration("1h30m", "duration").seconds == 5400
     with pytest.raises(ValueError, match=r"renewBefore: '2 days' is not a duration"):
         provider.duration("2 days", "renewBefore")
+
+
+def test_the_hosted_components_make_the_librarys_resources_with_its_defaults_where_an_input_is_unset():
+    """What another language's program gets: the library's resources under the index tokens, the library's own
+    defaults (the namespace, the lifetimes, the timeouts) for every input it leaves out."""
+    import pulumi_kubernetes as k8s
+
+    def their_program() -> None:
+        on_cluster = pulumi.ResourceOptions(providers={"kubernetes": k8s.Provider("their-cluster", kubeconfig="{}")})
+        cert_manager = provider.ExistingCertManager("cert-manager", {}, on_cluster)
+        provider.IdentityIssuer(
+            "issuer",
+            {
+                "cert_manager_namespace": cert_manager.namespace,
+                "linkerd_namespace": "linkerd",
+                "vault_server": "https://vault.corp.example",
+                "sign_path": "pki/issuer/a1/sign-intermediate",
+                "signing_anchor": "a1",
+                "vault_token": "s.token",
+            },
+            on_cluster,
+        )
+        provider.TrustBundle(
+            "bundle",
+            {
+                "trust_namespace": cert_manager.trust_namespace,
+                "linkerd_namespace": "linkerd",
+                "anchor_pems": {"a1": "PEM"},
+            },
+            on_cluster,
+        )
+
+    rendered = render_program(their_program)
+    tokens = {r.type for r in rendered.resources if r.type.startswith("linkerd-vault-pki:")}
+    assert tokens == {f"{provider.INDEX}:{c}" for c in ("ExistingCertManager", "IdentityIssuer", "TrustBundle")}
+    certificate = rendered.custom_resource("Certificate")
+    assert (certificate.inputs["spec"]["duration"], certificate.inputs["spec"]["renewBefore"]) == ("48h", "25h")
+    for kind in ("ClusterIssuer", "Certificate", "Bundle"):  # the library's readiness timeout, 600 s
+        assert rendered.custom_resource(kind).inputs["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "600"
+    secret = rendered.one("kubernetes:core/v1:Secret")
+    assert secret.inputs["metadata"]["namespace"] == "cert-manager" and secret.is_secret("stringData")
+    on_cluster = [r for r in rendered.resources if r.type.startswith("kubernetes:")]
+    assert on_cluster and all("::their-cluster::" in (r.provider or "") for r in on_cluster)
