@@ -3,8 +3,8 @@
 ``python -m linkerd_vault_pki.provider`` serves them with the Python SDK's component provider host
 (``pulumi.provider.experimental.component_provider_host``), which reads each component's schema from the
 type annotations of its ``args`` and its outputs. The repository's ``provider/`` folder (``PulumiPlugin.yaml``,
-and a ``__main__.py`` that runs this module's ``main``) is the plugin, so that ``pulumi package add`` of the repository's ``provider`` folder gives a TypeScript, Go, YAML,
-C# or Java program the package under its name, ``linkerd-vault-pki``.
+and a ``__main__.py`` that runs this module's ``main``) is the plugin: ``pulumi package add`` of that folder
+gives a TypeScript, Go, YAML, C# or Java program the package under its name, ``linkerd-vault-pki``.
 
 Exposed, each as the library's own component (a subclass that takes its inputs as the schema has them):
 
