@@ -272,7 +272,7 @@ def create_vault_side(cfg: StackConfig, network, access: dict[str, ClusterAccess
         from linkerd_vault_pki.vault_server import VaultDevServer, VaultDevServerArgs, registry_provider
 
         pull_provider = None
-        if cfg.mirror.registry_auths():
+        if registry_auths := cfg.mirror.registry_auths():
             # The image's pull with the mirror's credentials. The provider was the component's child until the
             # component stopped making providers: the alias keeps a deployed stack's (and its image's) as is.
             was = (
@@ -280,7 +280,7 @@ def create_vault_side(cfg: StackConfig, network, access: dict[str, ClusterAccess
                 f"{VaultDevServer.TYPE}$pulumi:providers:docker::vault-dev-registry"
             )
             pull_provider = registry_provider(
-                "vault-dev-registry", cfg.mirror.registry_auths(), pulumi.ResourceOptions(aliases=[was])
+                "vault-dev-registry", registry_auths, pulumi.ResourceOptions(aliases=[was])
             )
         server = VaultDevServer(
             "vault-dev",

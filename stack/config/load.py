@@ -33,8 +33,6 @@ from stack.config.rules import (
 from stack.config.sides import read_anchors, read_vault_side
 from stack.kinds import MOUNT_PATH
 
-ROTATION_GATES = ("enforce", "override")
-
 
 def parse(
     raw: Mapping[str, str | None],

@@ -19,11 +19,6 @@ MODE_KEYS = {
     for key in ("clusterMode", "vaultSide", "vaultMode", "credential", "certManager", "linkerd")
 }
 CLUSTER_MODES = MODE_KEYS["clusterMode"]
-VAULT_SIDES = MODE_KEYS["vaultSide"]
-VAULT_MODES = MODE_KEYS["vaultMode"]
-CREDENTIALS = MODE_KEYS["credential"]
-CERT_MANAGER_MODES = MODE_KEYS["certManager"]
-LINKERD_MODES = MODE_KEYS["linkerd"]
 
 
 BOOLEANS = {"true": True, "false": False}

@@ -134,3 +134,18 @@ def test_the_library_imports_nothing_of_the_repository():
         if not target.startswith("linkerd_vault_pki")
     ]
     assert found == []
+
+
+def test_the_packages_public_names_resolve_and_are_the_ones_type_checkers_see():
+    """``linkerd_vault_pki`` resolves its public names on first use; its TYPE_CHECKING imports name the same ones,
+    each from the module it resolves it from."""
+    import importlib
+
+    import linkerd_vault_pki
+
+    tree = ast.parse((PACKAGES["linkerd_vault_pki"] / "__init__.py").read_text())
+    [block] = [n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING"]
+    seen = {a.name: node.module for node in block.body if isinstance(node, ast.ImportFrom) for a in node.names}
+    assert sorted(seen) == linkerd_vault_pki.__all__
+    for name, module in seen.items():
+        assert getattr(linkerd_vault_pki, name) is getattr(importlib.import_module(module), name), name
